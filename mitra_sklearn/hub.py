@@ -1,0 +1,403 @@
+"""Finding, loading and saving Mitra checkpoints (``config.json`` + ``model.safetensors``).
+
+Resolution order for a checkpoint reference:
+
+1. the name of a checkpoint shipped inside this package (``mitra_sklearn/checkpoints/<name>``);
+2. a local folder holding ``config.json`` and ``model.safetensors``;
+3. a Hugging Face Hub repo id: the local Hub cache first, then a download (unless
+   ``local_files_only=True`` or ``HF_HUB_OFFLINE=1``).
+
+Weights are only ever read with ``safetensors`` (no unpickling). A file ``<name>.sha256`` next
+to a checkpoint file holds its expected SHA-256; when present it is checked at load time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlparse
+
+import torch
+
+from .exceptions import CheckpointIntegrityError, CheckpointNotFoundError
+from .model import MitraConfig, MitraModel
+
+if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Iterator
+
+__all__ = [
+    "CONFIG_NAME",
+    "WEIGHTS_NAME",
+    "OFFICIAL_CHECKPOINTS",
+    "SHIPPED_CHECKPOINTS_DIR",
+    "CheckpointFiles",
+    "default_checkpoint",
+    "shipped_checkpoints",
+    "resolve_checkpoint",
+    "load_model",
+    "save_model",
+]
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+OFFICIAL_CHECKPOINTS = {
+    "classification": "autogluon/mitra-classifier",
+    "regression": "autogluon/mitra-regressor",
+}
+SHIPPED_CHECKPOINTS_DIR = Path(__file__).resolve().parent / "checkpoints"
+# Shipped checkpoint used by default for each task, once it exists in the package.
+DEFAULT_SHIPPED = {"classification": "mitra-small-classifier", "regression": "mitra-small-regressor"}
+
+_MODEL_CACHE: OrderedDict[tuple, MitraModel] = OrderedDict()
+_MODEL_CACHE_SIZE = 4
+_CACHE_LOCK = threading.Lock()
+_VERIFIED_FILES: dict[tuple, None] = {}
+
+
+@dataclass(frozen=True)
+class CheckpointFiles:
+    """Where a checkpoint's two files were found, and from what kind of source."""
+
+    config_path: Path
+    weights_path: Path
+    source: str  # "shipped", "local" or "hub"
+
+
+def shipped_checkpoints() -> list[str]:
+    """Names of the checkpoints shipped inside the package."""
+    if not SHIPPED_CHECKPOINTS_DIR.is_dir():
+        return []
+    return sorted(
+        p.name for p in SHIPPED_CHECKPOINTS_DIR.iterdir() if (p / CONFIG_NAME).is_file() and (p / WEIGHTS_NAME).is_file()
+    )
+
+
+def default_checkpoint(task: str) -> str:
+    """The checkpoint used when an estimator's ``checkpoint`` is None.
+
+    The checkpoint shipped in the package for ``task`` when there is one, otherwise the official
+    Hub repo id.
+    """
+    task = task.lower()
+    if task not in OFFICIAL_CHECKPOINTS:
+        raise ValueError(f"task must be 'classification' or 'regression', got {task!r}.")
+    shipped = DEFAULT_SHIPPED[task]
+    return shipped if shipped in shipped_checkpoints() else OFFICIAL_CHECKPOINTS[task]
+
+
+def resolve_checkpoint(
+    checkpoint: str | os.PathLike,
+    *,
+    revision: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    token: str | bool | None = None,
+    local_files_only: bool = False,
+) -> CheckpointFiles:
+    """Find ``config.json`` and ``model.safetensors`` for a checkpoint reference.
+
+    Raises
+    ------
+    CheckpointNotFoundError
+        When the files are neither shipped, nor in a local folder, nor in the Hub cache, and
+        cannot be downloaded. The message names the offline alternatives.
+    """
+    reference = os.fspath(checkpoint)
+    shipped = SHIPPED_CHECKPOINTS_DIR / reference
+    if "/" not in reference and "\\" not in reference and shipped.is_dir():
+        return _files_in_folder(shipped, source="shipped")
+    if os.path.isdir(reference):
+        return _files_in_folder(Path(reference), source="local")
+    if not _looks_like_repo_id(reference):
+        raise CheckpointNotFoundError(
+            f"Checkpoint {reference!r} is neither a folder on this machine, nor a shipped checkpoint "
+            f"({', '.join(shipped_checkpoints()) or 'none installed'}), nor a Hugging Face repo id "
+            "of the form 'owner/name'."
+        )
+    config_path = _hub_file(reference, CONFIG_NAME, revision, cache_dir, token, local_files_only)
+    weights_path = _hub_file(reference, WEIGHTS_NAME, revision, cache_dir, token, local_files_only)
+    return CheckpointFiles(config_path, weights_path, source="hub")
+
+
+def load_model(
+    checkpoint: str | os.PathLike,
+    *,
+    revision: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    token: str | bool | None = None,
+    local_files_only: bool = False,
+    device: str | torch.device = "cpu",
+    use_cache: bool = True,
+) -> MitraModel:
+    """Load a Mitra model in evaluation mode.
+
+    Parameters
+    ----------
+    checkpoint : str or path-like
+        Shipped checkpoint name, local folder, or Hugging Face repo id.
+    revision, cache_dir, token, local_files_only
+        Passed to ``huggingface_hub.hf_hub_download`` for Hub checkpoints.
+    device : str or torch.device, default='cpu'
+        Where to put the weights.
+    use_cache : bool, default=True
+        Reuse a model already loaded in this process from the same unchanged files onto the
+        same device. Callers must not modify a shared model in place (fine-tuning copies it).
+
+    Returns
+    -------
+    MitraModel
+    """
+    files = resolve_checkpoint(
+        checkpoint, revision=revision, cache_dir=cache_dir, token=token, local_files_only=local_files_only
+    )
+    device = torch.device(device)
+    key = (*_file_identity(files.config_path), *_file_identity(files.weights_path), str(device))
+    if use_cache:
+        with _CACHE_LOCK:
+            if key in _MODEL_CACHE:
+                _MODEL_CACHE.move_to_end(key)
+                return _MODEL_CACHE[key]
+    model = _build_model(files, device)
+    if use_cache:
+        with _CACHE_LOCK:
+            _MODEL_CACHE[key] = model
+            while len(_MODEL_CACHE) > _MODEL_CACHE_SIZE:
+                _MODEL_CACHE.popitem(last=False)
+    return model
+
+
+def load_config(checkpoint_files: CheckpointFiles) -> MitraConfig:
+    """Read and validate a checkpoint's ``config.json``."""
+    path = checkpoint_files.config_path
+    _verify_checksum(path)
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        return MitraConfig.from_dict(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError, TypeError, AttributeError) as err:
+        raise CheckpointIntegrityError(f"Invalid Mitra config file {path}: {err}") from err
+
+
+def save_model(model: MitraModel, folder: str | os.PathLike) -> None:
+    """Write ``config.json`` and ``model.safetensors`` in the official format.
+
+    Files are written to temporary names and renamed, so an interrupted save never leaves a
+    half-written checkpoint behind.
+    """
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {name: tensor.detach().to("cpu").contiguous() for name, tensor in model.state_dict().items()}
+    weights_tmp = folder / (WEIGHTS_NAME + ".tmp")
+    config_tmp = folder / (CONFIG_NAME + ".tmp")
+    save_file(state, str(weights_tmp))
+    config_tmp.write_text(json.dumps(model.config.to_dict()), encoding="utf-8")
+    os.replace(weights_tmp, folder / WEIGHTS_NAME)
+    os.replace(config_tmp, folder / CONFIG_NAME)
+    for stale in (folder / (WEIGHTS_NAME + ".sha256"), folder / (CONFIG_NAME + ".sha256")):
+        stale.unlink(missing_ok=True)  # a checksum of older weights would now be wrong
+
+
+def write_checksums(folder: str | os.PathLike) -> None:
+    """Write ``<file>.sha256`` next to both checkpoint files (used for shipped checkpoints)."""
+    folder = Path(folder)
+    for name in (CONFIG_NAME, WEIGHTS_NAME):
+        digest = _sha256(folder / name)
+        (folder / (name + ".sha256")).write_text(digest + "\n", encoding="utf-8")
+
+
+# ---------------------------------------------------------------------------- internals
+def _build_model(files: CheckpointFiles, device: torch.device) -> MitraModel:
+    from safetensors.torch import load_file
+
+    config = load_config(files)
+    _verify_checksum(files.weights_path)
+    try:
+        state = load_file(str(files.weights_path), device="cpu")
+    except Exception as err:  # safetensors raises its own error type for corrupt files
+        raise CheckpointIntegrityError(
+            f"Could not read weights file {files.weights_path}: {err}. The file is corrupt or truncated; "
+            "delete it and download or copy it again."
+        ) from err
+    with torch.device("meta"):
+        model = MitraModel(config)
+    problems = _state_dict_problems(model, state)
+    if problems:
+        raise CheckpointIntegrityError(
+            f"Weights file {files.weights_path} does not fit {files.config_path} ({config}): " + "; ".join(problems)
+        )
+    model.load_state_dict(state, assign=True)
+    return model.to(device).eval()
+
+
+def _state_dict_problems(model: MitraModel, state: dict[str, torch.Tensor]) -> list[str]:
+    expected = model.state_dict()
+    problems = []
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    if missing:
+        problems.append(f"missing tensors {missing[:5]}{' ...' if len(missing) > 5 else ''}")
+    if unexpected:
+        problems.append(f"unexpected tensors {unexpected[:5]}{' ...' if len(unexpected) > 5 else ''}")
+    for key, tensor in state.items():
+        if key in expected and tuple(tensor.shape) != tuple(expected[key].shape):
+            problems.append(f"{key} has shape {tuple(tensor.shape)}, expected {tuple(expected[key].shape)}")
+    return problems
+
+
+def _files_in_folder(folder: Path, source: str) -> CheckpointFiles:
+    config_path, weights_path = folder / CONFIG_NAME, folder / WEIGHTS_NAME
+    missing = [p.name for p in (config_path, weights_path) if not p.is_file()]
+    if missing:
+        raise CheckpointNotFoundError(
+            f"Checkpoint folder {folder} is missing {' and '.join(missing)}; a Mitra checkpoint folder holds "
+            f"{CONFIG_NAME} and {WEIGHTS_NAME} (as written by save_pretrained)."
+        )
+    return CheckpointFiles(config_path, weights_path, source=source)
+
+
+def _looks_like_repo_id(reference: str) -> bool:
+    parts = reference.split("/")
+    return len(parts) == 2 and all(parts) and not reference.startswith((".", "~")) and " " not in reference
+
+
+def _offline_mode() -> bool:
+    try:
+        from huggingface_hub import constants
+
+        return bool(constants.HF_HUB_OFFLINE)
+    except (ImportError, AttributeError):  # pragma: no cover - very old huggingface_hub
+        return os.environ.get("HF_HUB_OFFLINE", "0").upper() in {"1", "ON", "YES", "TRUE"}
+
+
+def _hub_file(
+    repo_id: str,
+    filename: str,
+    revision: str | None,
+    cache_dir: str | os.PathLike | None,
+    token: str | bool | None,
+    local_files_only: bool,
+) -> Path:
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import (
+        EntryNotFoundError,
+        GatedRepoError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    kwargs = dict(repo_id=repo_id, filename=filename, revision=revision, cache_dir=cache_dir, token=token)
+    try:  # the local Hub cache first: no network at all
+        return Path(hf_hub_download(**kwargs, local_files_only=True))
+    except LocalEntryNotFoundError:
+        pass
+    if local_files_only or _offline_mode():
+        reason = "local_files_only=True" if local_files_only else "HF_HUB_OFFLINE is set"
+        raise CheckpointNotFoundError(_offline_message(repo_id, filename, f"downloads are disabled ({reason})"))
+    unreachable = _hub_unreachable_reason()
+    if unreachable:
+        raise CheckpointNotFoundError(_offline_message(repo_id, filename, unreachable))
+    try:
+        return Path(hf_hub_download(**kwargs))
+    except GatedRepoError as err:
+        raise CheckpointNotFoundError(
+            f"{repo_id} is gated on the Hugging Face Hub: accept its terms on the website and pass token=... "
+            f"(or set HF_TOKEN). Hub said: {err}"
+        ) from err
+    except (RepositoryNotFoundError, RevisionNotFoundError) as err:
+        raise CheckpointNotFoundError(
+            f"Hugging Face repo {repo_id!r} (revision {revision or 'main'}) was not found or is private; check the "
+            f"name, revision and token. Hub said: {type(err).__name__}"
+        ) from err
+    except LocalEntryNotFoundError as err:  # connection failed during the download
+        raise CheckpointNotFoundError(_offline_message(repo_id, filename, "the Hub could not be reached")) from err
+    except EntryNotFoundError as err:
+        raise CheckpointNotFoundError(
+            f"Hugging Face repo {repo_id!r} has no file {filename!r}; a Mitra checkpoint needs {CONFIG_NAME} and "
+            f"{WEIGHTS_NAME}."
+        ) from err
+    except OSError as err:  # other network failures (proxy, TLS, timeouts)
+        raise CheckpointNotFoundError(_offline_message(repo_id, filename, f"download failed ({err})")) from err
+
+
+def _hub_unreachable_reason() -> str | None:
+    """Fail fast when the Hub's host name cannot even be resolved.
+
+    ``huggingface_hub`` retries failed connections with back-off for about 20 seconds; on a
+    machine without network a DNS lookup fails at once, so check that first. With a proxy
+    configured, the proxy resolves names, so no check is made.
+    """
+    if any(os.environ.get(name) for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return None
+    try:
+        from huggingface_hub import constants
+
+        endpoint = constants.ENDPOINT
+    except (ImportError, AttributeError):  # pragma: no cover
+        endpoint = "https://huggingface.co"
+    host = urlparse(endpoint).hostname or "huggingface.co"
+    try:
+        socket.getaddrinfo(host, 443)
+    except OSError as err:
+        return f"the Hub host {host} cannot be resolved ({err})"
+    return None
+
+
+def _offline_message(repo_id: str, filename: str, reason: str) -> str:
+    shipped = shipped_checkpoints()
+    shipped_hint = (
+        f"use a checkpoint shipped with the package (checkpoint={shipped[0]!r}; all: {', '.join(shipped)}), "
+        if shipped
+        else "use the checkpoint shipped with the package (checkpoint=None, once one is installed), "
+    )
+    return (
+        f"Cannot get {filename!r} of the Hugging Face repo {repo_id!r}: {reason}, and it is not in the local Hub "
+        "cache. Offline alternatives: "
+        + shipped_hint
+        + "or point checkpoint= at a local folder holding config.json and model.safetensors, or download once "
+        f"on a connected machine (`hf download {repo_id} --local-dir <folder>`, or call "
+        f"mitra_sklearn.hub.load_model({repo_id!r}) there to fill the Hub cache) and copy it here; "
+        "then set HF_HUB_OFFLINE=1 or pass local_files_only=True to skip network look-ups."
+    )
+
+
+def _file_identity(path: Path) -> tuple:
+    stat = path.stat()
+    return (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _verify_checksum(path: Path) -> None:
+    """Compare ``path`` with ``<path>.sha256`` when that file exists (once per file version)."""
+    checksum_file = path.with_name(path.name + ".sha256")
+    if not checksum_file.is_file():
+        return
+    identity = _file_identity(path)
+    if identity in _VERIFIED_FILES:
+        return
+    expected = checksum_file.read_text(encoding="utf-8").split()[0].strip().lower()
+    actual = _sha256(path)
+    if actual != expected:
+        raise CheckpointIntegrityError(
+            f"Checkpoint file {path} is corrupt or truncated: its SHA-256 is {actual}, expected {expected} "
+            f"(from {checksum_file.name}). Reinstall the package or copy the file again."
+        )
+    _VERIFIED_FILES[identity] = None
+
+
+def _iter_cached_models() -> Iterator[MitraModel]:  # pragma: no cover - debugging helper
+    yield from _MODEL_CACHE.values()

@@ -1,0 +1,575 @@
+"""The Mitra 2D (cell-wise) attention transformer, weight-compatible with the official checkpoints.
+
+Shape legend used in comments:
+
+* ``b`` tables in a batch, ``s`` support rows, ``q`` query rows,
+* ``f`` features, ``c = f + 1`` cells per row (the label token is cell 0),
+* ``d`` model width, ``h`` attention heads, ``e = d / h`` head width.
+
+Every row is a sequence of ``c`` tokens: the label token first, then one token per feature. Each
+layer lets every cell attend along its column (query cells only see support cells) and then
+along its row. There is no positional information, so the model is invariant to the order of
+support rows and of feature columns, and a query row never depends on the other query rows.
+
+The state-dict names and shapes match ``autogluon/mitra-classifier`` and
+``autogluon/mitra-regressor`` (``Tab2D`` in AutoGluon 1.4+). Unlike the official SDPA path,
+padding masks are honoured, so tables of different sizes can share a batch.
+
+This module is pure PyTorch: no NumPy, scikit-learn or Hub code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+__all__ = ["MitraConfig", "MitraModel", "SupportCache", "QuantileStats", "N_QUANTILE_LEVELS"]
+
+TASKS = ("CLASSIFICATION", "REGRESSION")
+
+# The official model normalises each feature by its rank among 999 support quantiles.
+N_QUANTILE_LEVELS = 999
+
+# CUDA kernels launch one block per (sequence, head); very large batches of short sequences
+# exceed the 65,535 grid limit, so attention calls are split past this many sequences.
+_MAX_SEQUENCES_PER_CUDA_CALL = 16_384
+
+
+@dataclass(frozen=True)
+class MitraConfig:
+    """Shape of a Mitra model: the five keys of the official ``config.json``.
+
+    Parameters
+    ----------
+    dim : int, default=512
+        Width of every token.
+    dim_output : int, default=10
+        Output size: the number of classes the head supports (classification), 1 for a scalar
+        regression head, or the number of bins of a binned regression head.
+    n_layers : int, default=12
+        Number of 2D attention layers.
+    n_heads : int, default=4
+        Attention heads; ``dim`` must be divisible by it.
+    task : {'CLASSIFICATION', 'REGRESSION'}, default='CLASSIFICATION'
+        Task the head was trained for (case-insensitive on input, stored upper-case).
+    """
+
+    dim: int = 512
+    dim_output: int = 10
+    n_layers: int = 12
+    n_heads: int = 4
+    task: str = "CLASSIFICATION"
+
+    def __post_init__(self) -> None:
+        for name in ("dim", "dim_output", "n_layers", "n_heads"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"MitraConfig.{name} must be a positive integer, got {value!r}.")
+        if self.dim % self.n_heads != 0:
+            raise ValueError(
+                f"MitraConfig.dim ({self.dim}) must be divisible by n_heads ({self.n_heads})."
+            )
+        task = str(self.task).upper()
+        # The official code writes ``str(Task.X).upper()``, which may read "TASK.CLASSIFICATION".
+        task = task.rsplit(".", 1)[-1]
+        if task not in TASKS:
+            raise ValueError(f"MitraConfig.task must be one of {TASKS}, got {self.task!r}.")
+        object.__setattr__(self, "task", task)
+
+    @property
+    def is_classification(self) -> bool:
+        """Whether the head outputs class logits."""
+        return self.task == "CLASSIFICATION"
+
+    @property
+    def uses_class_label_embedding(self) -> bool:
+        """Whether support labels are looked up in an embedding table (classes or bins)."""
+        return self.is_classification or self.dim_output > 1
+
+    def to_dict(self) -> dict[str, Any]:
+        """The official ``config.json`` content."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, config: dict[str, Any]) -> MitraConfig:
+        """Build from a ``config.json`` dictionary; unknown keys are ignored."""
+        missing = [key for key in ("dim", "dim_output", "n_layers", "n_heads", "task") if key not in config]
+        if missing:
+            raise ValueError(f"Mitra config is missing the key(s) {missing}; got {sorted(config)}.")
+        return cls(
+            dim=int(config["dim"]),
+            dim_output=int(config["dim_output"]),
+            n_layers=int(config["n_layers"]),
+            n_heads=int(config["n_heads"]),
+            task=str(config["task"]),
+        )
+
+
+@dataclass
+class QuantileStats:
+    """Per-table, per-feature normalisation statistics computed from the support rows.
+
+    Attributes
+    ----------
+    boundaries : Tensor of shape (b, f, 999)
+        Support quantiles at levels 1/1000 .. 999/1000.
+    n_valid : Tensor of shape (b, 1, 1)
+        Number of real (non-padded) support rows, as float.
+    mean, std : Tensor of shape (b, f, 1)
+        Mean and population standard deviation of the support ranks divided by ``n_valid``.
+    """
+
+    boundaries: torch.Tensor
+    n_valid: torch.Tensor
+    mean: torch.Tensor
+    std: torch.Tensor
+
+    def normalise(self, x: torch.Tensor) -> torch.Tensor:
+        """Map raw values ``x`` of shape (b, n, f) to normalised ranks of the same shape."""
+        x_by_feature = x.float().transpose(1, 2).contiguous()  # (b, f, n)
+        # rank = number of boundaries strictly below the value (left-side search).
+        ranks = torch.searchsorted(self.boundaries, x_by_feature).float()
+        z = (ranks / self.n_valid - self.mean) / self.std
+        # A constant support column carries no information: it maps to zero everywhere.
+        z = torch.where(self.std == 0, torch.zeros_like(z), z)
+        return z.transpose(1, 2)
+
+    def to(self, device: torch.device | str) -> QuantileStats:
+        return QuantileStats(*(t.to(device) for t in (self.boundaries, self.n_valid, self.mean, self.std)))
+
+
+def fit_quantile_stats(
+    x_support: torch.Tensor, padding_obs_support: torch.Tensor | None = None
+) -> QuantileStats:
+    """Compute the in-model normalisation statistics from the support rows.
+
+    Parameters
+    ----------
+    x_support : Tensor of shape (b, s, f)
+        Support features (finite values).
+    padding_obs_support : bool Tensor of shape (b, s), optional
+        True where a support row is padding. Padded rows are excluded from every statistic
+        (the official code lets them into the quantiles as 9999s; with no padding both agree).
+    """
+    x = x_support.float().transpose(1, 2)  # (b, f, s)
+    b, f, s = x.shape
+    levels = torch.arange(1, N_QUANTILE_LEVELS + 1, dtype=torch.float32, device=x.device) / 1000
+    if padding_obs_support is not None and bool(padding_obs_support.any()):
+        pad = padding_obs_support[:, None, :].expand(b, f, s)
+        # nanquantile ranks by the number of non-NaN values, exactly like quantile on the valid rows.
+        boundaries = torch.nanquantile(x.masked_fill(pad, float("nan")), levels, dim=-1)
+        n_valid = (~padding_obs_support).sum(dim=1).float().view(b, 1, 1)
+    else:
+        pad = None
+        boundaries = torch.quantile(x, levels, dim=-1)
+        n_valid = torch.full((b, 1, 1), float(s), device=x.device)
+    boundaries = boundaries.permute(1, 2, 0).contiguous()  # (b, f, 999)
+
+    u = torch.searchsorted(boundaries, x.contiguous()).float() / n_valid  # (b, f, s)
+    if pad is not None:
+        u = u.masked_fill(pad, 0.0)
+    mean = u.sum(dim=-1, keepdim=True) / n_valid
+    centred = u - mean
+    if pad is not None:
+        centred = centred.masked_fill(pad, 0.0)
+    std = ((centred**2).sum(dim=-1, keepdim=True) / n_valid).sqrt()
+    return QuantileStats(boundaries=boundaries, n_valid=n_valid, mean=mean, std=std)
+
+
+class _CellEmbedding(nn.Module):
+    """Scalar cell value -> token (state-dict prefix ``x_embedding.``)."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.x_embedding = nn.Linear(1, dim)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.x_embedding(z.unsqueeze(-1))  # (b, n, f) -> (b, n, f, d)
+
+
+class _ClassLabelEmbedding(nn.Module):
+    """Class (or bin) id -> token; query rows get the learned "unknown label" token."""
+
+    def __init__(self, dim: int, n_classes: int) -> None:
+        super().__init__()
+        self.y_embedding = nn.Embedding(n_classes, dim)
+        self.y_mask = nn.Embedding(1, dim)
+
+    def forward(self, y_support: torch.Tensor, padding: torch.Tensor | None) -> torch.Tensor:
+        ids = y_support.long()
+        if padding is not None:
+            ids = ids.masked_fill(padding, 0)  # padded labels are -100 by convention
+        tokens = self.y_embedding(ids)
+        return _zero_padded_rows(tokens, padding)
+
+
+class _ScalarLabelEmbedding(nn.Module):
+    """Scaled regression target -> token; query rows get the learned "unknown label" token."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.y_embedding = nn.Linear(1, dim)
+        self.y_mask = nn.Embedding(1, dim)
+
+    def forward(self, y_support: torch.Tensor, padding: torch.Tensor | None) -> torch.Tensor:
+        tokens = self.y_embedding(y_support.float().unsqueeze(-1))
+        return _zero_padded_rows(tokens, padding)
+
+
+def _zero_padded_rows(tokens: torch.Tensor, padding: torch.Tensor | None) -> torch.Tensor:
+    if padding is None:
+        return tokens
+    return tokens.masked_fill(padding.unsqueeze(-1), 0.0)
+
+
+class MultiheadAttention(nn.Module):
+    """Multi-head attention with separate biased q/k/v/o projections (official layout)."""
+
+    def __init__(self, dim: int, n_heads: int) -> None:
+        super().__init__()
+        self.n_heads = n_heads
+        self.q = nn.Linear(dim, dim)
+        self.k = nn.Linear(dim, dim)
+        self.v = nn.Linear(dim, dim)
+        self.o = nn.Linear(dim, dim)
+
+    def _split_heads(self, x: torch.Tensor) -> torch.Tensor:
+        n, length, dim = x.shape  # (n, L, d) -> (n, h, L, e); channel = head * e + i
+        return x.view(n, length, self.n_heads, dim // self.n_heads).transpose(1, 2)
+
+    def keys_values(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Project ``x`` of shape (n, L, d) to keys and values of shape (n, h, L, e)."""
+        return self._split_heads(self.k(x)), self._split_heads(self.v(x))
+
+    def attend(
+        self,
+        x: torch.Tensor,
+        keys: torch.Tensor,
+        values: torch.Tensor,
+        key_padding: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Attend from ``x`` (n, Lq, d) to precomputed keys/values; returns (n, Lq, d).
+
+        ``key_padding`` is a bool tensor broadcastable to (n, 1, 1, Lk), True at padded keys.
+        """
+        queries = self._split_heads(self.q(x))
+        mask = None if key_padding is None else ~key_padding
+        out = _sdpa(queries, keys, values, mask)
+        n, heads, length, head_dim = out.shape
+        return self.o(out.transpose(1, 2).reshape(n, length, heads * head_dim))
+
+    def forward(self, x: torch.Tensor, key_padding: torch.Tensor | None = None) -> torch.Tensor:
+        """Self-attention of ``x`` of shape (n, L, d)."""
+        keys, values = self.keys_values(x)
+        return self.attend(x, keys, values, key_padding)
+
+
+def _sdpa(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None
+) -> torch.Tensor:
+    """``scaled_dot_product_attention`` split along the sequence batch where CUDA needs it."""
+    n = q.shape[0]
+    if not q.is_cuda or n <= _MAX_SEQUENCES_PER_CUDA_CALL:
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    outputs = []
+    for start in range(0, n, _MAX_SEQUENCES_PER_CUDA_CALL):
+        stop = start + _MAX_SEQUENCES_PER_CUDA_CALL
+        part_mask = None if mask is None else mask[start:stop] if mask.shape[0] > 1 else mask
+        outputs.append(F.scaled_dot_product_attention(q[start:stop], k[start:stop], v[start:stop], attn_mask=part_mask))
+    return torch.cat(outputs)
+
+
+@dataclass
+class _Masks:
+    """Padding masks of one batch, reshaped once for the attention calls (True = padded)."""
+
+    support_rows: torch.Tensor | None  # (b*c, 1, 1, s) keys of the column attention
+    cells: torch.Tensor | None  # (b, c) keys of the row attention, label cell never padded
+
+    def cells_for(self, n_rows: int) -> torch.Tensor | None:
+        if self.cells is None:
+            return None
+        b, c = self.cells.shape
+        return self.cells[:, None, :].expand(b, n_rows, c).reshape(b * n_rows, 1, 1, c)
+
+
+class Layer(nn.Module):
+    """One 2D block: attention along columns (across rows), MLP, attention along rows, MLP.
+
+    All four sub-blocks are pre-LayerNorm residual blocks. The support stream attends to
+    itself; the query stream attends to the support stream only (``keys``/``values`` below),
+    which is what makes the support pass cacheable.
+    """
+
+    def __init__(self, dim: int, n_heads: int) -> None:
+        super().__init__()
+        self.layer_norm1 = nn.LayerNorm(dim)
+        self.attention1 = MultiheadAttention(dim, n_heads)
+        self.layer_norm2 = nn.LayerNorm(dim)
+        self.linear1 = nn.Linear(dim, dim * 4)
+        self.linear2 = nn.Linear(dim * 4, dim)
+        self.layer_norm3 = nn.LayerNorm(dim)
+        self.attention2 = MultiheadAttention(dim, n_heads)
+        self.layer_norm4 = nn.LayerNorm(dim)
+        self.linear3 = nn.Linear(dim, dim * 4)
+        self.linear4 = nn.Linear(dim * 4, dim)
+
+    def support_step(
+        self, support: torch.Tensor, masks: _Masks
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Update the support grid (b, s, c, d); also return this layer's column keys/values."""
+        b, s, c, d = support.shape
+        normed = _by_column(self.layer_norm1(support))  # (b*c, s, d)
+        keys, values = self.attention1.keys_values(normed)
+        attended = self.attention1.attend(normed, keys, values, masks.support_rows)
+        support = support + _from_column(attended, b)
+        support = self._after_column_attention(support, masks)
+        return support, keys, values
+
+    def query_step(
+        self, query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, masks: _Masks
+    ) -> torch.Tensor:
+        """Update the query grid (b, q, c, d) given this layer's support keys/values."""
+        b = query.shape[0]
+        normed = _by_column(self.layer_norm1(query))  # (b*c, q, d)
+        attended = self.attention1.attend(normed, keys, values, masks.support_rows)
+        query = query + _from_column(attended, b)
+        return self._after_column_attention(query, masks)
+
+    def _after_column_attention(self, x: torch.Tensor, masks: _Masks) -> torch.Tensor:
+        b, n, c, d = x.shape
+        x = x + self.linear2(F.gelu(self.linear1(self.layer_norm2(x))))
+        rows = self.layer_norm3(x).reshape(b * n, c, d)  # each row's cells attend to each other
+        x = x + self.attention2(rows, masks.cells_for(n)).view(b, n, c, d)
+        return x + self.linear4(F.gelu(self.linear3(self.layer_norm4(x))))
+
+
+def _by_column(x: torch.Tensor) -> torch.Tensor:
+    b, n, c, d = x.shape  # (b, n, c, d) -> (b*c, n, d)
+    return x.permute(0, 2, 1, 3).reshape(b * c, n, d)
+
+
+def _from_column(x: torch.Tensor, b: int) -> torch.Tensor:
+    bc, n, d = x.shape  # (b*c, n, d) -> (b, n, c, d)
+    return x.view(b, bc // b, n, d).permute(0, 2, 1, 3)
+
+
+@dataclass
+class SupportCache:
+    """Everything a query pass needs from the support set, computed once per support set.
+
+    Attributes
+    ----------
+    stats : QuantileStats
+        Normalisation statistics of the support features.
+    keys, values : list of Tensor of shape (b*c, h, s, e)
+        Per-layer column-attention keys and values of the support grid.
+    masks : _Masks
+        Padding masks of the support rows and feature cells.
+    n_features : int
+        Number of feature columns the support set had.
+    """
+
+    stats: QuantileStats
+    keys: list[torch.Tensor]
+    values: list[torch.Tensor]
+    masks: _Masks = field(repr=False)
+    n_features: int
+
+    def nbytes(self) -> int:
+        """Memory held by the cached keys and values."""
+        return sum(t.numel() * t.element_size() for t in (*self.keys, *self.values))
+
+
+class MitraModel(nn.Module):
+    """The Mitra 2D attention transformer (``Tab2D`` of the official code).
+
+    Parameters
+    ----------
+    config : MitraConfig
+        Model shape and task.
+
+    Notes
+    -----
+    Inputs follow the official convention: ``x_support`` (b, s, f), ``y_support`` (b, s) class
+    ids (int) or scaled targets in [0, 1] (float), ``x_query`` (b, q, f) and optional bool
+    padding masks where True marks padding. Use :meth:`forward` for training and joint
+    prediction, or :meth:`encode_support` once and :meth:`predict_query` per chunk of query
+    rows for cached inference; both give the same numbers.
+    """
+
+    def __init__(self, config: MitraConfig) -> None:
+        super().__init__()
+        self.config = config
+        # Enable to trade compute for memory when training (one checkpoint per layer).
+        self.gradient_checkpointing = False
+        self.x_embedding = _CellEmbedding(config.dim)
+        if config.uses_class_label_embedding:
+            self.y_embedding: nn.Module = _ClassLabelEmbedding(config.dim, config.dim_output)
+        else:
+            self.y_embedding = _ScalarLabelEmbedding(config.dim)
+        self.layers = nn.ModuleList(Layer(config.dim, config.n_heads) for _ in range(config.n_layers))
+        self.final_layer_norm = nn.LayerNorm(config.dim)
+        self.final_layer = nn.Linear(config.dim, config.dim_output)
+        self.reset_embeddings()
+
+    def reset_embeddings(self) -> None:
+        """Official initialisation: N(0, 1) cell and label embeddings, PyTorch defaults elsewhere."""
+        nn.init.normal_(self.x_embedding.x_embedding.weight)
+        nn.init.normal_(self.x_embedding.x_embedding.bias)
+        nn.init.normal_(self.y_embedding.y_embedding.weight)
+        nn.init.normal_(self.y_embedding.y_mask.weight)
+
+    # ------------------------------------------------------------------ loading / saving
+    @classmethod
+    def from_pretrained(
+        cls,
+        path_or_repo_id: str,
+        *,
+        revision: str | None = None,
+        cache_dir: str | None = None,
+        token: str | bool | None = None,
+        local_files_only: bool = False,
+        device: str | torch.device = "cpu",
+    ) -> MitraModel:
+        """Load a checkpoint (``config.json`` + ``model.safetensors``) from a folder or the Hub.
+
+        See :func:`mitra_sklearn.hub.load_model` for the resolution order and errors.
+        """
+        from .hub import load_model  # the model module stays free of Hub code at import time
+
+        return load_model(
+            path_or_repo_id,
+            revision=revision,
+            cache_dir=cache_dir,
+            token=token,
+            local_files_only=local_files_only,
+            device=device,
+        )
+
+    def save_pretrained(self, folder: str) -> None:
+        """Write ``config.json`` and ``model.safetensors`` in the official format."""
+        from .hub import save_model
+
+        save_model(self, folder)
+
+    # ------------------------------------------------------------------ forward passes
+    def forward(
+        self,
+        x_support: torch.Tensor,
+        y_support: torch.Tensor,
+        x_query: torch.Tensor,
+        padding_features: torch.Tensor | None = None,
+        padding_obs_support: torch.Tensor | None = None,
+        padding_obs_query: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Predict the query rows from the support rows in one pass.
+
+        Returns
+        -------
+        Tensor
+            Logits (b, q, dim_output) for classification and binned regression, or
+            predictions in scaled target space (b, q) for scalar regression. Padded query rows
+            (``padding_obs_query``) hold meaningless values.
+        """
+        del padding_obs_query  # query rows never influence anything but themselves
+        masks = _make_masks(x_support, padding_features, padding_obs_support)
+        stats = fit_quantile_stats(x_support, padding_obs_support)
+        support = self._support_grid(stats.normalise(x_support), y_support, padding_obs_support)
+        query = self._query_grid(stats.normalise(x_query))
+        for layer in self.layers:
+            if self.gradient_checkpointing and self.training and torch.is_grad_enabled():
+                support, query = checkpoint(self._joint_step, layer, support, query, masks, use_reentrant=False)
+            else:
+                support, query = self._joint_step(layer, support, query, masks)
+        return self._head(query)
+
+    @staticmethod
+    def _joint_step(
+        layer: Layer, support: torch.Tensor, query: torch.Tensor, masks: _Masks
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        support_next, keys, values = layer.support_step(support, masks)
+        return support_next, layer.query_step(query, keys, values, masks)
+
+    @torch.no_grad()
+    def encode_support(
+        self,
+        x_support: torch.Tensor,
+        y_support: torch.Tensor,
+        padding_features: torch.Tensor | None = None,
+        padding_obs_support: torch.Tensor | None = None,
+    ) -> SupportCache:
+        """Run the support rows through every layer once and keep what queries need.
+
+        Queries never influence the support stream, so the per-layer keys/values of the column
+        attention can be reused by every chunk of query rows (:meth:`predict_query`).
+        """
+        masks = _make_masks(x_support, padding_features, padding_obs_support)
+        stats = fit_quantile_stats(x_support, padding_obs_support)
+        support = self._support_grid(stats.normalise(x_support), y_support, padding_obs_support)
+        keys, values = [], []
+        for index, layer in enumerate(self.layers):
+            if index == len(self.layers) - 1:
+                # The last layer's support output is never read: only its keys/values are needed.
+                normed = _by_column(layer.layer_norm1(support))
+                layer_keys, layer_values = layer.attention1.keys_values(normed)
+            else:
+                support, layer_keys, layer_values = layer.support_step(support, masks)
+            keys.append(layer_keys)
+            values.append(layer_values)
+        return SupportCache(stats, keys, values, masks, n_features=x_support.shape[-1])
+
+    @torch.no_grad()
+    def predict_query(self, cache: SupportCache, x_query: torch.Tensor) -> torch.Tensor:
+        """Predict query rows (b, q, f) against a support set encoded by :meth:`encode_support`."""
+        if x_query.shape[-1] != cache.n_features:
+            raise ValueError(
+                f"x_query has {x_query.shape[-1]} features but the support set has {cache.n_features}."
+            )
+        query = self._query_grid(cache.stats.normalise(x_query))
+        for layer, keys, values in zip(self.layers, cache.keys, cache.values):
+            query = layer.query_step(query, keys, values, cache.masks)
+        return self._head(query)
+
+    # ------------------------------------------------------------------ pieces
+    def _support_grid(
+        self, z_support: torch.Tensor, y_support: torch.Tensor, padding: torch.Tensor | None
+    ) -> torch.Tensor:
+        labels = self.y_embedding(y_support, padding).unsqueeze(2)  # (b, s, 1, d)
+        cells = self.x_embedding(z_support)  # (b, s, f, d)
+        # The residual stream stays float32 under autocast, as in the official classifier.
+        return torch.cat([labels.float(), cells.float()], dim=2)  # (b, s, c, d)
+
+    def _query_grid(self, z_query: torch.Tensor) -> torch.Tensor:
+        b, q, _ = z_query.shape
+        cells = self.x_embedding(z_query)  # (b, q, f, d)
+        unknown = self.y_embedding.y_mask.weight.view(1, 1, 1, -1).expand(b, q, 1, -1)
+        return torch.cat([unknown.float(), cells.float()], dim=2)
+
+    def _head(self, query: torch.Tensor) -> torch.Tensor:
+        out = self.final_layer(self.final_layer_norm(query[:, :, 0]))  # label cell only
+        if not self.config.uses_class_label_embedding:
+            return out[..., 0]
+        return out
+
+
+def _make_masks(
+    x_support: torch.Tensor,
+    padding_features: torch.Tensor | None,
+    padding_obs_support: torch.Tensor | None,
+) -> _Masks:
+    b, s, f = x_support.shape
+    support_rows = None
+    if padding_obs_support is not None and bool(padding_obs_support.any()):
+        # Same support-row mask for every column of a table: (b, s) -> (b*c, 1, 1, s).
+        support_rows = padding_obs_support[:, None, :].expand(b, f + 1, s).reshape(b * (f + 1), 1, 1, s)
+    cells = None
+    if padding_features is not None and bool(padding_features.any()):
+        label_cell = torch.zeros(b, 1, dtype=torch.bool, device=padding_features.device)
+        cells = torch.cat([label_cell, padding_features.bool()], dim=1)
+    return _Masks(support_rows=support_rows, cells=cells)
