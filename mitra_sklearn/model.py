@@ -189,7 +189,8 @@ class _CellEmbedding(nn.Module):
         self.x_embedding = nn.Linear(1, dim)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.x_embedding(z.unsqueeze(-1))  # (b, n, f) -> (b, n, f, d)
+        z = z.unsqueeze(-1).to(_stream_dtype(self.x_embedding.weight))
+        return self.x_embedding(z)  # (b, n, f) -> (b, n, f, d)
 
 
 class _ClassLabelEmbedding(nn.Module):
@@ -217,8 +218,13 @@ class _ScalarLabelEmbedding(nn.Module):
         self.y_mask = nn.Embedding(1, dim)
 
     def forward(self, y_support: torch.Tensor, padding: torch.Tensor | None) -> torch.Tensor:
-        tokens = self.y_embedding(y_support.float().unsqueeze(-1))
+        tokens = self.y_embedding(y_support.unsqueeze(-1).to(_stream_dtype(self.y_embedding.weight)))
         return _zero_padded_rows(tokens, padding)
+
+
+def _stream_dtype(parameter: torch.Tensor) -> torch.dtype:
+    """Residual-stream dtype: float32 (also under autocast or bf16 weights), float64 for a double model."""
+    return torch.promote_types(torch.float32, parameter.dtype)
 
 
 def _zero_padded_rows(tokens: torch.Tensor, padding: torch.Tensor | None) -> torch.Tensor:
@@ -543,13 +549,15 @@ class MitraModel(nn.Module):
         labels = self.y_embedding(y_support, padding).unsqueeze(2)  # (b, s, 1, d)
         cells = self.x_embedding(z_support)  # (b, s, f, d)
         # The residual stream stays float32 under autocast, as in the official classifier.
-        return torch.cat([labels.float(), cells.float()], dim=2)  # (b, s, c, d)
+        dtype = _stream_dtype(self.final_layer.weight)
+        return torch.cat([labels.to(dtype), cells.to(dtype)], dim=2)  # (b, s, c, d)
 
     def _query_grid(self, z_query: torch.Tensor) -> torch.Tensor:
         b, q, _ = z_query.shape
         cells = self.x_embedding(z_query)  # (b, q, f, d)
         unknown = self.y_embedding.y_mask.weight.view(1, 1, 1, -1).expand(b, q, 1, -1)
-        return torch.cat([unknown.float(), cells.float()], dim=2)
+        dtype = _stream_dtype(self.final_layer.weight)
+        return torch.cat([unknown.to(dtype), cells.to(dtype)], dim=2)
 
     def _head(self, query: torch.Tensor) -> torch.Tensor:
         out = self.final_layer(self.final_layer_norm(query[:, :, 0]))  # label cell only

@@ -1,0 +1,437 @@
+"""Shared scikit-learn machinery of MitraClassifier and MitraRegressor."""
+
+from __future__ import annotations
+
+import os
+from abc import abstractmethod
+from numbers import Integral, Real
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, _fit_context
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import _num_samples, check_consistent_length, check_is_fitted, validate_data
+
+from ._inference import SUPPORT_CACHE_MODES, InferenceRunner, resolve_device, resolve_precision
+from ._version import __version__
+from .ensemble import EnsembleMember, plan_members
+from .finetune import fine_tune
+from .hub import CheckpointFiles, default_checkpoint, load_config, load_model, resolve_checkpoint
+from .model import MitraConfig, MitraModel, SupportCache
+from .preprocessing import TabularEncoder
+
+__all__ = ["MitraEstimatorBase"]
+
+
+class MitraEstimatorBase(BaseEstimator):
+    """Fit stores the encoded training set; predict runs every ensemble member over it."""
+
+    _task_name: str  # "classification" or "regression", set by subclasses
+
+    _parameter_constraints: dict = {
+        "checkpoint": [str, os.PathLike, None],
+        "n_estimators": [Interval(Integral, 1, None, closed="left")],
+        "device": [str, torch.device],
+        "inference_precision": [StrOptions({"auto", "float32", "bfloat16", "float16", "float64"})],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "max_support_rows": [Interval(Integral, 2, None, closed="left")],
+        "support_cache": [StrOptions(set(SUPPORT_CACHE_MODES))],
+        "categorical_features": ["array-like", StrOptions({"auto"}), None],
+        "fine_tune": ["boolean"],
+        "fine_tune_steps": [Interval(Integral, 1, None, closed="left")],
+        "fine_tune_lr": [Interval(Real, 0, None, closed="neither")],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        checkpoint: str | os.PathLike | None = None,
+        *,
+        n_estimators: int = 4,
+        device: str | torch.device = "auto",
+        inference_precision: str = "auto",
+        batch_size: int = 1024,
+        max_support_rows: int = 8192,
+        support_cache: str = "predict",
+        categorical_features: Any = "auto",
+        fine_tune: bool = False,
+        fine_tune_steps: int = 50,
+        fine_tune_lr: float = 1e-5,
+        random_state: int | np.random.RandomState | None = None,
+        verbose: bool | int = False,
+    ) -> None:
+        self.checkpoint = checkpoint
+        self.n_estimators = n_estimators
+        self.device = device
+        self.inference_precision = inference_precision
+        self.batch_size = batch_size
+        self.max_support_rows = max_support_rows
+        self.support_cache = support_cache
+        self.categorical_features = categorical_features
+        self.fine_tune = fine_tune
+        self.fine_tune_steps = fine_tune_steps
+        self.fine_tune_lr = fine_tune_lr
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ subclass hooks
+    @abstractmethod
+    def _encode_targets(self, y: Any) -> np.ndarray:
+        """Validate ``y`` and return what the task trains on (class indices or floats)."""
+
+    @abstractmethod
+    def _make_task(self, config: MitraConfig) -> Any:
+        """The task object (labels in, predictions out) for a checkpoint's head."""
+
+    # ------------------------------------------------------------------ fit
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X: Any, y: Any) -> MitraEstimatorBase:
+        """Store the training set as the in-context support set (and fine-tune if asked).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix, DataFrame} of shape (n_samples, n_features)
+            Training features: numbers, booleans, categories or strings; NaN and None allowed.
+        y : array-like of shape (n_samples,)
+            Targets.
+
+        Returns
+        -------
+        self
+            The fitted estimator.
+        """
+        _check_2d(X)
+        X, y = validate_data(self, X, y, skip_check_array=True)
+        _check_not_empty(X)
+        check_consistent_length(X, y)
+        y_encoded = self._encode_targets(y)
+        self.encoder_ = TabularEncoder(categorical_features=self.categorical_features)
+        X_encoded = self.encoder_.fit_transform(X)
+
+        self.device_ = resolve_device(self._device_parameter())
+        precision = resolve_precision(self.inference_precision, self.device_)
+        self.checkpoint_ = self._resolved_checkpoint_reference()
+        files = self._checkpoint_files()
+        self.config_ = load_config(files)
+        self._check_checkpoint_fits(self.config_)
+        self.task_ = self._make_task(self.config_)
+
+        rng = check_random_state(self.random_state)
+        self.members_ = plan_members(
+            self.n_estimators,
+            X_encoded.shape[0],
+            X_encoded.shape[1],
+            rng,
+            y_codes=y_encoded if self._task_name == "classification" else None,
+            n_classes=getattr(self.task_, "n_classes", 0),
+            max_support_rows=self.max_support_rows,
+        )
+        self.X_support_ = X_encoded
+        self.y_support_ = y_encoded
+        self._reset_runtime_state()
+
+        self.fine_tuned_weights_ = None
+        self.fine_tune_losses_ = None
+        if self.fine_tune and not self._is_trivial():
+            result = fine_tune(
+                self._pretrained_model(),
+                X_encoded,
+                y_encoded,
+                task=self.task_,
+                members=self.members_,
+                steps=self.fine_tune_steps,
+                learning_rate=self.fine_tune_lr,
+                device=self.device_,
+                dtype=precision if precision in (torch.bfloat16, torch.float16) else torch.float32,
+                rng=rng,
+                max_support_rows=self.max_support_rows,
+                max_query_rows=self.batch_size,
+                stratify=self._task_name == "classification",
+                verbose=bool(self.verbose),
+            )
+            self.fine_tuned_weights_ = result.state_dict
+            self.fine_tune_losses_ = np.asarray(result.validation_losses)
+        if not self._is_trivial():
+            self._inference_model()  # load now: a broken checkpoint fails in fit, not in predict
+            if self.support_cache == "fit":
+                self._support_caches()
+        return self
+
+    def _device_parameter(self) -> str | torch.device:
+        if isinstance(self.device, torch.device):
+            return self.device
+        try:
+            return self.device if self.device == "auto" else torch.device(self.device)
+        except (RuntimeError, TypeError) as err:
+            raise ValueError(
+                f"device must be 'auto', 'cpu', 'cuda', 'cuda:N', 'mps' or a torch.device, got {self.device!r}."
+            ) from err
+
+    def _resolved_checkpoint_reference(self) -> str:
+        if self.checkpoint is None:
+            return default_checkpoint(self._task_name)
+        reference = os.fspath(self.checkpoint)
+        # A local folder is stored as an absolute path, so the fitted estimator does not depend
+        # on the working directory.
+        return os.path.abspath(reference) if os.path.isdir(reference) and not _is_shipped(reference) else reference
+
+    def _checkpoint_files(self) -> CheckpointFiles:
+        return resolve_checkpoint(self.checkpoint_)
+
+    def _check_checkpoint_fits(self, config: MitraConfig) -> None:
+        expected = self._task_name.upper()
+        if config.task != expected:
+            other = "MitraRegressor" if config.task == "REGRESSION" else "MitraClassifier"
+            raise ValueError(
+                f"Checkpoint {self.checkpoint_!r} was trained for {config.task.lower()}; "
+                f"{type(self).__name__} needs a {self._task_name} checkpoint (use {other} with it, or "
+                f"checkpoint=None for the default {self._task_name} checkpoint)."
+            )
+
+    def _is_trivial(self) -> bool:
+        """True when predictions need no model (e.g. a constant regression target)."""
+        return False
+
+    # ------------------------------------------------------------------ models at prediction time
+    def _reset_runtime_state(self) -> None:
+        # Loaded weights and cached support sets live in one holder object, so that predicting
+        # does not change the estimator's __dict__ and pickles stay weight-free.
+        self._runtime = _RuntimeState()
+
+    def _pretrained_model(self) -> MitraModel:
+        return load_model(self.checkpoint_, device=self.device_)
+
+    def _inference_model(self) -> MitraModel:
+        """The model used to predict: pretrained or fine-tuned, in the requested precision."""
+        precision = resolve_precision(self.inference_precision, self.device_)
+        runtime = self._runtime
+        if runtime.model is None or runtime.model_key != (precision, self.device_):
+            model = self._pretrained_model()
+            if self.fine_tuned_weights_ is not None or precision == torch.float64:
+                model = _copy_model(model, self.fine_tuned_weights_)
+                if precision == torch.float64:
+                    model = model.double()
+            runtime.model, runtime.model_key, runtime.caches = model.eval(), (precision, self.device_), None
+        return runtime.model
+
+    def _runner(self) -> InferenceRunner:
+        precision = resolve_precision(self.inference_precision, self.device_)
+        return InferenceRunner(
+            model=self._inference_model(),
+            device=self.device_,
+            dtype=precision,
+            batch_size=self.batch_size,
+            support_cache=self.support_cache,
+        )
+
+    def _member_support(self, member: EnsembleMember) -> tuple[np.ndarray, np.ndarray, Any]:
+        X, y = member.support(self.X_support_, self.y_support_)
+        labels, context = self.task_.support_labels(member, y)
+        return member.view(X), labels, context
+
+    def _support_caches(self) -> dict[int, SupportCache]:
+        """Encoded support sets kept between predict calls (support_cache='fit')."""
+        runner = self._runner()  # (re)loads the model first, which drops caches of another model
+        if self._runtime.caches is None:
+            caches = {}
+            for index, member in enumerate(self.members_):
+                x_support, labels, _ = self._member_support(member)
+                caches[index] = runner.encode(x_support, labels)
+            self._runtime.caches = caches
+        return self._runtime.caches
+
+    def _predict_members(self, X: Any) -> list[np.ndarray]:
+        """Every member's prediction (probabilities or values in user units) for ``X``."""
+        check_is_fitted(self)
+        _check_2d(X)
+        X = validate_data(self, X, reset=False, skip_check_array=True)
+        X_encoded = self.encoder_.transform(X)
+        runner = self._runner()
+        caches = self._support_caches() if self.support_cache == "fit" else {}
+        progress = self._progress(len(X_encoded) * len(self.members_))
+        predictions = []
+        for index, member in enumerate(self.members_):
+            x_support, labels, context = self._member_support(member)
+            outputs = runner.predict(
+                x_support, labels, member.view(X_encoded), cache=caches.get(index), progress=progress
+            )
+            predictions.append(self.task_.member_prediction(member, outputs, context))
+        if progress is not None:
+            progress.close()
+        return predictions
+
+    def _progress(self, total: int) -> Any:
+        if not self.verbose:
+            return None
+        from tqdm.auto import tqdm
+
+        return tqdm(total=total, desc=f"{type(self).__name__} predict", unit="row")
+
+    # ------------------------------------------------------------------ pickling
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__() if hasattr(super(), "__getstate__") else self.__dict__.copy()
+        state = dict(state)
+        # Weight-free and device-portable: the checkpoint is reloaded from its reference.
+        state.pop("_runtime", None)
+        weights = state.get("fine_tuned_weights_")
+        if weights is not None:
+            from safetensors.torch import save
+
+            state["fine_tuned_weights_"] = save({k: v.contiguous() for k, v in weights.items()})
+        state["_mitra_sklearn_version"] = __version__
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        weights = state.get("fine_tuned_weights_")
+        if isinstance(weights, (bytes, bytearray)):
+            from safetensors.torch import load
+
+            state["fine_tuned_weights_"] = load(bytes(weights))
+        version = state.pop("_mitra_sklearn_version", None)
+        super().__setstate__(state) if hasattr(super(), "__setstate__") else self.__dict__.update(state)
+        if version is not None and version != __version__:
+            import warnings
+
+            warnings.warn(
+                f"This {type(self).__name__} was pickled with mitra-sklearn {version} and is loaded with "
+                f"{__version__}; predictions may differ.",
+                UserWarning,
+                stacklevel=2,
+            )
+        if "device_" in self.__dict__:
+            # A model fitted on a GPU must still load (and predict) on a CPU-only machine.
+            self.device_ = resolve_device(self._device_parameter(), fall_back=True)
+        self._reset_runtime_state()
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        tags.input_tags.sparse = True
+        tags.input_tags.categorical = True
+        # Strings are accepted as categories, but a cell holding another object raises TypeError.
+        tags.input_tags.string = False
+        # Only GPU kernels are non-deterministic; the CPU gives the same numbers every time.
+        tags.non_deterministic = resolve_device(self._device_parameter(), fall_back=True).type != "cpu"
+        return tags
+
+
+class _RuntimeState:
+    """Things an estimator loads or computes lazily and never pickles."""
+
+    def __init__(self) -> None:
+        self.model: MitraModel | None = None
+        self.model_key: tuple | None = None
+        self.caches: dict[int, SupportCache] | None = None
+
+
+def _check_2d(X: Any) -> None:
+    ndim = X.ndim if hasattr(X, "ndim") else np.ndim(X) if isinstance(X, (list, tuple)) else 2
+    if ndim == 1:
+        raise ValueError(
+            "Expected a 2D array, got a 1D array instead. Reshape your data either using array.reshape(-1, 1) "
+            "if your data has a single feature or array.reshape(1, -1) if it contains a single sample."
+        )
+
+
+def _check_not_empty(X: Any) -> None:
+    n_samples = _num_samples(X)
+    shape = getattr(X, "shape", None)
+    n_features = shape[1] if shape is not None and len(shape) > 1 else None
+    if n_samples == 0:
+        raise ValueError(f"Found array with 0 sample(s) (shape={shape}) while a minimum of 1 is required.")
+    if n_features == 0:
+        raise ValueError(f"Found array with 0 feature(s) (shape={shape}) while a minimum of 1 is required.")
+
+
+def _is_shipped(reference: str) -> bool:
+    from .hub import shipped_checkpoints
+
+    return reference in shipped_checkpoints()
+
+
+def _copy_model(model: MitraModel, state: dict[str, torch.Tensor] | None) -> MitraModel:
+    """A private copy of ``model`` (so the shared cached one is never changed), with ``state`` loaded."""
+    device = next(model.parameters()).device
+    with torch.device("meta"):
+        copy = MitraModel(model.config)
+    source = state if state is not None else model.state_dict()
+    copy.load_state_dict({k: v.to(device, copy=True) for k, v in source.items()}, assign=True)
+    return copy
+
+
+_PARAMETERS_DOC = """
+    Parameters
+    ----------
+    checkpoint : str, path-like or None, default=None
+        Weights to use: the name of a checkpoint shipped with the package, a local folder holding
+        ``config.json`` and ``model.safetensors``, or a Hugging Face Hub repo id such as
+        ``"{official}"``. None uses the {task} checkpoint shipped with the package when it is
+        installed, else ``"{official}"``. Hub downloads honour ``HF_HUB_OFFLINE``, ``HF_TOKEN``
+        and ``HF_HOME``.
+    n_estimators : int, default=4
+        Ensemble members. Each sees the data through its own {member_view}, and a
+        support subsample when the training set has more than ``max_support_rows`` rows;
+        their {aggregate} are averaged.
+    device : {{'auto', 'cpu', 'cuda', 'mps'}}, str or torch.device, default='auto'
+        Where the model runs. 'auto' picks CUDA, then MPS, then the CPU.
+    inference_precision : {{'auto', 'float32', 'bfloat16', 'float16', 'float64'}}, default='auto'
+        'auto' is bfloat16 autocast on CUDA and float32 elsewhere (bf16 is much slower than
+        float32 on CPUs without bf16 hardware). 'float64' runs a double-precision copy of the
+        model, for exact reproducibility checks.
+    batch_size : int, default=1024
+        Query rows per forward pass. Lower it if predictions run out of memory.
+    max_support_rows : int, default=8192
+        Most training rows one forward pass reads; each member draws its own subsample of a
+        larger training set.
+    support_cache : {{'predict', 'fit', 'off'}}, default='predict'
+        'predict': the support set is encoded once per member and predict call, and every chunk
+        of query rows reuses it. 'fit': encoded in ``fit`` and kept in memory for all later
+        calls (fastest for many small predict calls; not pickled). 'off': re-run the support
+        rows with every chunk (least memory; the official implementation's behaviour).
+    categorical_features : 'auto', array-like of int, str or bool, default='auto'
+        Categorical columns besides those detected automatically (pandas ``category`` columns
+        and columns holding strings): indices, names or a boolean mask.
+    fine_tune : bool, default=False
+        Fine-tune the pretrained weights on the training set in ``fit`` (episodic tasks, AdamW,
+        best weights on an internal 20 % validation split are kept).
+    fine_tune_steps : int, default=50
+        Optimizer steps of fine-tuning.
+    fine_tune_lr : float, default=1e-5
+        Peak learning rate of fine-tuning (10 warm-up steps).
+    random_state : int, RandomState instance or None, default=None
+        Drives every random choice: member views, subsamples and fine-tuning tasks.
+    verbose : bool or int, default=False
+        Show progress bars for fine-tuning and prediction.
+"""
+
+_ATTRIBUTES_DOC = """
+    Attributes
+    ----------
+{extra}    n_features_in_ : int
+        Number of features seen during ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Column names seen during ``fit`` (only for inputs with string column names).
+    encoder_ : TabularEncoder
+        Fitted preprocessing (categorical codes, imputation, dropped constant columns).
+    X_support_ : ndarray of shape (n_samples, n_encoded_features)
+        The encoded training table, used as in-context support set.
+    y_support_ : ndarray of shape (n_samples,)
+        The encoded targets.
+    members_ : list of EnsembleMember
+        The view of each ensemble member.
+    checkpoint_ : str
+        Resolved checkpoint reference (shipped name, absolute folder or repo id).
+    config_ : MitraConfig
+        Shape of the checkpoint's model.
+    device_ : torch.device
+        Device used for prediction.
+    fine_tuned_weights_ : dict of str to Tensor or None
+        Fine-tuned weights (CPU), or None when ``fine_tune=False`` or the pretrained weights
+        stayed best on the validation split.
+    fine_tune_losses_ : ndarray or None
+        Validation loss before fine-tuning and after each step.
+"""

@@ -1,0 +1,84 @@
+"""What classification and regression mean to the model: labels in, predictions out, losses.
+
+One object per task turns a member's support targets into what the model reads, the model's
+raw outputs back into predictions in the user's units, and outputs into a training loss for
+fine-tuning. Inference and fine-tuning share it, so the two can never disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .ensemble import EnsembleMember, softmax
+
+__all__ = ["ClassificationTask", "RegressionTask"]
+
+
+@dataclass(frozen=True)
+class ClassificationTask:
+    """Class indices 0..n_classes-1, mapped through each member's class permutation."""
+
+    n_classes: int
+
+    def support_labels(self, member: EnsembleMember, y_support: np.ndarray) -> tuple[np.ndarray, Any]:
+        return member.class_labels(y_support).astype(np.int64), None
+
+    def member_prediction(self, member: EnsembleMember, outputs: np.ndarray, context: Any) -> np.ndarray:
+        """Class probabilities (rows, n_classes): softmax over the logits of the classes in use."""
+        return softmax(outputs[:, member.class_ids].astype(np.float64))
+
+    def loss(self, member: EnsembleMember, outputs: torch.Tensor, y_query: np.ndarray, context: Any) -> torch.Tensor:
+        """Cross-entropy over the classes in use (the same softmax as at prediction time)."""
+        class_ids = torch.as_tensor(member.class_ids, device=outputs.device)
+        logits = outputs.reshape(-1, outputs.shape[-1]).float()[:, class_ids]
+        target = torch.as_tensor(y_query, dtype=torch.long, device=outputs.device)
+        return F.cross_entropy(logits, target)
+
+
+@dataclass(frozen=True)
+class RegressionTask:
+    """Targets min-max scaled with the support rows' range (then mirrored per member).
+
+    ``n_bins`` > 1 is a binned head (``dim_output`` bins over [-0.5, 1.5], as in the official
+    code): support targets become bin ids and a prediction is the probability-weighted mean of
+    the bin centres. ``n_bins`` 0 is the scalar head of the released regressor.
+    """
+
+    n_bins: int = 0
+
+    def _edges(self) -> np.ndarray:
+        return np.linspace(-0.5, 1.5, self.n_bins + 1)
+
+    def support_labels(self, member: EnsembleMember, y_support: np.ndarray) -> tuple[np.ndarray, Any]:
+        low, high = float(np.min(y_support)), float(np.max(y_support))
+        if high <= low:  # a constant support target: any unit scale works, predictions equal `low`
+            high = low + 1.0
+        scaled = member.scale_targets(y_support, low, high)
+        if self.n_bins:
+            ids = np.clip(np.searchsorted(self._edges(), scaled, side="right") - 1, 0, self.n_bins - 1)
+            return ids.astype(np.int64), (low, high)
+        return scaled.astype(np.float32), (low, high)
+
+    def member_prediction(self, member: EnsembleMember, outputs: np.ndarray, context: Any) -> np.ndarray:
+        low, high = context
+        if self.n_bins:
+            edges = self._edges()
+            centres = (edges[:-1] + edges[1:]) / 2
+            outputs = softmax(outputs.astype(np.float64)) @ centres
+        return member.unscale_targets(outputs, low, high)
+
+    def loss(self, member: EnsembleMember, outputs: torch.Tensor, y_query: np.ndarray, context: Any) -> torch.Tensor:
+        """MSE in scaled target space (cross-entropy over bins for a binned head)."""
+        low, high = context
+        scaled = member.scale_targets(y_query, low, high)
+        if self.n_bins:
+            ids = np.clip(np.searchsorted(self._edges(), scaled, side="right") - 1, 0, self.n_bins - 1)
+            target = torch.as_tensor(ids, dtype=torch.long, device=outputs.device)
+            return F.cross_entropy(outputs.reshape(-1, self.n_bins).float(), target)
+        target = torch.as_tensor(scaled, dtype=torch.float32, device=outputs.device)
+        return F.mse_loss(outputs.reshape(-1).float(), target)

@@ -1,0 +1,234 @@
+"""Optional fine-tuning of the pretrained weights on the user's training set.
+
+The recipe follows the official one (episodic tasks drawn from the training set, AdamW,
+a validation split whose loss picks the weights kept) with its quirks fixed:
+
+* every draw comes from the estimator's ``random_state`` (the official code uses the global
+  NumPy RNG for some of them);
+* the best weights are copied, so they really are restored on every device (the official
+  checkpoint aliases the live parameters on the CPU and keeps the last weights there);
+* the loss is computed over the classes in use, with the same softmax as at prediction time.
+
+One fine-tuned copy of the weights serves all ensemble members: each step draws a random
+member's view (class permutation, sign flips, target mirror), so the model is tuned for the
+same inputs it sees at prediction time, at the cost of one copy of the weights instead of one
+per member. The schedule is the one published for Mitra fine-tuning on the Hub
+(``autogluon/mitra-finetune``: 50 steps, learning rate 1e-5, 10 warm-up steps, weight decay 0.3).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ._inference import autocast_context
+from .ensemble import EnsembleMember
+from .model import MitraModel
+
+__all__ = ["FineTuneResult", "fine_tune", "parameter_groups"]
+
+WARMUP_STEPS = 10
+WEIGHT_DECAY = 0.3
+GRADIENT_CLIP = 1.0
+# Stop when the validation loss has not improved for this many steps (official patience).
+PATIENCE = 40
+# Below this many training rows a validation split is too noisy to pick weights with.
+MIN_ROWS = 10
+
+
+@dataclass
+class FineTuneResult:
+    """Outcome of :func:`fine_tune`.
+
+    Attributes
+    ----------
+    state_dict : dict or None
+        Best weights (CPU tensors), or None when the pretrained weights stayed best.
+    validation_losses : list of float
+        Validation loss before training (index 0) and after each step.
+    best_step : int
+        Step whose weights were kept (0 = pretrained).
+    """
+
+    state_dict: dict[str, torch.Tensor] | None
+    validation_losses: list[float] = field(default_factory=list)
+    best_step: int = 0
+
+
+def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """AdamW parameter groups: no weight decay on norms, biases and embeddings."""
+    decay, no_decay = [], []
+    for module_name, module in model.named_modules():
+        for name, parameter in module.named_parameters(recurse=False):
+            if not parameter.requires_grad:
+                continue
+            exempt = (
+                isinstance(module, (nn.LayerNorm, nn.Embedding))
+                or name == "bias"
+                or module_name.startswith(("x_embedding", "y_embedding"))
+            )
+            (no_decay if exempt else decay).append(parameter)
+    return [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+
+
+def fine_tune(
+    model: MitraModel,
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    task: Any,
+    members: list[EnsembleMember],
+    steps: int,
+    learning_rate: float,
+    device: torch.device,
+    dtype: torch.dtype,
+    rng: np.random.RandomState,
+    max_support_rows: int,
+    max_query_rows: int,
+    stratify: bool,
+    verbose: bool = False,
+) -> FineTuneResult:
+    """Fine-tune a copy of ``model`` on (X, y) and return the best weights.
+
+    Parameters
+    ----------
+    model : MitraModel
+        Pretrained model; it is not modified.
+    X : ndarray of shape (n_rows, n_features)
+        Encoded training table.
+    y : ndarray of shape (n_rows,)
+        Class indices (classification) or targets (regression).
+    task : ClassificationTask or RegressionTask
+        Turns targets into model labels and outputs into a loss.
+    members : list of EnsembleMember
+        Views to train on; the first one is also used for validation.
+    steps, learning_rate : int, float
+        Optimizer steps and peak learning rate.
+    device, dtype : torch.device, torch.dtype
+        Where to train; ``dtype`` is the autocast dtype (float32 weights are kept).
+    rng : numpy.random.RandomState
+        Source of every random draw.
+    max_support_rows, max_query_rows : int
+        Caps on the rows of a training task.
+    stratify : bool
+        Keep class proportions in the splits (classification).
+    verbose : bool, default=False
+        Show a progress bar.
+    """
+    if len(X) < MIN_ROWS:
+        return FineTuneResult(state_dict=None)
+    train_rows, valid_rows = _split(rng, y, 0.2, stratify)
+    tuned = copy.deepcopy(model).to(device=device, dtype=torch.float32).train()
+    tuned.gradient_checkpointing = device.type == "cuda"
+    optimizer = torch.optim.AdamW(parameter_groups(tuned, WEIGHT_DECAY), lr=learning_rate)
+    warmup = min(WARMUP_STEPS, steps)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup))
+
+    def validate() -> float:
+        return _validation_loss(tuned, task, members[0], X, y, train_rows, valid_rows, device, dtype, max_support_rows, max_query_rows)
+
+    result = FineTuneResult(state_dict=None, validation_losses=[validate()])
+    best = result.validation_losses[0]
+    progress = _progress(steps, verbose)
+    for step in range(1, steps + 1):
+        member = members[rng.randint(len(members))]
+        support, query = _split(rng, y[train_rows], 0.2, stratify)
+        support, query = train_rows[support[:max_support_rows]], train_rows[query[:max_query_rows]]
+        labels, context = task.support_labels(member, y[support])
+        tuned.train()
+        with autocast_context(device, dtype):
+            outputs = tuned(
+                _batch(member.view(X[support]), device),
+                _batch(labels, device),
+                _batch(member.view(X[query]), device),
+            )
+        loss = task.loss(member, outputs, y[query], context)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(tuned.parameters(), GRADIENT_CLIP)
+        optimizer.step()
+        scheduler.step()
+
+        current = validate()
+        result.validation_losses.append(current)
+        if current < best:
+            best, result.best_step = current, step
+            result.state_dict = {k: v.detach().to("cpu", copy=True) for k, v in tuned.state_dict().items()}
+        if progress is not None:
+            progress.set_postfix(train_loss=f"{loss.item():.4f}", valid_loss=f"{current:.4f}", best_step=result.best_step)
+            progress.update(1)
+        if step - result.best_step >= PATIENCE:
+            break
+    if progress is not None:
+        progress.close()
+    return result
+
+
+def _batch(array: np.ndarray, device: torch.device) -> torch.Tensor:
+    return torch.as_tensor(array).unsqueeze(0).to(device)
+
+
+def _split(
+    rng: np.random.RandomState, y: np.ndarray, fraction: float, stratify: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Shuffled (first, second) row indices with ``fraction`` in the second part, stratified when asked."""
+    n = len(y)
+    if not stratify:
+        order = rng.permutation(n)
+        n_second = max(1, int(round(fraction * n)))
+        return order[n_second:], order[:n_second]
+    first, second = [], []
+    for label in np.unique(y):
+        rows = rng.permutation(np.flatnonzero(y == label))
+        # Classes with a single row stay in the first part (the support set needs them).
+        n_second = int(round(fraction * len(rows))) if len(rows) > 1 else 0
+        second.append(rows[:n_second])
+        first.append(rows[n_second:])
+    first_rows, second_rows = np.concatenate(first), np.concatenate(second)
+    if len(second_rows) == 0:  # every class is a singleton: fall back to a plain split
+        return _split(rng, y, fraction, stratify=False)
+    return rng.permutation(first_rows), rng.permutation(second_rows)
+
+
+@torch.no_grad()
+def _validation_loss(
+    model: MitraModel,
+    task: Any,
+    member: EnsembleMember,
+    X: np.ndarray,
+    y: np.ndarray,
+    train_rows: np.ndarray,
+    valid_rows: np.ndarray,
+    device: torch.device,
+    dtype: torch.dtype,
+    max_support_rows: int,
+    max_query_rows: int,
+) -> float:
+    model.eval()
+    support = train_rows[:max_support_rows]
+    labels, context = task.support_labels(member, y[support])
+    total, count = 0.0, 0
+    with autocast_context(device, dtype):
+        cache = model.encode_support(_batch(member.view(X[support]), device), _batch(labels, device))
+        for start in range(0, len(valid_rows), max_query_rows):
+            rows = valid_rows[start : start + max_query_rows]
+            outputs = model.predict_query(cache, _batch(member.view(X[rows]), device))
+            total += float(task.loss(member, outputs, y[rows], context)) * len(rows)
+            count += len(rows)
+    return total / count
+
+
+def _progress(steps: int, verbose: bool) -> Any:
+    if not verbose:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=steps, desc="Mitra fine-tuning", unit="step")

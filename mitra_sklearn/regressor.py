@@ -1,0 +1,87 @@
+"""MitraRegressor: in-context regression with the Mitra tabular foundation model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.base import RegressorMixin
+from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d, validate_data
+
+from ._base import _ATTRIBUTES_DOC, _PARAMETERS_DOC, MitraEstimatorBase
+from ._tasks import RegressionTask
+from .model import MitraConfig
+
+__all__ = ["MitraRegressor"]
+
+
+class MitraRegressor(RegressorMixin, MitraEstimatorBase):
+    _task_name = "regression"
+
+    def _encode_targets(self, y: Any) -> np.ndarray:
+        y = column_or_1d(y, warn=True)
+        y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
+        # A constant target needs no model: every prediction is that constant.
+        self.constant_target_ = float(y[0]) if np.all(y == y[0]) else None
+        return y
+
+    def _make_task(self, config: MitraConfig) -> RegressionTask:
+        return RegressionTask(n_bins=config.dim_output if config.dim_output > 1 else 0)
+
+    def _is_trivial(self) -> bool:
+        return self.constant_target_ is not None
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predicted targets, averaged over the ensemble members.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix, DataFrame} of shape (n_samples, n_features)
+            Rows to predict, with the columns seen in ``fit``.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            Predictions in the units of ``y``.
+        """
+        if getattr(self, "constant_target_", None) is not None:
+            check_is_fitted(self)
+            X = validate_data(self, X, reset=False, skip_check_array=True)
+            n_rows = self.encoder_.transform(X).shape[0]
+            return np.full(n_rows, self.constant_target_)
+        return np.mean(self._predict_members(X), axis=0)
+
+
+MitraRegressor.__doc__ = (
+    """Mitra in-context regressor.
+
+    ``fit`` stores the training set as the support set of a pretrained 2D attention transformer;
+    ``predict`` reads support and query rows together and averages the predictions of
+    ``n_estimators`` ensemble members. Targets are min-max scaled to [0, 1] with the support
+    rows' range (as the official model expects) and mapped back exactly.
+"""
+    + _PARAMETERS_DOC.format(
+        official="autogluon/mitra-regressor",
+        task="regression",
+        member_view="target mirroring (y -> 1 - y after scaling), feature order and sign flips",
+        aggregate="predictions",
+    )
+    + _ATTRIBUTES_DOC.format(
+        extra="""    constant_target_ : float or None
+        The training target when it is constant (then every prediction equals it).
+"""
+    )
+    + """
+    See Also
+    --------
+    MitraClassifier : The classification counterpart.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_diabetes
+    >>> from mitra_sklearn import MitraRegressor
+    >>> X, y = load_diabetes(return_X_y=True)
+    >>> reg = MitraRegressor(random_state=0).fit(X[:300], y[:300])  # doctest: +SKIP
+    >>> reg.score(X[300:], y[300:])  # doctest: +SKIP
+    """
+)
