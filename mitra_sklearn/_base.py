@@ -315,7 +315,10 @@ class MitraEstimatorBase(BaseEstimator):
         # Strings are accepted as categories, but a cell holding another object raises TypeError.
         tags.input_tags.string = False
         # Only GPU kernels are non-deterministic; the CPU gives the same numbers every time.
-        tags.non_deterministic = resolve_device(self._device_parameter(), fall_back=True).type != "cpu"
+        if isinstance(self.device, str) and self.device == "auto":
+            tags.non_deterministic = torch.cuda.is_available() or torch.backends.mps.is_available()
+        else:
+            tags.non_deterministic = str(self.device).split(":")[0] != "cpu"
         return tags
 
 

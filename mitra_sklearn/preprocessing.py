@@ -73,7 +73,7 @@ class TabularEncoder(TransformerMixin, BaseEstimator):
     def transform(self, X: Any) -> np.ndarray:
         """Encode ``X`` with the categories and fill values learned in ``fit``."""
         check_is_fitted(self, "kept_columns_")
-        columns, _ = _split_columns(X)
+        columns, _, _ = _split_columns(X)
         if len(columns) != self.n_features_in_:
             raise ValueError(f"X has {len(columns)} features, but the encoder was fitted with {self.n_features_in_}.")
         numeric = self._encode(columns)
@@ -81,14 +81,18 @@ class TabularEncoder(TransformerMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ internals
     def _fit_transform(self, X: Any) -> np.ndarray:
-        columns, names = _split_columns(X)
+        columns, names, declared = _split_columns(X)
         self.n_features_in_ = len(columns)
         requested = _requested_categorical(self.categorical_features, self.n_features_in_, names)
         self.categorical_mask_ = np.array(
-            [requested[j] or _is_categorical_column(col) for j, col in enumerate(columns)], dtype=bool
+            [requested[j] or j in declared or _is_categorical_column(col) for j, col in enumerate(columns)],
+            dtype=bool,
         )
+        # pandas categories keep their declared order; other categorical values are sorted.
         self.categories_ = {
-            j: _learn_categories(col, j) for j, col in enumerate(columns) if self.categorical_mask_[j]
+            j: declared[j] if j in declared else _learn_categories(col, j)
+            for j, col in enumerate(columns)
+            if self.categorical_mask_[j]
         }
         numeric = self._encode(columns)
         with warnings.catch_warnings():
@@ -122,11 +126,22 @@ class TabularEncoder(TransformerMixin, BaseEstimator):
         return np.clip(filled, -_FLOAT32_MAX, _FLOAT32_MAX).astype(np.float32)
 
 
-def _split_columns(X: Any) -> tuple[list[np.ndarray], list[str] | None]:
-    """Split any supported table into a list of 1-D column arrays (never copies the caller's data in place)."""
+def _split_columns(X: Any) -> tuple[list[np.ndarray], list[str] | None, dict[int, np.ndarray]]:
+    """Split a table into 1-D column arrays (never changing the caller's data).
+
+    Also returns the column names (DataFrame input) and the declared categories of pandas
+    ``category`` columns, by column index.
+    """
     if hasattr(X, "iloc") and hasattr(X, "columns"):  # pandas DataFrame
+        import pandas as pd
+
         names = [str(c) for c in X.columns]
-        return [_pandas_column(X.iloc[:, j]) for j in range(X.shape[1])], names
+        declared = {
+            j: np.asarray(X.iloc[:, j].cat.categories, dtype=object)
+            for j in range(X.shape[1])
+            if isinstance(X.iloc[:, j].dtype, pd.CategoricalDtype)
+        }
+        return [_pandas_column(X.iloc[:, j]) for j in range(X.shape[1])], names, declared
     if sp.issparse(X):
         n_cells = X.shape[0] * X.shape[1]
         if n_cells > MAX_DENSE_CELLS:
@@ -141,7 +156,7 @@ def _split_columns(X: Any) -> tuple[list[np.ndarray], list[str] | None]:
         raise ValueError(f"Expected a 2D table, got an array of shape {array.shape}.")
     if np.iscomplexobj(array):
         raise ValueError("Complex data not supported: X holds complex numbers.")
-    return [array[:, j] for j in range(array.shape[1])], None
+    return [array[:, j] for j in range(array.shape[1])], None, {}
 
 
 def _pandas_column(series: Any) -> np.ndarray:

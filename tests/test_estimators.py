@@ -1,0 +1,279 @@
+"""Behaviour of MitraClassifier / MitraRegressor beyond scikit-learn's generic checks."""
+
+from __future__ import annotations
+
+import io
+import pickle
+import warnings
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.ensemble import StackingClassifier, StackingRegressor
+from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from mitra_sklearn import MitraClassifier, MitraRegressor
+from mitra_sklearn.hub import load_model
+
+from .conftest import PARITY, make_tiny_checkpoint
+
+
+@pytest.fixture
+def data():
+    rng = np.random.RandomState(0)
+    X = rng.randn(80, 5)
+    y = (X[:, 0] + 0.5 * X[:, 1] > 0).astype(int)
+    return X, y
+
+
+@pytest.fixture
+def clf(tiny_classifier_checkpoint):
+    return MitraClassifier(tiny_classifier_checkpoint, n_estimators=3, random_state=0)
+
+
+@pytest.fixture
+def reg(tiny_regressor_checkpoint):
+    return MitraRegressor(tiny_regressor_checkpoint, n_estimators=3, random_state=0)
+
+
+def test_string_labels_and_probabilities(clf, data):
+    X, y = data
+    labels = np.array(["no", "yes", "maybe"])[y + (np.arange(len(y)) % 7 == 0)]
+    clf.fit(X, labels)
+    assert clf.classes_.tolist() == ["maybe", "no", "yes"]
+    proba = clf.predict_proba(X)
+    assert proba.shape == (80, 3)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    assert set(clf.predict(X)) <= set(labels)
+    np.testing.assert_allclose(np.exp(clf.predict_log_proba(X)), proba)
+    assert 0 <= clf.score(X, labels) <= 1
+
+
+def test_same_random_state_same_predictions(clf, data):
+    X, y = data
+    a = clone(clf).fit(X, y).predict_proba(X)
+    b = clone(clf).fit(X, y).predict_proba(X)
+    np.testing.assert_array_equal(a, b)
+    c = clone(clf).set_params(random_state=1).fit(X, y).predict_proba(X)
+    assert not np.allclose(a, c)
+
+
+@pytest.mark.parametrize("mode", ["predict", "fit"])
+def test_support_cache_matches_no_cache(clf, reg, data, mode):
+    X, y = data
+    for est, target in ((clf, y), (reg, X[:, 0] * 3 + 1)):
+        cached = clone(est).set_params(support_cache=mode, batch_size=16).fit(X, target)
+        uncached = clone(est).set_params(support_cache="off", batch_size=16).fit(X, target)
+        predict = "predict_proba" if hasattr(est, "predict_proba") else "predict"
+        np.testing.assert_allclose(getattr(cached, predict)(X), getattr(uncached, predict)(X), rtol=1e-5, atol=1e-6)
+
+
+def test_cache_on_off_on_the_parity_checkpoint():
+    rng = np.random.RandomState(1)
+    X, y = rng.randn(300, 12), rng.randint(0, 4, 300)
+    est = MitraClassifier(str(PARITY / "classification"), n_estimators=2, random_state=0, batch_size=50)
+    on = clone(est).fit(X[:200], y[:200]).predict_proba(X[200:])
+    off = clone(est).set_params(support_cache="off").fit(X[:200], y[:200]).predict_proba(X[200:])
+    np.testing.assert_allclose(on, off, rtol=1e-5, atol=1e-6)
+
+
+def test_pandas_input_with_categoricals_and_missing(clf, reg):
+    rng = np.random.RandomState(0)
+    n = 60
+    frame = pd.DataFrame(
+        {
+            "x": rng.randn(n),
+            "colour": pd.Categorical(rng.choice(["red", "green", None], n)),
+            "city": rng.choice(["a", "b", "c"], n).astype(object),
+            "flag": rng.rand(n) > 0.5,
+            "count": pd.array(rng.randint(0, 5, n), dtype="Int64"),
+        }
+    )
+    frame.loc[3, "x"] = np.nan
+    frame.loc[4, "count"] = pd.NA
+    before = frame.copy(deep=True)
+    y = rng.choice(["low", "high"], n)
+    clf.fit(frame, y)
+    assert clf.feature_names_in_.tolist() == list(frame.columns)
+    assert clf.predict(frame).shape == (n,)
+    reg.fit(frame, rng.randn(n))
+    assert reg.predict(frame).shape == (n,)
+    pd.testing.assert_frame_equal(frame, before)
+    with pytest.raises(ValueError, match="feature names"):
+        clf.predict(frame[["city", "x", "colour", "flag", "count"]])
+
+
+def test_numpy_inputs_are_not_modified(clf, data):
+    X, y = data
+    X = X.copy()
+    X[2, 3] = np.nan
+    X_before, y_before = X.copy(), y.copy()
+    clf.fit(X, y).predict(X)
+    np.testing.assert_array_equal(X, X_before)
+    np.testing.assert_array_equal(y, y_before)
+
+
+def test_errors(clf, reg, data):
+    X, y = data
+    with pytest.raises(ValueError, match="2 classes"):
+        clone(clf).fit(X, np.zeros(len(X)))
+    with pytest.raises(ValueError, match="NaN"):
+        clone(clf).fit(X, np.where(np.arange(len(y)) == 0, np.nan, y))
+    with pytest.raises(ValueError, match="NaN"):
+        clone(reg).fit(X, np.where(np.arange(len(y)) == 0, np.nan, 1.0 * y))
+    with pytest.raises(ValueError, match="missing"):
+        clone(clf).fit(X, np.array(["a", None] * 40, dtype=object))
+    with pytest.raises(ValueError, match="0 sample"):
+        clone(clf).fit(X[:0], y[:0])
+    with pytest.raises(ValueError, match="infinity"):
+        clone(clf).fit(np.where(X > 2, np.inf, X), y)
+    fitted = clone(clf).fit(X, y)
+    with pytest.raises(ValueError, match="5 features"):
+        fitted.predict(X[:, :3])
+    with pytest.raises(ValueError, match="at most 10 classes"):
+        clone(clf).fit(np.random.rand(60, 3), np.arange(60) % 12)
+    with pytest.raises(ValueError, match="trained for regression"):
+        MitraClassifier(reg.checkpoint).fit(X, y)
+    with pytest.raises(ValueError, match="device"):
+        clone(clf).set_params(device="tpu").fit(X, y)
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    with pytest.raises(InvalidParameterError):
+        clone(clf).set_params(n_estimators=0).fit(X, y)
+
+
+def test_constant_regression_target(reg, data):
+    X, _ = data
+    reg.fit(X, np.full(len(X), 4.2))
+    np.testing.assert_array_equal(reg.predict(X[:7]), np.full(7, 4.2))
+
+
+def test_regression_predictions_in_target_units():
+    """With the parity checkpoint, predictions are mapped back inside the training range."""
+    rng = np.random.RandomState(0)
+    X = rng.randn(100, 4)
+    y = 1000 + 50 * X[:, 0]
+    reg = MitraRegressor(str(PARITY / "regression"), n_estimators=2, random_state=0).fit(X, y)
+    pred = reg.predict(X)
+    assert pred.min() > y.min() - (y.max() - y.min()) and pred.max() < y.max() + (y.max() - y.min())
+
+
+def test_pickle_is_weight_free_and_round_trips(clf, data, tmp_path):
+    X, y = data
+    clf.fit(X, y)
+    expected = clf.predict_proba(X)
+    blob = pickle.dumps(clf)
+    weights_bytes = sum(p.numel() * 4 for p in load_model(clf.checkpoint_).parameters())
+    assert len(blob) < X.nbytes + 20_000 + weights_bytes // 2
+    restored = pickle.loads(blob)
+    np.testing.assert_array_equal(restored.predict_proba(X), expected)
+    joblib.dump(clf, tmp_path / "model.joblib")
+    np.testing.assert_array_equal(joblib.load(tmp_path / "model.joblib").predict_proba(X), expected)
+
+
+def test_pickle_from_a_gpu_machine_loads_on_cpu(clf, data):
+    X, y = data
+    clf.fit(X, y)
+    expected = clf.predict_proba(X)
+    clf.set_params(device="cuda")  # as if it had been fitted with device="cuda"
+    clf.device_ = torch.device("cuda")
+    blob = pickle.dumps(clf)
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA; the fallback path is for CPU-only machines")
+    with pytest.warns(UserWarning, match="not available"):
+        restored = pickle.loads(blob)
+    assert restored.device_.type == "cpu"
+    np.testing.assert_allclose(restored.predict_proba(X), expected, rtol=1e-6)
+
+
+def test_sklearn_composition(clf, reg, data):
+    X, y = data
+    pipe = make_pipeline(StandardScaler(), clone(clf))
+    assert cross_val_score(pipe, X, y, cv=3, scoring="roc_auc").shape == (3,)
+    search = GridSearchCV(clone(clf), {"n_estimators": [1, 2]}, cv=2).fit(X, y)
+    assert search.best_params_["n_estimators"] in (1, 2)
+    stack = StackingClassifier([("mitra", clone(clf)), ("lr", LogisticRegression())], cv=3).fit(X, y)
+    assert stack.predict_proba(X).shape == (80, 2)
+    calibrated = CalibratedClassifierCV(clone(clf), cv=3).fit(X, y)
+    assert calibrated.predict_proba(X).shape == (80, 2)
+    target = X[:, 0] * 2.0
+    stack_reg = StackingRegressor([("mitra", clone(reg)), ("lr", LinearRegression())], cv=3).fit(X, target)
+    assert stack_reg.predict(X).shape == (80,)
+    assert cross_val_score(make_pipeline(StandardScaler(), clone(reg)), X, target, cv=3).shape == (3,)
+
+
+def test_support_subsample_beyond_max_support_rows(clf, data):
+    X, y = data
+    clf.set_params(max_support_rows=20).fit(X, y)
+    assert all(len(m.support_rows) == 20 for m in clf.members_)
+    assert clf.predict_proba(X).shape == (80, 2)
+
+
+def test_fine_tuning_restores_the_best_weights(tiny_classifier_checkpoint):
+    rng = np.random.RandomState(0)
+    X = rng.randn(120, 3)
+    y = (X[:, 0] > 0).astype(int)
+    est = MitraClassifier(
+        tiny_classifier_checkpoint, n_estimators=2, fine_tune=True, fine_tune_steps=15, fine_tune_lr=3e-3,
+        random_state=0,
+    ).fit(X, y)
+    losses = est.fine_tune_losses_
+    assert losses.shape[0] >= 2
+    if est.fine_tuned_weights_ is None:
+        assert losses[1:].min() >= losses[0]
+    else:
+        assert losses.min() < losses[0]
+        model = load_model(tiny_classifier_checkpoint)
+        # the shared pretrained model is untouched by fine-tuning
+        assert not all(torch.equal(model.state_dict()[k], v) for k, v in est.fine_tuned_weights_.items())
+    # same seed, same fine-tuning
+    again = clone(est).fit(X, y)
+    np.testing.assert_array_equal(again.fine_tune_losses_, losses)
+    np.testing.assert_allclose(again.predict_proba(X), est.predict_proba(X), rtol=1e-6)
+    restored = pickle.loads(pickle.dumps(est))
+    np.testing.assert_allclose(restored.predict_proba(X), est.predict_proba(X), rtol=1e-6)
+
+
+def test_fine_tuning_regression(tiny_regressor_checkpoint):
+    rng = np.random.RandomState(0)
+    X = rng.randn(60, 3)
+    est = MitraRegressor(tiny_regressor_checkpoint, n_estimators=1, fine_tune=True, fine_tune_steps=5,
+                         fine_tune_lr=1e-3, random_state=0, verbose=True).fit(X, X[:, 0] * 10)
+    assert est.fine_tune_losses_.shape[0] >= 2
+    assert np.isfinite(est.predict(X)).all()
+
+
+def test_verbose_progress(clf, data, capsys):
+    X, y = data
+    clf.set_params(verbose=True).fit(X, y).predict(X)
+    assert "predict" in capsys.readouterr().err
+
+
+def test_float64_precision_matches_float32(clf, data):
+    X, y = data
+    p32 = clone(clf).fit(X, y).predict_proba(X)
+    p64 = clone(clf).set_params(inference_precision="float64").fit(X, y).predict_proba(X)
+    np.testing.assert_allclose(p32, p64, atol=1e-5)
+
+
+def test_bfloat16_precision_runs_on_cpu(clf, data):
+    X, y = data
+    p = clone(clf).set_params(inference_precision="bfloat16").fit(X, y).predict_proba(X)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0)
+
+
+def test_binned_regression_head(tmp_path, data):
+    X, _ = data
+    folder = make_tiny_checkpoint(tmp_path / "binned", "REGRESSION", dim_output=16)
+    reg = MitraRegressor(str(folder), n_estimators=2, random_state=0).fit(X, X[:, 0])
+    pred = reg.predict(X)
+    lo, hi = X[:, 0].min(), X[:, 0].max()
+    span = hi - lo
+    assert (pred >= lo - 0.5 * span - 1e-9).all() and (pred <= hi + 0.5 * span + 1e-9).all()

@@ -1,0 +1,151 @@
+"""Checkpoint resolution: local folders, the Hub cache, offline errors, integrity checks."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import time
+
+import pytest
+import torch
+
+from mitra_sklearn import hub
+from mitra_sklearn.exceptions import CheckpointIntegrityError, CheckpointNotFoundError
+from mitra_sklearn.hub import load_model, resolve_checkpoint, write_checksums
+
+from .conftest import make_tiny_checkpoint
+
+
+def test_save_and_load_round_trip(tmp_path):
+    folder = make_tiny_checkpoint(tmp_path / "ckpt", "REGRESSION")
+    model = load_model(folder, use_cache=False)
+    again = load_model(folder, use_cache=False)
+    for (name, a), (_, b) in zip(model.state_dict().items(), again.state_dict().items()):
+        assert torch.equal(a, b), name
+    assert not model.training
+    assert resolve_checkpoint(folder).source == "local"
+
+
+def test_model_cache_returns_the_same_object_until_the_files_change(tmp_path):
+    folder = make_tiny_checkpoint(tmp_path / "ckpt", "CLASSIFICATION")
+    first = load_model(folder)
+    assert load_model(folder) is first
+    time.sleep(0.01)
+    make_tiny_checkpoint(folder, "CLASSIFICATION", seed=1)  # rewrite: new mtime, new weights
+    assert load_model(folder) is not first
+
+
+def test_folder_missing_a_file(tmp_path):
+    folder = make_tiny_checkpoint(tmp_path / "ckpt", "CLASSIFICATION")
+    (folder / "model.safetensors").unlink()
+    with pytest.raises(CheckpointNotFoundError, match="missing model.safetensors"):
+        load_model(folder)
+
+
+def test_not_a_folder_nor_repo_id():
+    with pytest.raises(CheckpointNotFoundError, match="neither a folder"):
+        resolve_checkpoint("./no/such/folder/here")
+
+
+def test_truncated_weights_give_a_clear_error(tmp_path):
+    folder = make_tiny_checkpoint(tmp_path / "ckpt", "CLASSIFICATION")
+    weights = folder / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-100])
+    with pytest.raises(CheckpointIntegrityError, match="model.safetensors"):
+        load_model(folder, use_cache=False)
+
+
+def test_checksum_mismatch_is_detected(tmp_path):
+    folder = make_tiny_checkpoint(tmp_path / "ckpt", "CLASSIFICATION")
+    write_checksums(folder)
+    load_model(folder, use_cache=False)  # matching checksums load
+    data = bytearray((folder / "model.safetensors").read_bytes())
+    data[-5] ^= 0xFF  # flip bits inside a tensor: safetensors alone cannot notice this
+    (folder / "model.safetensors").write_bytes(bytes(data))
+    with pytest.raises(CheckpointIntegrityError, match="SHA-256"):
+        load_model(folder, use_cache=False)
+
+
+def test_weights_that_do_not_fit_the_config(tmp_path):
+    folder = make_tiny_checkpoint(tmp_path / "a", "CLASSIFICATION", dim=16)
+    other = make_tiny_checkpoint(tmp_path / "b", "CLASSIFICATION", dim=32)
+    shutil.copy(other / "model.safetensors", folder / "model.safetensors")
+    with pytest.raises(CheckpointIntegrityError, match="has shape"):
+        load_model(folder, use_cache=False)
+
+
+def test_bad_config_file(tmp_path):
+    folder = make_tiny_checkpoint(tmp_path / "ckpt", "CLASSIFICATION")
+    (folder / "config.json").write_text("{not json")
+    with pytest.raises(CheckpointIntegrityError, match="config"):
+        load_model(folder, use_cache=False)
+
+
+def _fake_hub_cache(cache_dir, repo_id, source_folder, commit="0123456789abcdef0123456789abcdef01234567"):
+    """Lay out files as huggingface_hub's cache does (refs/main -> snapshots/<commit>/...)."""
+    repo_dir = cache_dir / ("models--" + repo_id.replace("/", "--"))
+    (repo_dir / "refs").mkdir(parents=True)
+    (repo_dir / "refs" / "main").write_text(commit)
+    snapshot = repo_dir / "snapshots" / commit
+    snapshot.mkdir(parents=True)
+    for name in ("config.json", "model.safetensors"):
+        shutil.copy(source_folder / name, snapshot / name)
+
+
+def test_hub_cache_is_used_without_network(tmp_path, monkeypatch):
+    source = make_tiny_checkpoint(tmp_path / "src", "CLASSIFICATION")
+    cache = tmp_path / "hf-cache"
+    _fake_hub_cache(cache, "someone/mitra-test", source)
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("the network must not be touched when the file is cached")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_network)
+    files = resolve_checkpoint("someone/mitra-test", cache_dir=cache)
+    assert files.source == "hub"
+    model = load_model("someone/mitra-test", cache_dir=cache, use_cache=False)
+    assert model.config.dim == 16
+
+
+def test_local_files_only_error_names_the_alternatives(tmp_path):
+    with pytest.raises(CheckpointNotFoundError) as info:
+        resolve_checkpoint("autogluon/mitra-classifier", cache_dir=tmp_path, local_files_only=True)
+    message = str(info.value)
+    for needle in ("local_files_only", "HF_HUB_OFFLINE", "shipped", "local folder"):
+        assert needle in message
+
+
+def test_offline_mode_error(tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(CheckpointNotFoundError, match="HF_HUB_OFFLINE"):
+        resolve_checkpoint("autogluon/mitra-classifier", cache_dir=tmp_path)
+
+
+def test_no_network_fails_fast_with_a_clear_message(tmp_path, monkeypatch):
+    for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+
+    def dns_failure(*args, **kwargs):
+        raise socket.gaierror(-2, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", dns_failure)
+    start = time.perf_counter()
+    with pytest.raises(CheckpointNotFoundError) as info:
+        resolve_checkpoint("autogluon/mitra-regressor", cache_dir=tmp_path)
+    assert time.perf_counter() - start < 5
+    message = str(info.value)
+    assert "cannot be resolved" in message
+    assert "local_files_only" in message and "HF_HUB_OFFLINE" in message
+
+
+def test_default_checkpoint_falls_back_to_the_official_repo(monkeypatch, tmp_path):
+    monkeypatch.setattr(hub, "SHIPPED_CHECKPOINTS_DIR", tmp_path / "none")
+    assert hub.default_checkpoint("classification") == "autogluon/mitra-classifier"
+    assert hub.default_checkpoint("regression") == "autogluon/mitra-regressor"
+    shipped = tmp_path / "shipped"
+    make_tiny_checkpoint(shipped / "mitra-small-classifier", "CLASSIFICATION")
+    monkeypatch.setattr(hub, "SHIPPED_CHECKPOINTS_DIR", shipped)
+    assert hub.default_checkpoint("classification") == "mitra-small-classifier"
+    assert resolve_checkpoint("mitra-small-classifier").source == "shipped"

@@ -1,0 +1,52 @@
+"""scikit-learn's own estimator checks on both estimators (tiny random-weight checkpoints).
+
+The checks run in float64 (``inference_precision="float64"``), as TabPFN's suite does: the
+subset- and order-invariance checks compare predictions to 1e-7, below float32 rounding of
+matrix products whose shapes differ. ``test_float32_subset_invariance`` covers float32.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from mitra_sklearn import MitraClassifier, MitraRegressor
+
+from .conftest import make_tiny_checkpoint
+
+_FOLDER = Path(tempfile.mkdtemp(prefix="mitra-checks-"))
+_CLASSIFIER_CKPT = str(make_tiny_checkpoint(_FOLDER / "cls", "CLASSIFICATION"))
+_REGRESSOR_CKPT = str(make_tiny_checkpoint(_FOLDER / "reg", "REGRESSION"))
+
+# Random weights predict at chance level: accuracy thresholds cannot be met by construction.
+_ACCURACY_CHECKS = {
+    "check_classifiers_train": "random-weight test checkpoint predicts at chance level",
+    "check_regressors_train": "random-weight test checkpoint predicts at chance level",
+}
+
+
+def _expected_failed_checks(estimator):
+    return _ACCURACY_CHECKS
+
+
+@parametrize_with_checks(
+    [
+        MitraClassifier(_CLASSIFIER_CKPT, n_estimators=2, inference_precision="float64", random_state=0),
+        MitraRegressor(_REGRESSOR_CKPT, n_estimators=2, inference_precision="float64", random_state=0),
+    ],
+    expected_failed_checks=_expected_failed_checks,
+)
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+def test_float32_subset_invariance():
+    rng = np.random.RandomState(0)
+    X, y = rng.randn(60, 5), rng.randint(0, 3, 60)
+    clf = MitraClassifier(_CLASSIFIER_CKPT, n_estimators=2, random_state=0, batch_size=7).fit(X, y)
+    full = clf.predict_proba(X)
+    for rows in (slice(0, 10), slice(13, 14), slice(30, 60)):
+        np.testing.assert_allclose(clf.predict_proba(X[rows]), full[rows], rtol=1e-5, atol=1e-6)
