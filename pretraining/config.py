@@ -1,0 +1,206 @@
+"""Configuration of the synthetic-data priors used for pretraining.
+
+`PriorConfig` holds every choice the Mitra paper (arXiv 2510.21204) leaves open. Each field
+carries a one-line reason; the longer discussion is in ``docs/priors.md``. Ranges are inclusive
+``(low, high)`` pairs. Defaults target Mitra's full-scale set-up (<= 16 features, support <= 512 +
+128 query rows, <= 10 classes, 50% SCM + 10% each tree prior).
+
+A ``TrainConfig`` (optimizer, schedule, model size, ...) belongs in this module too; it is added
+separately and must not depend on anything here except, optionally, ``PriorConfig``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, fields
+from typing import Any
+
+__all__ = ["PriorConfig"]
+
+IntRange = tuple[int, int]
+FloatRange = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class PriorConfig:
+    """Every free choice of the synthetic table generators (frozen, picklable).
+
+    Use ``dataclasses.replace(cfg, field=value)`` to derive variants, ``to_dict``/``from_dict``
+    to store a config next to a checkpoint.
+    """
+
+    # ---- table sizes (paper: <= 16 features, <= 640 rows = support <= 512 + 128 query) ----
+    # Support size uniform in range; lower bound unpublished, 64 keeps some small-data tables.
+    n_support: IntRange = (64, 512)
+    # Query size; Mitra v1 used a fixed 128 query rows (config field `n_samples_query`).
+    n_query: IntRange = (128, 128)
+    # Feature count uniform in range; Mitra's max is 16, its min is unpublished (TabICL uses 2).
+    n_features: IntRange = (2, 16)
+
+    # ---- classes ----
+    # Output head width of the Mitra classifier.
+    max_classes: int = 10
+    # P(binary); otherwise uniform in 2..max_classes, as in TabPFN v1 and TabICL.
+    binary_prob: float = 0.5
+
+    # ---- shared feature generator (paper App. A.2.1) ----
+    # p_cat ~ U[low, high]; n_categorical = floor(p_cat * (d + 1)) capped at d (paper).
+    categorical_share: FloatRange = (0.0, 1.0)
+    # n_categories = 1 + Geometric(p): >= 2, mean ~3.9; paper says "geometric", p unpublished.
+    categories_geometric_p: float = 0.35
+    # Cap on categories so a 64-row support still sees most of them.
+    max_categories: int = 16
+    # P(a table gets MCAR missing values); 0 because Mitra's use of NaNs is unpublished and the
+    # data stream imputes them anyway (the model never sees NaN).
+    missing_prob: float = 0.0
+    # Per-table missing rate ~ U[low, high] when a table gets missing values.
+    missing_rate: FloatRange = (0.01, 0.2)
+
+    # ---- robustness ----
+    # Draws per table before a prior falls back to fewer classes / gives up. Random-label
+    # forests collapse to one class in up to ~1/3 of binary draws (ET), so 16 makes a failure
+    # ~1e-8 rare while costing nothing on average.
+    max_attempts: int = 16
+
+    # ---- SCM prior (TabPFN v1 MLP-SCM; ranges follow TabPFN v1 / TabICL meta-distributions) ----
+    # MLP depth; TabPFN v1 meta-gamma has mean <= 3 and lower bound 2; capped at 6 for cost.
+    scm_n_layers: IntRange = (2, 6)
+    # Hidden width; TabPFN v1 lower bound 4, mean up to 100; capped at 128 for cost.
+    scm_hidden: IntRange = (4, 128)
+    # Number of root causes in causal mode; TabPFN v1 >= 2, mean up to 7; TabICL 1..12.
+    scm_n_causes: IntRange = (2, 12)
+    # Additive Gaussian noise std, log-scale range of TabPFN v1 / TabICL.
+    scm_noise_std: FloatRange = (1e-4, 0.3)
+    # Weight init std, log-scale range of TabPFN v1 / TabICL.
+    scm_init_std: FloatRange = (0.01, 10.0)
+    # Weight dropout p = max * Beta(a, b); TabPFN v1 meta-beta scale 0.6.
+    scm_max_dropout: float = 0.6
+    # P(causal mode: x and y read off random MLP nodes) vs non-causal (x = causes); TabPFN choice.
+    scm_causal_prob: float = 0.5
+    # P(y taken from the last layer) in causal mode; TabPFN boolean choice.
+    scm_y_is_effect_prob: float = 0.5
+    # P(x and y taken from one contiguous block of nodes); TabPFN boolean choice.
+    scm_in_clique_prob: float = 0.5
+    # P(feature nodes sorted by index); TabPFN option (no effect after the stream's column shuffle).
+    scm_sort_features_prob: float = 0.5
+    # P(block-diagonal weight masks instead of iid dropout); TabPFN boolean choice.
+    scm_block_dropout_prob: float = 0.5
+    # P(causes mixed normal / multinomial / zipf) vs all normal; TabPFN "mixed" sampling.
+    scm_mixed_causes_prob: float = 0.5
+    # P(per-unit noise std ~ |N(0, noise_std)|) vs one shared std; TabPFN pre-sampled noise.
+    scm_per_unit_noise_prob: float = 0.5
+    # One activation per table; TabPFN v1 uses tanh/identity/relu, TabICL adds more families.
+    scm_activations: tuple[str, ...] = (
+        "tanh", "identity", "relu", "leaky_relu", "elu", "sigmoid", "sin", "abs",
+    )
+    # Label assignment mode weights: rank (TabPFN v1 default), value thresholds, argmax.
+    scm_label_modes: tuple[tuple[str, float], ...] = (
+        ("rank", 0.6), ("value", 0.2), ("argmax", 0.2),
+    )
+    # P(classes keep their value order, possibly reversed); TabForestPFN uses 0 (always permute).
+    scm_ordered_prob: float = 0.0
+    # P(a table gets categorical columns); TabForestPFN's categorical_feature_p = 0.2.
+    scm_categorical_prob: float = 0.2
+
+    # ---- tree priors fitted on random labels (paper Alg. 2) ----
+    # Base-set size B; paper unpublished, TabForestPFN 1024; 256-512 keeps fitting cheap.
+    tree_base_size: IntRange = (256, 512)
+    # Base-label class probabilities ~ Dirichlet(alpha); alpha unpublished. 3 keeps ~85% of the
+    # requested classes in the predictions (alpha 1: ~70%) while still giving imbalanced classes.
+    tree_label_alpha: float = 3.0
+    # max_depth for DT/ET/RF; TabForestPFN 1..24 on 1024 rows; 12 already memorises 512 rows.
+    tree_max_depth: IntRange = (2, 12)
+    # min_samples_leaf; small values keep the random-label function rough (paper unpublished).
+    tree_min_samples_leaf: IntRange = (1, 8)
+    # max_features choices (uniform); TabForestPFN uses "sqrt".
+    tree_max_features: tuple[str | float, ...] = ("sqrt", "log2", 0.5, 1.0)
+    # ET/RF n_estimators; <= 16 keeps a table under ~25 ms (measured 35-45 ms at 1..32 trees).
+    forest_n_estimators: IntRange = (1, 16)
+    # GB boosting stages; <= 16 (measured 213 ms/table at 1..16 stages and base 1024).
+    gb_n_estimators: IntRange = (1, 16)
+    # GB tree depth; shallow trees as usual for boosting.
+    gb_max_depth: IntRange = (1, 4)
+    # GB learning rate, log-uniform; large enough that random labels leave a mark.
+    gb_learning_rate: FloatRange = (0.05, 1.0)
+    # Cap on stages x trees-per-stage (multiclass GB fits one tree per class per stage).
+    gb_max_total_trees: int = 64
+
+    # ---- DSRF: directly sampled random forest (paper Alg. 3-5) ----
+    # Number of random trees N_e (paper unpublished).
+    dsrf_n_trees: IntRange = (1, 32)
+    # d_min: every node above this depth splits.
+    dsrf_min_depth: IntRange = (1, 3)
+    # d_max: no node at or below this depth splits (<= 2^10 leaves per tree).
+    dsrf_max_depth: IntRange = (3, 10)
+    # p_nc ~ U[low, high]: probability that a node between d_min and d_max has no children.
+    dsrf_p_nc: FloatRange = (0.0, 0.5)
+    # Root threshold interval for continuous N(0,1) columns (covers 99.7% of the mass).
+    dsrf_thres_interval: FloatRange = (-3.0, 3.0)
+    # Regression leaf values ~ N(mu, sigma); the stream min-max scales targets anyway.
+    dsrf_leaf_mu: float = 0.0
+    dsrf_leaf_sigma: float = 1.0
+
+    # ---- mixture (paper Table 6 caption: SCM 50%, tree priors 10% each) ----
+    mixture: tuple[tuple[str, float], ...] = (
+        ("scm", 0.5), ("et", 0.1), ("gb", 0.1), ("dt", 0.1), ("rf", 0.1), ("dsrf", 0.1),
+    )
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            is_range = (
+                isinstance(value, tuple)
+                and len(value) == 2
+                and all(isinstance(v, (int, float)) for v in value)
+                and f.name != "tree_max_features"
+            )
+            if is_range and value[0] > value[1]:
+                raise ValueError(f"PriorConfig.{f.name}: low > high in {value}")
+            if f.name.endswith("_prob") and not 0.0 <= value <= 1.0:
+                raise ValueError(f"PriorConfig.{f.name} must be in [0, 1], got {value}")
+        if self.n_support[0] < 2 or self.n_query[0] < 1 or self.n_features[0] < 1:
+            raise ValueError("PriorConfig: need n_support >= 2, n_query >= 1, n_features >= 1")
+        if self.max_classes < 2:
+            raise ValueError("PriorConfig.max_classes must be >= 2")
+        if not 0.0 < self.categories_geometric_p <= 1.0 or self.max_categories < 2:
+            raise ValueError(
+                "PriorConfig: need 0 < categories_geometric_p <= 1 and max_categories >= 2"
+            )
+        if self.max_attempts < 1:
+            raise ValueError("PriorConfig.max_attempts must be >= 1")
+
+    # ---- serialisation ----
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-friendly dict (tuples become lists, weight pairs become dicts)."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in ("mixture", "scm_label_modes"):
+                out[f.name] = {k: float(w) for k, w in value}
+            elif isinstance(value, tuple):
+                out[f.name] = list(value)
+            else:
+                out[f.name] = value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PriorConfig:
+        """Inverse of `to_dict`; missing keys keep their defaults, unknown keys raise ValueError."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"PriorConfig.from_dict: unknown keys {unknown}")
+        kwargs: dict[str, Any] = {}
+        for name, value in data.items():
+            if name in ("mixture", "scm_label_modes"):
+                items = value.items() if isinstance(value, dict) else value
+                kwargs[name] = tuple((str(k), float(w)) for k, w in items)
+            elif isinstance(value, list):
+                kwargs[name] = tuple(value)
+            else:
+                kwargs[name] = value
+        return cls(**kwargs)
+
+    def replace(self, **changes: Any) -> PriorConfig:
+        """Shorthand for `dataclasses.replace`."""
+        return dataclasses.replace(self, **changes)

@@ -1,0 +1,111 @@
+"""A weighted mixture of priors (Mitra Algorithm 1: pick a generator per dataset by weight)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import numpy as np
+
+from ..config import PriorConfig
+from .base import Prior, SeedLike, Table, Task, as_rng
+
+__all__ = ["Mixture"]
+
+
+class Mixture(Prior):
+    """Pick one prior per table with probability proportional to its weight, then delegate.
+
+    Parameters
+    ----------
+    priors : mapping of str to float, optional
+        Prior name (see ``pretraining.priors.PRIORS``) -> non-negative weight. Weights are
+        renormalised; zero-weight priors are dropped. Defaults to ``config.mixture``
+        (SCM 0.5, ET/GB/DT/RF/DSRF 0.1 each).
+    config : PriorConfig, optional
+        Shared by every component prior.
+
+    Examples
+    --------
+    >>> mix = Mixture.from_string("scm=0.5,et=0.25,dsrf=0.25")
+    >>> table = mix.sample(0, n_rows=100, n_features=4, task="classification")
+    """
+
+    name = "mixture"
+
+    def __init__(
+        self, priors: Mapping[str, float] | None = None, config: PriorConfig | None = None
+    ) -> None:
+        from . import PRIORS  # local import: the registry imports this module
+
+        super().__init__(config)
+        weights = dict(priors) if priors is not None else dict(self.config.mixture)
+        if not weights:
+            raise ValueError("Mixture needs at least one prior")
+        for name, w in weights.items():
+            if name not in PRIORS:
+                raise ValueError(f"unknown prior {name!r}; choose from {sorted(PRIORS)}")
+            if not (isinstance(w, (int, float)) and math.isfinite(w) and w >= 0):
+                raise ValueError(f"weight of {name!r} must be a finite number >= 0, got {w!r}")
+        total = float(sum(weights.values()))
+        if total <= 0:
+            raise ValueError("Mixture weights must not all be zero")
+        self.weights = {n: float(w) / total for n, w in weights.items() if w > 0}
+        self.priors = {n: PRIORS[n](self.config) for n in self.weights}
+        self._names = tuple(self.weights)
+        self._cum = np.cumsum(list(self.weights.values()))
+
+    @classmethod
+    def from_string(cls, spec: str, config: PriorConfig | None = None) -> Mixture:
+        """Parse ``"scm=0.5,et=0.1,..."`` (a bare name means weight 1), e.g. from a CLI flag.
+
+        Raises
+        ------
+        ValueError
+            On an empty spec, a malformed item, an unknown or repeated name, or a bad weight.
+        """
+        if not isinstance(spec, str) or not spec.strip():
+            raise ValueError("empty prior mixture spec; expected e.g. 'scm=0.5,et=0.5'")
+        weights: dict[str, float] = {}
+        for item in spec.split(","):
+            name, sep, value = (part.strip() for part in item.partition("="))
+            name = name.lower()
+            if not name:
+                raise ValueError(f"empty prior name in mixture spec {spec!r}")
+            if name in weights:
+                raise ValueError(f"prior {name!r} appears twice in mixture spec {spec!r}")
+            try:
+                weights[name] = float(value) if sep else 1.0
+            except ValueError:
+                raise ValueError(f"weight {value!r} of prior {name!r} is not a number") from None
+        return cls(weights, config)
+
+    def to_string(self) -> str:
+        """Inverse of `from_string` (normalised weights)."""
+        return ",".join(f"{n}={w:g}" for n, w in self.weights.items())
+
+    def __repr__(self) -> str:
+        return f"Mixture.from_string({self.to_string()!r})"
+
+    def choose(self, rng_or_seed: SeedLike) -> str:
+        """Draw one prior name with probability equal to its (normalised) weight."""
+        i = int(np.searchsorted(self._cum, as_rng(rng_or_seed).random() * self._cum[-1], side="right"))
+        return self._names[min(i, len(self._names) - 1)]
+
+    def sample(
+        self,
+        rng_or_seed: SeedLike,
+        n_rows: int,
+        n_features: int,
+        task: Task,
+        n_classes: int | None = None,
+    ) -> Table:
+        """Choose a prior (reproducibly from ``rng_or_seed``) and return its table.
+
+        ``Table.prior`` holds the chosen component's name. See `Prior.sample` for the arguments.
+        """
+        rng = as_rng(rng_or_seed)
+        return self.priors[self.choose(rng)].sample(rng, n_rows, n_features, task, n_classes)
+
+    def _generate(self, rng, n_rows, n_features, task, n_classes):  # pragma: no cover
+        raise NotImplementedError("Mixture delegates in `sample`")
