@@ -5,8 +5,8 @@ carries a one-line reason; the longer discussion is in ``docs/priors.md``. Range
 ``(low, high)`` pairs. Defaults target Mitra's full-scale set-up (<= 16 features, support <= 512 +
 128 query rows, <= 10 classes, 50% SCM + 10% each tree prior).
 
-A ``TrainConfig`` (optimizer, schedule, model size, ...) belongs in this module too; it is added
-separately and must not depend on anything here except, optionally, ``PriorConfig``.
+`TrainConfig` holds the model size, optimisation and run settings of one pretraining run, and
+`PRESETS` the named runs (``cpu-small``, ``gpu-8min``, ``mitra-full``, ...).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import dataclasses
 from dataclasses import dataclass, fields
 from typing import Any
 
-__all__ = ["PriorConfig"]
+__all__ = ["PriorConfig", "TrainConfig", "PRESETS", "preset"]
 
 IntRange = tuple[int, int]
 FloatRange = tuple[float, float]
@@ -204,3 +204,139 @@ class PriorConfig:
     def replace(self, **changes: Any) -> PriorConfig:
         """Shorthand for `dataclasses.replace`."""
         return dataclasses.replace(self, **changes)
+
+
+DEFAULT_MIXTURE = "scm=0.5,et=0.1,gb=0.1,dt=0.1,rf=0.1,dsrf=0.1"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One pretraining run: model shape, data, optimiser, schedule and bookkeeping.
+
+    Batch sizes count tables. ``batch_size`` is the global number of tables per optimizer step
+    (all ranks and accumulation steps together); ``micro_batch_size`` is how many tables one
+    rank puts through one forward pass (None: ``batch_size // world_size``).
+    """
+
+    task: str = "classification"
+    # ---- model (Mitra layout; the released checkpoints are dim 512, 12 layers, 4 heads) ----
+    dim: int = 512
+    n_layers: int = 12
+    n_heads: int = 4
+    # Head width: 10 classes (the released classifier) or 1 scalar for regression (None: by task).
+    dim_output: int | None = None
+    # ---- data ----
+    prior: str = DEFAULT_MIXTURE
+    n_support: IntRange = (64, 512)
+    n_query: IntRange = (128, 128)
+    n_features: IntRange = (2, 16)
+    # One (support, query, features) shape per micro-batch: no padding, no masks, no waste.
+    same_shape_per_batch: bool = True
+    num_workers: int = 1
+    # ---- optimisation (AdamW, decay-free norms/biases/embeddings, warm-up + cosine to 10%) ----
+    batch_size: int = 64
+    micro_batch_size: int | None = None
+    steps: int = 1000
+    lr: float = 1e-4
+    min_lr_ratio: float = 0.1
+    warmup_steps: int = 100
+    weight_decay: float = 0.01
+    beta1: float = 0.9
+    beta2: float = 0.95
+    grad_clip: float = 1.0
+    # 'auto': bf16 autocast on CUDA, float32 on the CPU (no bf16 speed-up on AVX2 CPUs).
+    precision: str = "auto"
+    gradient_checkpointing: bool = False
+    compile: bool = False
+    seed: int = 0
+    # ---- bookkeeping ----
+    log_every: int = 10
+    eval_every: int = 200
+    save_every: int = 100
+    # Also save when this much wall time passed since the last save (a kill loses little).
+    save_every_seconds: float = 300.0
+    keep_checkpoints: int = 2
+    # Stop (after saving) once this much training time has passed in this process; None: never.
+    time_limit: float | None = None
+    # Held-out prior tables evaluated every ``eval_every`` steps (fixed seed).
+    n_eval_tables: int = 64
+    # Also evaluate on the small real datasets bundled with scikit-learn.
+    real_data_eval: bool = True
+
+    def __post_init__(self) -> None:
+        if self.task not in ("classification", "regression"):
+            raise ValueError(f"TrainConfig.task must be 'classification' or 'regression', got {self.task!r}")
+        for name in ("dim", "n_layers", "n_heads", "batch_size", "steps", "log_every", "eval_every", "save_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"TrainConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if self.micro_batch_size is not None and self.micro_batch_size < 1:
+            raise ValueError("TrainConfig.micro_batch_size must be >= 1")
+        if self.precision not in ("auto", "float32", "bfloat16", "float16"):
+            raise ValueError(f"TrainConfig.precision: unknown {self.precision!r}")
+        if not 0.0 <= self.min_lr_ratio <= 1.0:
+            raise ValueError("TrainConfig.min_lr_ratio must be in [0, 1]")
+
+    @property
+    def head_size(self) -> int:
+        """Output size of the model head."""
+        if self.dim_output is not None:
+            return self.dim_output
+        return 10 if self.task == "classification" else 1
+
+    def prior_config(self) -> PriorConfig:
+        """The `PriorConfig` of this run's tables (sizes from this config, the rest default)."""
+        return PriorConfig(n_support=tuple(self.n_support), n_query=tuple(self.n_query),
+                           n_features=tuple(self.n_features), max_classes=min(10, self.head_size)
+                           if self.task == "classification" else 10)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"TrainConfig: unknown keys {unknown}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        return dataclasses.replace(self, **changes)
+
+
+#: Named runs. Sizes for the CPU preset were picked from measured step times on a 2-core CPU
+#: (docs/pretraining.md); the GPU presets from the H100 measurements of the official code.
+PRESETS: dict[str, TrainConfig] = {
+    # A useful small model in about 90 minutes on 2 CPU cores.
+    "cpu-small": TrainConfig(
+        dim=96, n_layers=3, n_heads=4, n_support=(32, 256), n_query=(64, 64), n_features=(2, 12),
+        batch_size=32, steps=3000, lr=1e-3, warmup_steps=100, weight_decay=0.01, num_workers=1,
+        log_every=10, eval_every=250, save_every=50, n_eval_tables=64,
+    ),
+    # One H100 for about 8 minutes (bf16, no activation checkpointing at this size).
+    "gpu-8min": TrainConfig(
+        dim=256, n_layers=6, n_heads=4, n_support=(64, 512), n_query=(128, 128), n_features=(2, 16),
+        batch_size=128, steps=3000, lr=5e-4, warmup_steps=200, num_workers=14, log_every=25,
+        eval_every=500, save_every=250, save_every_seconds=120, time_limit=480, n_eval_tables=256,
+    ),
+    # The paper's model: 12 x 512, 2,048 tables per step, ~22k steps (45M tables).
+    "mitra-full": TrainConfig(
+        dim=512, n_layers=12, n_heads=4, n_support=(64, 512), n_query=(128, 128), n_features=(2, 16),
+        batch_size=2048, micro_batch_size=64, steps=22000, lr=2e-4, warmup_steps=1000,
+        gradient_checkpointing=True, num_workers=16, log_every=10, eval_every=500, save_every=250,
+        n_eval_tables=512,
+    ),
+    # A seconds-long run for tests and smoke checks.
+    "tiny": TrainConfig(
+        dim=32, n_layers=2, n_heads=4, n_support=(16, 48), n_query=(16, 16), n_features=(2, 6),
+        batch_size=8, steps=30, lr=3e-3, warmup_steps=3, num_workers=0, log_every=5, eval_every=15,
+        save_every=10, n_eval_tables=16, real_data_eval=False,
+    ),
+}
+
+
+def preset(name: str, **overrides: Any) -> TrainConfig:
+    """A named preset with some fields replaced."""
+    if name not in PRESETS:
+        raise ValueError(f"Unknown preset {name!r}; choose from {sorted(PRESETS)}.")
+    return PRESETS[name].replace(**overrides) if overrides else PRESETS[name]

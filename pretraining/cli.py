@@ -1,0 +1,141 @@
+"""Command line of the pretraining package: ``python -m pretraining <command> --help``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import fields
+from typing import Any
+
+from .config import PRESETS, TrainConfig, preset
+
+_DESCRIPTION = """Regenerate Mitra weights from the synthetic prior mixture.
+
+commands:
+  train             pretrain (or resume) a model; --dry-run prints the plan
+  presets           list the named presets (cpu-small, gpu-8min, mitra-full, tiny)
+  evaluate          evaluate checkpoints on real datasets against baselines
+  generalizability  the paper's generalizability matrix G and performance vector P
+
+Single process:     python -m pretraining train --preset cpu-small --out runs/cpu-small
+Several GPUs/nodes: torchrun --nproc_per_node=8 [--nnodes=N --rdzv-endpoint=HOST:PORT] \\
+                        -m pretraining train --preset mitra-full --out runs/full
+A killed run resumes from its newest checkpoint when started again with the same --out.
+"""
+
+
+def _train_parser(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "train", help="pretrain or resume a model",
+        description="Pretrain a Mitra model on the synthetic prior mixture (resumes from --out if it has a checkpoint).",
+    )
+    parser.add_argument("--preset", default="cpu-small", choices=sorted(PRESETS), help="named run (default: cpu-small)")
+    parser.add_argument("--task", choices=["classification", "regression"], help="task of the checkpoint")
+    parser.add_argument("--out", help="run folder (default: runs/<preset>-<task>)")
+    parser.add_argument("--prior", help="prior name or mixture, e.g. 'scm' or 'scm=0.5,et=0.5'")
+    parser.add_argument("--steps", type=int, help="optimizer steps of the schedule")
+    parser.add_argument("--batch-size", type=int, help="tables per optimizer step (all ranks)")
+    parser.add_argument("--micro-batch-size", type=int, help="tables per forward pass per rank")
+    parser.add_argument("--lr", type=float, help="peak learning rate")
+    parser.add_argument("--dim", type=int, help="model width")
+    parser.add_argument("--layers", type=int, dest="n_layers", help="number of layers")
+    parser.add_argument("--heads", type=int, dest="n_heads", help="attention heads")
+    parser.add_argument("--workers", type=int, dest="num_workers", help="data worker processes per rank")
+    parser.add_argument("--time-limit", type=float, help="stop (after saving) after this many seconds")
+    parser.add_argument("--seed", type=int, help="seed of the data stream and initialisation")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="any TrainConfig field, value in JSON (e.g. --set n_support=[32,128])")
+    parser.add_argument("--device", help="cpu, cuda, ... (default: CUDA when available)")
+    parser.add_argument("--stop-after", type=int, help="stop at this step (the schedule still targets --steps)")
+    parser.add_argument("--no-resume", action="store_true", help="start from scratch even if --out has checkpoints")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--dry-run", action="store_true", help="print the run plan and exit")
+
+
+def build_config(args: argparse.Namespace) -> TrainConfig:
+    """The preset with the command-line overrides applied."""
+    overrides: dict[str, Any] = {}
+    for name in ("task", "prior", "steps", "batch_size", "micro_batch_size", "lr", "dim", "n_layers", "n_heads",
+                 "num_workers", "time_limit", "seed"):
+        value = getattr(args, name, None)
+        if value is not None:
+            overrides[name] = value
+    known = {f.name for f in fields(TrainConfig)}
+    for item in args.set:
+        key, sep, raw = item.partition("=")
+        if not sep or key not in known:
+            raise SystemExit(f"--set expects KEY=VALUE with KEY a TrainConfig field, got {item!r}")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        overrides[key] = tuple(value) if isinstance(value, list) else value
+    return preset(args.preset, **overrides)
+
+
+def describe(config: TrainConfig, name: str = "") -> str:
+    """Human-readable plan of a run (what --dry-run prints)."""
+    from .train import count_parameters
+
+    n_params = count_parameters(config)
+    rows = config.n_support[1] + config.n_query[1]
+    lines = [
+        f"preset            {name}",
+        f"task              {config.task}",
+        f"model             dim {config.dim}, {config.n_layers} layers, {config.n_heads} heads, head {config.head_size}"
+        f" -> {n_params:,} parameters",
+        f"prior             {config.prior}",
+        f"tables            support {config.n_support[0]}-{config.n_support[1]} rows, query "
+        f"{config.n_query[0]}-{config.n_query[1]} rows, {config.n_features[0]}-{config.n_features[1]} features "
+        f"(at most {rows} rows)",
+        f"tables per step   {config.batch_size} (micro-batch {config.micro_batch_size or 'batch / ranks'})",
+        f"expected steps    {config.steps:,} -> {config.steps * config.batch_size:,} tables",
+        f"optimiser         AdamW lr {config.lr:g} (warm-up {config.warmup_steps} steps, cosine to "
+        f"{config.min_lr_ratio:g}x), betas ({config.beta1}, {config.beta2}), weight decay {config.weight_decay:g}, "
+        f"clip {config.grad_clip:g}",
+        f"precision         {config.precision} (auto: bf16 autocast on CUDA, float32 on CPU)",
+        f"data workers      {config.num_workers} per rank",
+        f"saves / evals     every {config.save_every} steps (and {config.save_every_seconds:g} s) / "
+        f"every {config.eval_every} steps",
+        f"time limit        {config.time_limit or 'none'}",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pretraining", description=_DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", metavar="command")
+    _train_parser(sub)
+    sub.add_parser("presets", help="list the named presets", description="List the named presets with --dry-run details.")
+    sub.add_parser("evaluate", help="real-data evaluation against baselines", add_help=False)
+    sub.add_parser("generalizability", help="generalizability matrix G and performance vector P", add_help=False)
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ("evaluate", "generalizability"):
+        # These tools own their argument parsing (and --help).
+        if argv[0] == "evaluate":
+            from .evaluate import main as tool
+        else:
+            from .generalizability import main as tool
+        return int(tool(argv[1:]) or 0)
+    args = parser.parse_args(argv)
+    if args.command == "presets":
+        for name, config in PRESETS.items():
+            print(describe(config, name) + "\n")
+        return 0
+    if args.command != "train":
+        parser.print_help()
+        return 0
+    config = build_config(args)
+    if args.dry_run:
+        print(describe(config, args.preset))
+        return 0
+    from .train import train
+
+    out = args.out or f"runs/{args.preset}-{config.task}"
+    result = train(config, out, device=args.device, resume=not args.no_resume, progress=not args.no_progress,
+                   stop_after=args.stop_after)
+    print(f"stopped at step {result.step}; checkpoint: {result.checkpoint}; log: {result.log_path}")
+    return 0

@@ -1,0 +1,131 @@
+"""The pretraining loop: loss goes down, resume is exact, DDP works, checkpoints load."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from mitra_sklearn import MitraClassifier, MitraRegressor
+from pretraining.cli import main as cli_main
+from pretraining.config import preset
+from pretraining.train import latest_checkpoint, lr_factor, train
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _records(log_path: Path, key: str) -> list[dict]:
+    return [r for r in map(json.loads, log_path.read_text().splitlines()) if key in r]
+
+
+def _weights(folder: Path) -> dict[str, torch.Tensor]:
+    return load_file(str(folder / "model.safetensors"))
+
+
+def test_tiny_run_lowers_the_loss_and_its_checkpoint_predicts(tmp_path):
+    result = train(preset("tiny"), tmp_path / "run", progress=False)
+    assert result.step == 30 and not result.stopped_early
+    evals = _records(result.log_path, "eval_prior_loss")
+    assert evals[0]["step"] == 0 and evals[-1]["step"] == 30
+    assert evals[-1]["eval_prior_loss"] < 0.9 * evals[0]["eval_prior_loss"]
+    assert (tmp_path / "run" / "latest").resolve() == result.checkpoint.resolve()
+    assert len(list((tmp_path / "run" / "checkpoints").glob("step-*"))) == 2  # keep_checkpoints
+    rng = np.random.RandomState(0)
+    X, y = rng.randn(40, 4), rng.randint(0, 3, 40)
+    clf = MitraClassifier(str(tmp_path / "run" / "latest"), n_estimators=2, random_state=0).fit(X, y)
+    assert clf.predict_proba(X).shape == (40, 3)
+
+
+def test_regression_run_checkpoint_loads_in_the_regressor(tmp_path):
+    result = train(preset("tiny", task="regression", steps=6, save_every=6, eval_every=6), tmp_path / "r",
+                   progress=False)
+    rng = np.random.RandomState(0)
+    X = rng.randn(30, 3)
+    reg = MitraRegressor(str(result.checkpoint), n_estimators=1).fit(X, X[:, 0])
+    assert np.isfinite(reg.predict(X)).all()
+
+
+def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path):
+    config = preset("tiny", steps=20, save_every=5)
+    full = train(config, tmp_path / "full", progress=False)
+    first = train(config, tmp_path / "split", progress=False, stop_after=8)  # saved at step 8 (final step)
+    assert first.step == 8
+    second = train(config, tmp_path / "split", progress=False)
+    assert second.step == 20
+    a, b = _weights(full.checkpoint), _weights(second.checkpoint)
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=0, atol=0, msg=name)
+
+
+def test_killed_run_resumes_to_the_same_weights(tmp_path):
+    """SIGKILL at an arbitrary moment, restart: the final weights equal an uninterrupted run's."""
+    out = tmp_path / "killed"
+    args = [sys.executable, "-m", "pretraining", "train", "--preset", "tiny", "--out", str(out), "--no-progress",
+            "--set", "steps=40", "--set", "save_every=3"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while latest_checkpoint(out) is None and time.time() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    killed_at = latest_checkpoint(out)
+    subprocess.run(args, cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    resumed = latest_checkpoint(out)
+    assert resumed.name == "step-0000040"
+    reference = train(preset("tiny", steps=40, save_every=3), tmp_path / "reference", progress=False)
+    a, b = _weights(reference.checkpoint), _weights(resumed)
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=0, atol=0, msg=f"{name} (killed after {killed_at})")
+
+
+def test_two_process_gloo_ddp_run(tmp_path):
+    out = tmp_path / "ddp"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517",
+               "-m", "pretraining", "train", "--preset", "tiny", "--out", str(out), "--device", "cpu",
+               "--no-progress", "--set", "steps=6", "--set", "save_every=6", "--set", "eval_every=6"]
+    completed = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    checkpoint = latest_checkpoint(out)
+    assert checkpoint is not None and checkpoint.name == "step-0000006"
+    losses = _records(out / "log.jsonl", "loss")
+    assert losses and all(np.isfinite(r["loss"]) for r in losses)
+    rng = np.random.RandomState(0)
+    X, y = rng.randn(30, 3), rng.randint(0, 2, 30)
+    assert MitraClassifier(str(checkpoint), n_estimators=1).fit(X, y).predict(X).shape == (30,)
+
+
+def test_learning_rate_schedule():
+    config = preset("tiny", steps=100, warmup_steps=10, min_lr_ratio=0.1)
+    factors = [lr_factor(step, config) for step in range(100)]
+    assert factors[0] == pytest.approx(0.1) and factors[9] == pytest.approx(1.0)
+    assert all(a >= b for a, b in zip(factors[9:], factors[10:]))
+    assert lr_factor(100, config) == pytest.approx(0.1)
+
+
+def test_resume_refuses_another_model_shape(tmp_path):
+    train(preset("tiny", steps=2, save_every=2), tmp_path / "run", progress=False)
+    with pytest.raises(ValueError, match="Cannot resume"):
+        train(preset("tiny", steps=4, dim=64), tmp_path / "run", progress=False)
+
+
+def test_cli_dry_run_and_help(capsys):
+    assert cli_main(["train", "--preset", "mitra-full", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "75,670,026 parameters" in out and "2048" in out and "22,000" in out
+    assert cli_main(["presets"]) == 0
+    presets_text = capsys.readouterr().out
+    for name in ("cpu-small", "gpu-8min", "mitra-full"):
+        assert name in presets_text
+    with pytest.raises(SystemExit):
+        cli_main(["train", "--set", "no_such_field=1", "--dry-run"])
