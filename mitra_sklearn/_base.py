@@ -20,6 +20,7 @@ from .ensemble import EnsembleMember, plan_members
 from .finetune import fine_tune
 from .hub import CheckpointFiles, default_checkpoint, load_config, load_model, resolve_checkpoint
 from .model import MitraConfig, MitraModel, SupportCache
+from ._retrieval import local_support_sets
 from .preprocessing import TabularEncoder
 
 __all__ = ["MitraEstimatorBase"]
@@ -35,8 +36,10 @@ class MitraEstimatorBase(BaseEstimator):
         "n_estimators": [Interval(Integral, 1, None, closed="left")],
         "device": [str, torch.device],
         "inference_precision": [StrOptions({"auto", "float32", "bfloat16", "float16", "float64"})],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "max_support_rows": [Interval(Integral, 2, None, closed="left")],
+        "max_features": [Interval(Integral, 1, None, closed="left")],
+        "support_selection": [StrOptions({"random", "nearest"})],
         "support_cache": [StrOptions(set(SUPPORT_CACHE_MODES))],
         "categorical_features": ["array-like", StrOptions({"auto"}), None],
         "fine_tune": ["boolean"],
@@ -53,8 +56,10 @@ class MitraEstimatorBase(BaseEstimator):
         n_estimators: int = 4,
         device: str | torch.device = "auto",
         inference_precision: str = "auto",
-        batch_size: int = 1024,
+        batch_size: int | str = "auto",
         max_support_rows: int = 8192,
+        max_features: int = 500,
+        support_selection: str = "random",
         support_cache: str = "predict",
         categorical_features: Any = "auto",
         fine_tune: bool = False,
@@ -69,6 +74,8 @@ class MitraEstimatorBase(BaseEstimator):
         self.inference_precision = inference_precision
         self.batch_size = batch_size
         self.max_support_rows = max_support_rows
+        self.max_features = max_features
+        self.support_selection = support_selection
         self.support_cache = support_cache
         self.categorical_features = categorical_features
         self.fine_tune = fine_tune
@@ -128,6 +135,8 @@ class MitraEstimatorBase(BaseEstimator):
             y_codes=y_encoded if self._task_name == "classification" else None,
             n_classes=getattr(self.task_, "n_classes", 0),
             max_support_rows=self.max_support_rows,
+            max_features=self.max_features,
+            n_label_ids=getattr(self.task_, "n_label_ids", None),
         )
         self.X_support_ = X_encoded
         self.y_support_ = y_encoded
@@ -148,7 +157,7 @@ class MitraEstimatorBase(BaseEstimator):
                 dtype=precision if precision in (torch.bfloat16, torch.float16) else torch.float32,
                 rng=rng,
                 max_support_rows=self.max_support_rows,
-                max_query_rows=self.batch_size,
+                max_query_rows=1024 if self.batch_size == "auto" else self.batch_size,
                 stratify=self._task_name == "classification",
                 verbose=bool(self.verbose),
             )
@@ -244,16 +253,23 @@ class MitraEstimatorBase(BaseEstimator):
         return self._runtime.caches
 
     def _predict_members(self, X: Any) -> list[np.ndarray]:
-        """Every member's prediction (probabilities or values in user units) for ``X``."""
+        """Every member's prediction for ``X`` (label-id probabilities or values in user units)."""
         check_is_fitted(self)
         _check_2d(X)
         X = validate_data(self, X, reset=False, skip_check_array=True)
         X_encoded = self.encoder_.transform(X)
         runner = self._runner()
-        caches = self._support_caches() if self.support_cache == "fit" else {}
+        local = self.support_selection == "nearest" and len(self.X_support_) > self.max_support_rows
+        if local:
+            group_rows = max(64, min(1024, runner.chunk_rows(self.max_support_rows, self.X_support_.shape[1])))
+            contexts = local_support_sets(self.X_support_, X_encoded, self.max_support_rows, group_rows)
+        caches = self._support_caches() if self.support_cache == "fit" and not local else {}
         progress = self._progress(len(X_encoded) * len(self.members_))
         predictions = []
         for index, member in enumerate(self.members_):
+            if local:
+                predictions.append(self._predict_local(runner, member, X_encoded, contexts, progress))
+                continue
             x_support, labels, context = self._member_support(member)
             outputs = runner.predict(
                 x_support, labels, member.view(X_encoded), cache=caches.get(index), progress=progress
@@ -262,6 +278,22 @@ class MitraEstimatorBase(BaseEstimator):
         if progress is not None:
             progress.close()
         return predictions
+
+    def _predict_local(
+        self, runner: InferenceRunner, member: EnsembleMember, X_encoded: np.ndarray,
+        contexts: list[tuple[np.ndarray, np.ndarray]], progress: Any,
+    ) -> np.ndarray:
+        """One member's predictions where each group of queries has its own nearest-rows support set."""
+        result = None
+        for query_rows, support_rows in contexts:
+            labels, context = self.task_.support_labels(member, self.y_support_[support_rows])
+            outputs = runner.predict(member.view(self.X_support_[support_rows]), labels,
+                                     member.view(X_encoded[query_rows]), progress=progress)
+            part = self.task_.member_prediction(member, outputs, context)
+            if result is None:
+                result = np.empty((len(X_encoded), *part.shape[1:]), dtype=part.dtype)
+            result[query_rows] = part
+        return result
 
     def _progress(self, total: int) -> Any:
         if not self.verbose:
@@ -385,11 +417,21 @@ _PARAMETERS_DOC = """
         'auto' is bfloat16 autocast on CUDA and float32 elsewhere (bf16 is much slower than
         float32 on CPUs without bf16 hardware). 'float64' runs a double-precision copy of the
         model, for exact reproducibility checks.
-    batch_size : int, default=1024
-        Query rows per forward pass. Lower it if predictions run out of memory.
+    batch_size : int or 'auto', default='auto'
+        Query rows per forward pass. 'auto' sizes the chunks from the memory free on the device
+        (40 % of it); out-of-memory errors are retried with smaller chunks in any case.
     max_support_rows : int, default=8192
-        Most training rows one forward pass reads; each member draws its own subsample of a
-        larger training set.
+        Most training rows one forward pass reads; larger training sets are subsampled (see
+        ``support_selection``).
+    max_features : int, default=500
+        With more (encoded) features than this, each member reads a random subset of at most
+        ``max_features`` columns, and the subsets of the members together cover every feature
+        (more members are used when ``n_estimators`` is too small for that).
+    support_selection : {{'random', 'nearest'}}, default='random'
+        How training sets larger than ``max_support_rows`` are cut down. 'random': each member
+        draws its own random subsample (stratified so every class stays). 'nearest': query rows
+        are grouped by similarity and each group reads the training rows nearest to it
+        (retrieval, as in TabDPT / LoCalPFN); one support pass per group.
     support_cache : {{'predict', 'fit', 'off'}}, default='predict'
         'predict': the support set is encoded once per member and predict call, and every chunk
         of query rows reuses it. 'fit': encoded in ``fit`` and kept in memory for all later

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -11,9 +12,17 @@ import numpy as np
 import torch
 
 from .exceptions import MitraOutOfMemoryError
-from .model import MitraModel, SupportCache
+from .model import MitraConfig, MitraModel, SupportCache
 
-__all__ = ["resolve_device", "resolve_precision", "InferenceRunner", "SUPPORT_CACHE_MODES"]
+__all__ = [
+    "resolve_device",
+    "resolve_precision",
+    "InferenceRunner",
+    "SUPPORT_CACHE_MODES",
+    "available_memory",
+    "auto_query_chunk",
+    "support_cache_bytes",
+]
 
 SUPPORT_CACHE_MODES = ("predict", "fit", "off")
 _PRECISIONS = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16, "float64": torch.float64}
@@ -75,6 +84,51 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
     return dtype
 
 
+def available_memory(device: torch.device) -> int:
+    """Bytes that can still be allocated on ``device`` (free GPU memory, or available RAM)."""
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    if device.type == "mps":
+        return int(torch.mps.recommended_max_memory() - torch.mps.driver_allocated_memory())
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX systems
+        return 4 << 30
+
+
+def _element_size(dtype: torch.dtype) -> int:
+    return torch.empty((), dtype=dtype).element_size()
+
+
+def auto_query_chunk(config: MitraConfig, n_support: int, n_features: int, device: torch.device,
+                     dtype: torch.dtype) -> int:
+    """Query rows per forward pass that fit in 40 % of the memory available now.
+
+    Per query row and layer the estimate counts the float32 residual stream and its normalised
+    copy, four projection-sized tensors and the 4x-wide MLP hidden layer in ``dtype``, and the
+    attention scores against every support row in case the kernel materialises them. The
+    result is between 64 and 16,384 rows, a multiple of 64.
+    """
+    cells = n_features + 1
+    low = _element_size(dtype)
+    per_row = cells * config.dim * (2 * 4 + 8 * low) + cells * config.n_heads * n_support * 4
+    rows = int(0.4 * available_memory(device)) // max(per_row, 1)
+    return int(min(16_384, max(64, rows // 64 * 64)))
+
+
+def support_cache_bytes(config: MitraConfig, n_support: int, n_features: int, dtype: torch.dtype) -> int:
+    """Memory of the cached keys and values of one support set."""
+    # Keys and values are stored in the compute dtype (bf16/fp16 under autocast).
+    return 2 * config.n_layers * (n_features + 1) * n_support * config.dim * _element_size(dtype)
+
+
 def autocast_context(device: torch.device, dtype: torch.dtype) -> contextlib.AbstractContextManager:
     """Mixed precision for bf16/fp16; plain execution (in the model's dtype) otherwise."""
     if dtype in (torch.bfloat16, torch.float16):
@@ -93,18 +147,33 @@ class InferenceRunner:
     device : torch.device
     dtype : torch.dtype
         Autocast dtype (bf16/fp16) or the model's own dtype (float32/float64).
-    batch_size : int
-        Query rows per forward pass.
+    batch_size : int or 'auto'
+        Query rows per forward pass; 'auto' sizes chunks from the free memory
+        (`auto_query_chunk`).
     support_cache : {'predict', 'fit', 'off'}
         'off' reruns the support rows with every chunk of queries (the official behaviour);
-        otherwise the support set is encoded once and every chunk reuses it.
+        otherwise the support set is encoded once and every chunk reuses it. When all queries
+        fit in one chunk no cache is needed and none is kept; when the cache would not fit in
+        half of the free memory, the support rows are rerun per chunk instead.
     """
 
     model: MitraModel
     device: torch.device
     dtype: torch.dtype
-    batch_size: int
+    batch_size: int | str
     support_cache: str = "predict"
+
+    def chunk_rows(self, n_support: int, n_features: int) -> int:
+        """Query rows per forward pass for a support set of this size."""
+        if self.batch_size == "auto":
+            return auto_query_chunk(self.model.config, n_support, n_features, self.device, self.dtype)
+        return int(self.batch_size)
+
+    def _should_cache(self, n_query: int, n_support: int, n_features: int) -> bool:
+        if self.support_cache == "off" or n_query <= self.chunk_rows(n_support, n_features):
+            return False
+        needed = support_cache_bytes(self.model.config, n_support, n_features, self.dtype)
+        return needed <= available_memory(self.device) // 2
 
     @property
     def _input_dtype(self) -> torch.dtype:
@@ -142,18 +211,20 @@ class InferenceRunner:
 
         ``progress`` is an optional tqdm bar advanced by the number of query rows done.
         """
-        if cache is None and self.support_cache != "off":
+        n_support, n_features = x_support.shape
+        if cache is None and self._should_cache(len(x_query), n_support, n_features):
             cache = self.encode(x_support, y_support)
         outputs = []
-        for chunk in self._chunks(x_query):
+        for chunk in self._chunks(x_query, self.chunk_rows(n_support, n_features)):
             outputs.append(self._predict_chunk(x_support, y_support, chunk, cache))
             if progress is not None:
                 progress.update(len(chunk))
         return np.concatenate(outputs, axis=0) if outputs else np.zeros((0,), dtype=np.float32)
 
-    def _chunks(self, x_query: np.ndarray) -> Iterator[np.ndarray]:
-        for start in range(0, len(x_query), self.batch_size):
-            yield x_query[start : start + self.batch_size]
+    @staticmethod
+    def _chunks(x_query: np.ndarray, rows: int) -> Iterator[np.ndarray]:
+        for start in range(0, len(x_query), rows):
+            yield x_query[start : start + rows]
 
     def _predict_chunk(
         self, x_support: np.ndarray, y_support: np.ndarray, chunk: np.ndarray, cache: SupportCache | None
@@ -165,8 +236,8 @@ class InferenceRunner:
             if len(chunk) <= 1:
                 raise MitraOutOfMemoryError(
                     f"Out of memory on {self.device} predicting a single query row against {len(x_support)} support "
-                    "rows. Lower max_support_rows, use support_cache='off', a smaller inference_precision, or a "
-                    "device with more memory."
+                    f"rows x {x_support.shape[1]} features. Lower max_support_rows or max_features, use "
+                    "support_cache='off', inference_precision='bfloat16', or a device with more memory."
                 ) from err
             half = (len(chunk) + 1) // 2  # retry this chunk in two halves
             return np.concatenate(

@@ -14,29 +14,46 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .ensemble import EnsembleMember, softmax
+from .ensemble import EnsembleMember, decode_class_probabilities, softmax
 
 __all__ = ["ClassificationTask", "RegressionTask"]
 
 
 @dataclass(frozen=True)
 class ClassificationTask:
-    """Class indices 0..n_classes-1, mapped through each member's class permutation."""
+    """Class indices 0..n_classes-1, mapped through each member's class ids.
+
+    With at most ``n_label_ids`` classes every member permutes the classes, and the class
+    probabilities of the members are averaged. With more classes, each member sees balanced
+    groups of classes (an error-correcting output code) and the class probabilities are
+    decoded from the members' group probabilities (`decode_class_probabilities`).
+    """
 
     n_classes: int
+    n_label_ids: int
+
+    @property
+    def n_groups(self) -> int:
+        """Label ids in use: one per class, or one per group when classes outnumber the head."""
+        return min(self.n_classes, self.n_label_ids)
 
     def support_labels(self, member: EnsembleMember, y_support: np.ndarray) -> tuple[np.ndarray, Any]:
         return member.class_labels(y_support).astype(np.int64), None
 
     def member_prediction(self, member: EnsembleMember, outputs: np.ndarray, context: Any) -> np.ndarray:
-        """Class probabilities (rows, n_classes): softmax over the logits of the classes in use."""
-        return softmax(outputs[:, member.class_ids].astype(np.float64))
+        """Probabilities (rows, n_groups) of the label ids in use: softmax over their logits only."""
+        return softmax(outputs[:, : self.n_groups].astype(np.float64))
+
+    def combine(self, predictions: list[np.ndarray], members: list[EnsembleMember]) -> np.ndarray:
+        """Class probabilities (rows, n_classes) from every member's label-id probabilities."""
+        if self.n_classes <= self.n_label_ids:
+            return np.mean([p[:, m.class_ids] for p, m in zip(predictions, members)], axis=0)
+        return decode_class_probabilities(predictions, members, self.n_classes)
 
     def loss(self, member: EnsembleMember, outputs: torch.Tensor, y_query: np.ndarray, context: Any) -> torch.Tensor:
-        """Cross-entropy over the classes in use (the same softmax as at prediction time)."""
-        class_ids = torch.as_tensor(member.class_ids, device=outputs.device)
-        logits = outputs.reshape(-1, outputs.shape[-1]).float()[:, class_ids]
-        target = torch.as_tensor(y_query, dtype=torch.long, device=outputs.device)
+        """Cross-entropy over the label ids in use (the same softmax as at prediction time)."""
+        logits = outputs.reshape(-1, outputs.shape[-1]).float()[:, : self.n_groups]
+        target = torch.as_tensor(member.class_labels(y_query), dtype=torch.long, device=outputs.device)
         return F.cross_entropy(logits, target)
 
 
@@ -71,6 +88,10 @@ class RegressionTask:
             centres = (edges[:-1] + edges[1:]) / 2
             outputs = softmax(outputs.astype(np.float64)) @ centres
         return member.unscale_targets(outputs, low, high)
+
+    def combine(self, predictions: list[np.ndarray], members: list[EnsembleMember]) -> np.ndarray:
+        """Mean of the members' predictions."""
+        return np.mean(predictions, axis=0)
 
     def loss(self, member: EnsembleMember, outputs: torch.Tensor, y_query: np.ndarray, context: Any) -> torch.Tensor:
         """MSE in scaled target space (cross-entropy over bins for a binned head)."""

@@ -37,15 +37,8 @@ class MitraClassifier(ClassifierMixin, MitraEstimatorBase):
         return codes.astype(np.int64).ravel()
 
     def _make_task(self, config: MitraConfig) -> ClassificationTask:
-        n_classes = len(self.classes_)
-        if n_classes > config.dim_output:
-            raise ValueError(
-                f"y has {n_classes} classes, but the checkpoint {self.checkpoint_!r} has a head for at most "
-                f"{config.dim_output} classes. Merge rare classes, or wrap the estimator in "
-                "sklearn.multiclass.OutputCodeClassifier(MitraClassifier(), code_size=...) or "
-                "OneVsRestClassifier(MitraClassifier()) to split the problem into binary ones."
-            )
-        return ClassificationTask(n_classes)
+        # More classes than the head has outputs are handled with class groups (ECOC).
+        return ClassificationTask(len(self.classes_), config.dim_output)
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, averaged over the ensemble members.
@@ -60,7 +53,8 @@ class MitraClassifier(ClassifierMixin, MitraEstimatorBase):
         ndarray of shape (n_samples, n_classes)
             Probabilities in the order of ``classes_``.
         """
-        return np.mean(self._predict_members(X), axis=0)
+        predictions = self._predict_members(X)  # checks fitted-ness before task_ is read
+        return self.task_.combine(predictions, self.members_)
 
     def predict_log_proba(self, X: Any) -> np.ndarray:
         """Logarithm of :meth:`predict_proba`.
@@ -120,7 +114,11 @@ MitraClassifier.__doc__ = (
 
     Notes
     -----
-    The official checkpoint's head supports at most 10 classes. Rows are predicted
+    The official checkpoint's head has 10 outputs. With more classes, every ensemble member
+    sees the classes in 10 balanced groups (a random error-correcting output code, with enough
+    members that any two classes are told apart by at least two of them), and the class
+    probabilities are the maximum-likelihood class distribution given all members' group
+    probabilities. Rows are predicted
     independently of each other: a row's probabilities do not depend on the other rows passed
     to the same ``predict_proba`` call.
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["EnsembleMember", "plan_members", "average_probabilities", "softmax"]
+__all__ = ["EnsembleMember", "plan_members", "decode_class_probabilities", "softmax"]
 
 _MAX_SEED = np.iinfo(np.int32).max
 
@@ -37,11 +37,14 @@ class EnsembleMember:
     seed : int
         Seed of everything random this member does later (e.g. fine-tuning tasks).
     feature_order : ndarray of int
-        Column permutation applied to the encoded table.
+        Columns of the encoded table this member reads, in order: a permutation of all of them,
+        or of a subset when the table has more than ``max_features`` columns.
     feature_signs : ndarray of float32
         +1 or -1 per column (after reordering).
     class_ids : ndarray of int or None
-        ``class_ids[k]`` is the label id the model sees for class ``k`` (classification).
+        ``class_ids[k]`` is the label id the model sees for class ``k`` (classification): a
+        permutation of the classes, or, with more classes than the head has outputs, a
+        balanced many-to-one grouping of them.
     mirror_target : bool
         Whether the scaled regression target is mirrored (``1 - y``).
     support_rows : ndarray of int or None
@@ -91,13 +94,15 @@ def plan_members(
     y_codes: np.ndarray | None = None,
     n_classes: int = 0,
     max_support_rows: int | None = None,
+    max_features: int | None = None,
+    n_label_ids: int | None = None,
 ) -> list[EnsembleMember]:
     """Draw the view of every ensemble member.
 
     Parameters
     ----------
     n_estimators : int
-        Number of members.
+        Number of members (more are added when feature subsets or class groups need them).
     n_rows, n_features : int
         Size of the encoded training table.
     random_state : numpy.random.RandomState
@@ -109,32 +114,100 @@ def plan_members(
         Number of classes (0 for regression).
     max_support_rows : int, optional
         Subsample the support set of each member to this many rows when there are more.
+    max_features : int, optional
+        With more features than this, each member reads a subset of at most ``max_features``
+        columns; the subsets of consecutive members partition the columns, so every feature is
+        read by at least one member (members are added until that holds).
+    n_label_ids : int, optional
+        Label ids the model's head has. With more classes than that, each member maps the
+        classes onto ``n_label_ids`` balanced groups (an error-correcting output code); members
+        are added until every pair of classes is told apart by at least two members.
+
+    Notes
+    -----
+    Within the limits (all features, at most ``n_label_ids`` classes) the draws are exactly
+    those of a plan without limits, so the limits never change results on tables that fit.
     """
-    seeds = random_state.randint(_MAX_SEED, size=n_estimators)
-    members = []
-    for index, seed in enumerate(seeds):
-        rng = np.random.RandomState(seed)
-        order = rng.permutation(n_features)
-        # The first member keeps the original signs; the others flip each column with prob. 1/2.
-        signs = np.ones(n_features, dtype=np.float32)
-        if index > 0:
-            signs[rng.rand(n_features) < 0.5] = -1.0
-        class_ids = rng.permutation(n_classes) if n_classes else None
-        subsample = None
-        if max_support_rows is not None and n_rows > max_support_rows:
-            subsample = _subsample_rows(rng, n_rows, max_support_rows, y_codes)
-        members.append(
-            EnsembleMember(
-                seed=int(seed),
-                feature_order=order,
-                feature_signs=signs,
-                class_ids=class_ids,
-                # Alternate mirrored and plain targets so that any two members balance out.
-                mirror_target=bool(index % 2),
-                support_rows=subsample,
-            )
-        )
+    n_chunks = 1 if max_features is None or n_features <= max_features else -(-n_features // max_features)
+    grouped = n_label_ids is not None and n_classes > n_label_ids
+    n_members = max(n_estimators, n_chunks)
+    if grouped:
+        # Enough codewords that decoding is well-determined, as in ECOC practice.
+        n_members = max(n_members, 2 * int(np.ceil(np.log(n_classes) / np.log(n_label_ids))) + 2)
+    seeds = random_state.randint(_MAX_SEED, size=n_members)
+    partitions = _feature_partitions(random_state, n_features, n_chunks, n_members) if n_chunks > 1 else None
+    members = [
+        _draw_member(index, int(seed), n_rows, n_features, y_codes, n_classes, max_support_rows,
+                     partitions, n_label_ids if grouped else None)
+        for index, seed in enumerate(seeds)
+    ]
+    if grouped:
+        index = len(members)
+        while not _classes_separated(members, n_classes, times=2) and index < 8 * n_members:
+            seed = int(random_state.randint(_MAX_SEED))
+            members.append(_draw_member(index, seed, n_rows, n_features, y_codes, n_classes, max_support_rows,
+                                        partitions, n_label_ids))
+            index += 1
     return members
+
+
+def _draw_member(
+    index: int,
+    seed: int,
+    n_rows: int,
+    n_features: int,
+    y_codes: np.ndarray | None,
+    n_classes: int,
+    max_support_rows: int | None,
+    partitions: list[list[np.ndarray]] | None,
+    n_groups: int | None,
+) -> EnsembleMember:
+    rng = np.random.RandomState(seed)
+    order = rng.permutation(n_features)
+    # The first member keeps the original signs; the others flip each column with prob. 1/2.
+    signs = np.ones(n_features, dtype=np.float32)
+    if index > 0:
+        signs[rng.rand(n_features) < 0.5] = -1.0
+    class_ids = rng.permutation(n_classes) if n_classes else None
+    subsample = None
+    if max_support_rows is not None and n_rows > max_support_rows:
+        subsample = _subsample_rows(rng, n_rows, max_support_rows, y_codes)
+    # Beyond the limits only: draws made after the usual ones, so plans within limits are unchanged.
+    if partitions is not None:
+        chunks = partitions[index // len(partitions[0]) % len(partitions)]
+        subset = chunks[index % len(chunks)]
+        order, signs = subset[rng.permutation(len(subset))], signs[: len(subset)]
+    if n_groups is not None:
+        # Balanced groups: class k goes to group (rank of k in a random order) mod n_groups.
+        class_ids = np.empty(n_classes, dtype=np.int64)
+        class_ids[rng.permutation(n_classes)] = np.arange(n_classes) % n_groups
+    return EnsembleMember(
+        seed=seed,
+        feature_order=order,
+        feature_signs=signs,
+        class_ids=class_ids,
+        # Alternate mirrored and plain targets so that any two members balance out.
+        mirror_target=bool(index % 2),
+        support_rows=subsample,
+    )
+
+
+def _feature_partitions(
+    random_state: np.random.RandomState, n_features: int, n_chunks: int, n_members: int
+) -> list[list[np.ndarray]]:
+    """One random partition of the columns into ``n_chunks`` near-equal parts per cycle of members."""
+    n_cycles = -(-n_members // n_chunks)
+    return [np.array_split(random_state.permutation(n_features), n_chunks) for _ in range(n_cycles)]
+
+
+def _classes_separated(members: list[EnsembleMember], n_classes: int, times: int) -> bool:
+    """Whether every pair of classes falls into different groups in at least ``times`` members."""
+    separated = np.zeros((n_classes, n_classes), dtype=np.int64)
+    for member in members:
+        ids = member.class_ids
+        separated += ids[:, None] != ids[None, :]
+    np.fill_diagonal(separated, times)
+    return bool((separated >= times).all())
 
 
 def _subsample_rows(
@@ -163,15 +236,33 @@ def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
     return exp / exp.sum(axis=axis, keepdims=True)
 
 
-def average_probabilities(member_logits: list[np.ndarray], members: list[EnsembleMember]) -> np.ndarray:
-    """Average the members' class probabilities.
+def decode_class_probabilities(
+    group_probabilities: list[np.ndarray], members: list[EnsembleMember], n_classes: int,
+    iterations: int = 200, tolerance: float = 1e-10,
+) -> np.ndarray:
+    """Class probabilities from members that each predict probabilities of groups of classes.
 
-    ``member_logits[m]`` has one column per model output; the columns of the member's class
-    ids are taken (in class order) and the softmax runs over those only, so the outputs of
-    classes the data does not have never take probability mass.
+    Member ``m`` reports ``p_m(g)`` for the groups ``g`` of its class assignment. The class
+    distribution ``q`` maximising ``sum_m sum_g p_m(g) log(sum_{c in g} q_c)`` (the likelihood
+    of the members' group probabilities) is found by the EM fixed point
+    ``q_c <- q_c * mean_m p_m(g_m(c)) / Q_m(g_m(c))`` with ``Q_m(g) = sum_{c in g} q_c``.
+    If the members' group probabilities come from one class distribution, that distribution
+    is recovered exactly; the result always sums to one.
     """
-    total = None
-    for logits, member in zip(member_logits, members):
-        probabilities = softmax(logits[:, member.class_ids].astype(np.float64))
-        total = probabilities if total is None else total + probabilities
-    return total / len(member_logits)
+    n_rows = group_probabilities[0].shape[0]
+    q = np.full((n_rows, n_classes), 1.0 / n_classes)
+    floor = 1e-12
+    for _ in range(iterations):
+        ratio = np.zeros_like(q)
+        for probabilities, member in zip(group_probabilities, members):
+            groups = member.class_ids
+            group_mass = np.zeros((n_rows, probabilities.shape[1]))
+            np.add.at(group_mass.T, groups, q.T)
+            ratio += (np.maximum(probabilities, floor) / np.maximum(group_mass, floor))[:, groups]
+        updated = q * ratio / len(members)
+        updated /= updated.sum(axis=1, keepdims=True)
+        change = np.abs(updated - q).max()
+        q = updated
+        if change < tolerance:
+            break
+    return q

@@ -38,6 +38,9 @@ N_QUANTILE_LEVELS = 999
 # CUDA kernels launch one block per (sequence, head); very large batches of short sequences
 # exceed the 65,535 grid limit, so attention calls are split past this many sequences.
 _MAX_SEQUENCES_PER_CUDA_CALL = 16_384
+# Without gradients, the row-wise half of a layer (MLPs and attention across a row's cells) runs
+# on slices of rows of at most this many cells, which bounds the memory of large tables.
+_ROW_SLICE_CELLS = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -348,6 +351,18 @@ class Layer(nn.Module):
         return self._after_column_attention(query, masks)
 
     def _after_column_attention(self, x: torch.Tensor, masks: _Masks) -> torch.Tensor:
+        b, n, c, _ = x.shape
+        if torch.is_grad_enabled() or b * n * c <= _ROW_SLICE_CELLS:
+            return self._row_wise(x, masks)
+        # Every row is independent here, so slicing only changes the peak memory.
+        rows = max(1, _ROW_SLICE_CELLS // (b * c))
+        out = torch.empty_like(x)
+        for start in range(0, n, rows):
+            out[:, start : start + rows] = self._row_wise(x[:, start : start + rows], masks)
+        return out
+
+    def _row_wise(self, x: torch.Tensor, masks: _Masks) -> torch.Tensor:
+        """MLP 1, attention across each row's cells, MLP 2 (no mixing between rows)."""
         b, n, c, d = x.shape
         x = x + self.linear2(F.gelu(self.linear1(self.layer_norm2(x))))
         rows = self.layer_norm3(x).reshape(b * n, c, d)  # each row's cells attend to each other

@@ -31,25 +31,37 @@ class MitraRegressor(RegressorMixin, MitraEstimatorBase):
     def _is_trivial(self) -> bool:
         return self.constant_target_ is not None
 
-    def predict(self, X: Any) -> np.ndarray:
+    def predict(self, X: Any, return_std: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """Predicted targets, averaged over the ensemble members.
 
         Parameters
         ----------
         X : {array-like, sparse matrix, DataFrame} of shape (n_samples, n_features)
             Rows to predict, with the columns seen in ``fit``.
+        return_std : bool, default=False
+            Also return the standard deviation of the members' predictions.
 
         Returns
         -------
-        ndarray of shape (n_samples,)
+        y_pred : ndarray of shape (n_samples,)
             Predictions in the units of ``y``.
+        y_std : ndarray of shape (n_samples,)
+            Only with ``return_std=True``: spread of the ensemble members around ``y_pred``.
+            It measures how much the prediction depends on the members' views of the data
+            (class of uncertainty: model/ensemble disagreement), not the noise of ``y``, and it
+            is 0 with ``n_estimators=1``. It is not a calibrated predictive interval.
         """
         if getattr(self, "constant_target_", None) is not None:
             check_is_fitted(self)
             X = validate_data(self, X, reset=False, skip_check_array=True)
             n_rows = self.encoder_.transform(X).shape[0]
-            return np.full(n_rows, self.constant_target_)
-        return np.mean(self._predict_members(X), axis=0)
+            constant = np.full(n_rows, self.constant_target_)
+            return (constant, np.zeros(n_rows)) if return_std else constant
+        predictions = self._predict_members(X)
+        mean = self.task_.combine(predictions, self.members_)
+        if return_std:
+            return mean, np.std(predictions, axis=0)
+        return mean
 
 
 MitraRegressor.__doc__ = (

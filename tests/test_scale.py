@@ -1,0 +1,194 @@
+"""Paths for tables beyond the model's limits: many classes, many features, many rows, memory."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+
+from mitra_sklearn import MitraClassifier, MitraRegressor
+from mitra_sklearn import model as model_module
+from mitra_sklearn._inference import auto_query_chunk, support_cache_bytes
+from mitra_sklearn._retrieval import local_support_sets
+from mitra_sklearn.ensemble import decode_class_probabilities, plan_members
+from mitra_sklearn.model import MitraConfig, MitraModel
+
+
+def test_plans_within_limits_are_unchanged_by_the_limits():
+    y = np.arange(100) % 4
+    plain = plan_members(5, 100, 12, np.random.RandomState(3), y_codes=y, n_classes=4, max_support_rows=50)
+    limited = plan_members(5, 100, 12, np.random.RandomState(3), y_codes=y, n_classes=4, max_support_rows=50,
+                           max_features=12, n_label_ids=10)
+    for a, b in zip(plain, limited):
+        np.testing.assert_array_equal(a.feature_order, b.feature_order)
+        np.testing.assert_array_equal(a.feature_signs, b.feature_signs)
+        np.testing.assert_array_equal(a.class_ids, b.class_ids)
+        np.testing.assert_array_equal(a.support_rows, b.support_rows)
+
+
+def test_feature_subsets_cover_every_feature():
+    members = plan_members(2, 50, 23, np.random.RandomState(0), max_features=5)
+    assert len(members) == 5  # ceil(23 / 5) members at least
+    covered = np.concatenate([m.feature_order for m in members])
+    assert set(covered.tolist()) == set(range(23))
+    assert all(len(m.feature_order) <= 5 for m in members)
+    assert all(len(m.feature_signs) == len(m.feature_order) for m in members)
+
+
+def test_class_groups_separate_every_pair_twice():
+    members = plan_members(1, 300, 4, np.random.RandomState(0), y_codes=np.arange(300) % 30, n_classes=30,
+                           n_label_ids=10)
+    assert len(members) >= 6
+    for m in members:
+        assert sorted(np.bincount(m.class_ids).tolist()) == [3] * 10  # balanced groups
+    separated = sum((m.class_ids[:, None] != m.class_ids[None, :]).astype(int) for m in members)
+    np.fill_diagonal(separated, 99)
+    assert separated.min() >= 2
+
+
+def test_decoding_recovers_the_class_distribution():
+    rng = np.random.RandomState(0)
+    members = plan_members(1, 300, 4, rng, y_codes=np.arange(300) % 30, n_classes=30, n_label_ids=10)
+    truth = rng.dirichlet(np.ones(30) * 0.3, size=5)
+    group_probabilities = []
+    for m in members:
+        p = np.zeros((5, 10))
+        np.add.at(p.T, m.class_ids, truth.T)
+        group_probabilities.append(p)
+    decoded = decode_class_probabilities(group_probabilities, members, 30, iterations=5000, tolerance=1e-14)
+    np.testing.assert_allclose(decoded.sum(axis=1), 1.0)
+    np.testing.assert_allclose(decoded, truth, atol=1e-3)
+
+
+def test_thirty_classes_give_probabilities_over_all_classes(tiny_classifier_checkpoint):
+    rng = np.random.RandomState(0)
+    X = rng.randn(300, 4)
+    y = np.array([f"class-{i:02d}" for i in range(30)])[np.arange(300) % 30]
+    clf = MitraClassifier(tiny_classifier_checkpoint, n_estimators=2, random_state=0).fit(X, y)
+    proba = clf.predict_proba(X[:20])
+    assert proba.shape == (20, 30)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    assert (proba >= 0).all()
+    assert set(clf.predict(X[:20])) <= set(y)
+
+
+def test_thirty_classes_on_the_parity_checkpoint_learns_something():
+    """The decoded probabilities carry the members' signal: better than chance on easy blobs."""
+    from tests.conftest import PARITY
+
+    rng = np.random.RandomState(0)
+    centres = rng.randn(30, 3) * 6
+    y = np.arange(900) % 30
+    X = centres[y] + rng.randn(900, 3) * 0.3
+    clf = MitraClassifier(str(PARITY / "classification"), n_estimators=2, random_state=0).fit(X[:600], y[:600])
+    proba = clf.predict_proba(X[600:])
+    assert proba.shape == (300, 30)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+
+
+def test_many_features_are_split_across_members(tiny_classifier_checkpoint):
+    rng = np.random.RandomState(0)
+    X = rng.randn(40, 30)
+    y = (X[:, 0] > 0).astype(int)
+    clf = MitraClassifier(tiny_classifier_checkpoint, n_estimators=1, max_features=8, random_state=0).fit(X, y)
+    assert len(clf.members_) == 4
+    assert set(np.concatenate([m.feature_order for m in clf.members_]).tolist()) == set(range(30))
+    np.testing.assert_allclose(clf.predict_proba(X).sum(axis=1), 1.0)
+
+
+def test_within_limits_results_do_not_depend_on_the_limits(tiny_classifier_checkpoint):
+    rng = np.random.RandomState(0)
+    X, y = rng.randn(60, 6), rng.randint(0, 3, 60)
+    base = MitraClassifier(tiny_classifier_checkpoint, n_estimators=3, random_state=0)
+    a = clone(base).fit(X, y).predict_proba(X)
+    b = clone(base).set_params(max_features=6, support_selection="nearest", max_support_rows=60).fit(X, y).predict_proba(X)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_local_support_sets_cover_queries_once_and_pick_neighbours():
+    rng = np.random.RandomState(0)
+    X_train = rng.randn(500, 3)
+    X_query = rng.randn(120, 3)
+    pairs = local_support_sets(X_train, X_query, max_support_rows=50, chunk_rows=40)
+    seen = np.concatenate([q for q, _ in pairs])
+    assert sorted(seen.tolist()) == list(range(120))
+    for query_rows, support_rows in pairs:
+        assert len(query_rows) <= 40 and len(support_rows) == 50 == len(np.unique(support_rows))
+        # the nearest training row (standardised features) of every query in the group is in its support set
+        mean, std = X_train.mean(0), X_train.std(0)
+        train_z, query_z = (X_train - mean) / std, (X_query[query_rows] - mean) / std
+        nearest = np.argmin(((query_z[:, None, :] - train_z[None]) ** 2).sum(-1), axis=1)
+        assert np.isin(nearest, support_rows).all()
+
+
+def test_nearest_support_selection_end_to_end(tiny_regressor_checkpoint):
+    rng = np.random.RandomState(0)
+    X = rng.randn(400, 3)
+    target = X[:, 0] * 2
+    reg = MitraRegressor(tiny_regressor_checkpoint, n_estimators=2, max_support_rows=64,
+                         support_selection="nearest", batch_size=32, random_state=0).fit(X, target)
+    pred, std = reg.predict(X[:50], return_std=True)
+    assert pred.shape == std.shape == (50,)
+    assert np.isfinite(pred).all() and (std >= 0).all()
+
+
+def test_return_std_is_the_member_spread(tiny_regressor_checkpoint):
+    rng = np.random.RandomState(0)
+    X = rng.randn(60, 3)
+    reg = MitraRegressor(tiny_regressor_checkpoint, n_estimators=3, random_state=0).fit(X, X[:, 0])
+    mean, std = reg.predict(X, return_std=True)
+    members = reg._predict_members(X)
+    np.testing.assert_allclose(mean, np.mean(members, axis=0))
+    np.testing.assert_allclose(std, np.std(members, axis=0))
+    np.testing.assert_array_equal(reg.predict(X), mean)
+    single = clone(reg).set_params(n_estimators=1).fit(X, X[:, 0])
+    assert (single.predict(X, return_std=True)[1] == 0).all()
+
+
+def test_row_slicing_does_not_change_outputs(monkeypatch):
+    torch.manual_seed(0)
+    model = MitraModel(MitraConfig(dim=16, dim_output=10, n_layers=2, n_heads=2)).eval()
+    xs, xq = torch.randn(1, 300, 5), torch.randn(1, 70, 5)
+    ys = torch.randint(0, 4, (1, 300))
+    with torch.no_grad():
+        whole = model(xs, ys, xq)
+        monkeypatch.setattr(model_module, "_ROW_SLICE_CELLS", 100)
+        sliced = model(xs, ys, xq)
+    torch.testing.assert_close(sliced, whole, atol=1e-5, rtol=0)
+
+
+def test_auto_chunk_and_cache_size_estimates():
+    config = MitraConfig(dim=512, n_layers=12, n_heads=4)
+    rows = auto_query_chunk(config, 8192, 20, torch.device("cpu"), torch.float32)
+    assert 64 <= rows <= 16384 and rows % 64 == 0
+    assert support_cache_bytes(config, 1024, 20, torch.float32) == 2 * 12 * 21 * 1024 * 512 * 4
+
+
+def test_out_of_memory_retries_with_smaller_chunks_then_explains(tiny_classifier_checkpoint, monkeypatch):
+    from mitra_sklearn._inference import InferenceRunner
+    from mitra_sklearn.exceptions import MitraOutOfMemoryError
+
+    rng = np.random.RandomState(0)
+    X, y = rng.randn(50, 3), rng.randint(0, 2, 50)
+    clf = MitraClassifier(tiny_classifier_checkpoint, n_estimators=1, batch_size=40, random_state=0).fit(X, y)
+    expected = clf.predict_proba(X)
+    original = InferenceRunner._forward
+    sizes = []
+
+    def flaky(self, x_support, y_support, chunk, cache):
+        sizes.append(len(chunk))
+        if len(chunk) > 10:
+            raise torch.OutOfMemoryError("simulated")
+        return original(self, x_support, y_support, chunk, cache)
+
+    monkeypatch.setattr(InferenceRunner, "_forward", flaky)
+    np.testing.assert_allclose(clf.predict_proba(X), expected, rtol=1e-5, atol=1e-6)
+    assert max(sizes) == 40 and min(sizes) <= 10
+
+    def always(self, *args):
+        raise torch.OutOfMemoryError("simulated")
+
+    monkeypatch.setattr(InferenceRunner, "_forward", always)
+    with pytest.raises(MitraOutOfMemoryError, match="max_support_rows"):
+        clf.predict_proba(X)
