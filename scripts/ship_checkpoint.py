@@ -1,0 +1,47 @@
+"""Copy a trained checkpoint into the package (mitra_sklearn/checkpoints/<name>/) with checksums.
+
+    python scripts/ship_checkpoint.py runs/cpu-small-classification/latest mitra-small-classifier
+
+Writes ``config.json`` and ``model.safetensors`` (float32, or bfloat16 with ``--bf16`` to halve
+the size) and ``<file>.sha256`` next to each, which ``mitra_sklearn.hub`` verifies at load time.
+Refuses files over 30 MB (the limit for checkpoints shipped in the wheel).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+
+from mitra_sklearn.hub import SHIPPED_CHECKPOINTS_DIR, load_model, save_model, write_checksums
+
+MAX_BYTES = 30 * 1000 * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("source", help="checkpoint folder (config.json + model.safetensors)")
+    parser.add_argument("name", help="name inside mitra_sklearn/checkpoints/")
+    parser.add_argument("--bf16", action="store_true", help="store the weights in bfloat16")
+    args = parser.parse_args()
+
+    model = load_model(args.source, use_cache=False)
+    if args.bf16:
+        model = model.to(torch.bfloat16)
+    target = SHIPPED_CHECKPOINTS_DIR / args.name
+    with tempfile.TemporaryDirectory() as tmp:
+        save_model(model, tmp)
+        size = (Path(tmp) / "model.safetensors").stat().st_size
+        if size > MAX_BYTES:
+            raise SystemExit(f"{args.name}: {size / 1e6:.1f} MB is over the 30 MB limit for shipped checkpoints")
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(tmp, target)
+    write_checksums(target)
+    print(f"shipped {args.source} as {target} ({size / 1e6:.2f} MB, {model.config})")
+
+
+if __name__ == "__main__":
+    main()
