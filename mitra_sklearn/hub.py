@@ -225,6 +225,8 @@ def _build_model(files: CheckpointFiles, device: torch.device) -> MitraModel:
             f"Could not read weights file {files.weights_path}: {err}. The file is corrupt or truncated; "
             "delete it and download or copy it again."
         ) from err
+    # Weights stored in bf16/fp16 (to keep files small) are used in float32, like the official ones.
+    state = {name: tensor.float() if tensor.is_floating_point() else tensor for name, tensor in state.items()}
     with torch.device("meta"):
         model = MitraModel(config)
     problems = _state_dict_problems(model, state)

@@ -149,3 +149,13 @@ def test_default_checkpoint_falls_back_to_the_official_repo(monkeypatch, tmp_pat
     monkeypatch.setattr(hub, "SHIPPED_CHECKPOINTS_DIR", shipped)
     assert hub.default_checkpoint("classification") == "mitra-small-classifier"
     assert resolve_checkpoint("mitra-small-classifier").source == "shipped"
+
+
+def test_half_precision_weights_load_as_float32(tmp_path):
+    folder = make_tiny_checkpoint(tmp_path / "ckpt", "CLASSIFICATION")
+    model = load_model(folder, use_cache=False)
+    model.to(torch.bfloat16).save_pretrained(str(tmp_path / "bf16"))
+    again = load_model(tmp_path / "bf16", use_cache=False)
+    assert all(p.dtype == torch.float32 for p in again.parameters())
+    for (name, a), (_, b) in zip(model.state_dict().items(), again.state_dict().items()):
+        torch.testing.assert_close(a.float(), b, msg=name)
