@@ -17,6 +17,8 @@ commands:
   presets           list the named presets (cpu-small, gpu-8min, mitra-full, tiny)
   evaluate          evaluate checkpoints on real datasets against baselines
   generalizability  the paper's generalizability matrix G and performance vector P
+  pack              write a run's newest checkpoint as small bf16 shards (to move it between machines)
+  unpack            rebuild a packed checkpoint inside a run folder (training then resumes from it)
 
 Single process:     python -m pretraining train --preset cpu-small --out runs/cpu-small
 Several GPUs/nodes: torchrun --nproc_per_node=8 [--nnodes=N --rdzv-endpoint=HOST:PORT] \\
@@ -109,6 +111,16 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", metavar="command")
     _train_parser(sub)
     sub.add_parser("presets", help="list the named presets", description="List the named presets with --dry-run details.")
+    pack_parser = sub.add_parser("pack", help="newest checkpoint of a run as small bf16 shards",
+                                 description="Write the newest checkpoint of RUN as bf16 safetensors shards + manifest.")
+    pack_parser.add_argument("run", help="run folder")
+    pack_parser.add_argument("out", help="folder for the shards")
+    pack_parser.add_argument("--max-mib", type=float, default=15.0, help="largest shard in MiB (default 15)")
+    pack_parser.add_argument("--weights-only", action="store_true", help="leave out the optimizer state")
+    unpack_parser = sub.add_parser("unpack", help="rebuild a packed checkpoint in a run folder",
+                                   description="Rebuild a packed checkpoint inside RUN; training resumes from it.")
+    unpack_parser.add_argument("packed", help="folder holding the shards and manifest.json")
+    unpack_parser.add_argument("run", help="run folder")
     sub.add_parser("evaluate", help="real-data evaluation against baselines", add_help=False)
     sub.add_parser("generalizability", help="generalizability matrix G and performance vector P", add_help=False)
 
@@ -124,6 +136,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "presets":
         for name, config in PRESETS.items():
             print(describe(config, name) + "\n")
+        return 0
+    if args.command in ("pack", "unpack"):
+        from .transport import pack, unpack
+
+        if args.command == "pack":
+            for path in pack(args.run, args.out, max_mib=args.max_mib, with_state=not args.weights_only):
+                print(f"{path} ({path.stat().st_size / 2**20:.2f} MiB)")
+        else:
+            print(f"unpacked into {unpack(args.packed, args.run)}")
         return 0
     if args.command != "train":
         parser.print_help()

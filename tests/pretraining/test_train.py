@@ -129,3 +129,22 @@ def test_cli_dry_run_and_help(capsys):
         assert name in presets_text
     with pytest.raises(SystemExit):
         cli_main(["train", "--set", "no_such_field=1", "--dry-run"])
+
+
+def test_pack_and_unpack_move_a_run_in_small_files(tmp_path):
+    first = train(preset("tiny", steps=10, save_every=5), tmp_path / "run", progress=False, stop_after=5)
+    files = cli_main(["pack", str(tmp_path / "run"), str(tmp_path / "packed"), "--max-mib", "0.01"])
+    assert files == 0
+    shards = sorted((tmp_path / "packed").glob("pack-*.safetensors"))
+    assert len(shards) > 3 and all(p.stat().st_size <= 0.01 * 2**20 + 200_000 for p in shards)
+    assert cli_main(["unpack", str(tmp_path / "packed"), str(tmp_path / "moved")]) == 0
+    moved = latest_checkpoint(tmp_path / "moved")
+    assert moved.name == first.checkpoint.name
+    a, b = _weights(first.checkpoint), _weights(moved)
+    for name in a:
+        torch.testing.assert_close(b[name], a[name], atol=0.02, rtol=0.01, msg=name)
+    resumed = train(preset("tiny", steps=10, save_every=5), tmp_path / "moved", progress=False)
+    assert resumed.step == 10
+    rng = np.random.RandomState(0)
+    X, y = rng.randn(30, 3), rng.randint(0, 2, 30)
+    assert MitraClassifier(str(moved), n_estimators=1).fit(X, y).predict(X).shape == (30,)
