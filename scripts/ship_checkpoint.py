@@ -40,6 +40,9 @@ def main() -> None:
         shutil.rmtree(target, ignore_errors=True)
         shutil.copytree(tmp, target)
     write_checksums(target)
+    target.chmod(0o755)  # temporary folders are private; installed package data must be readable
+    for path in target.iterdir():
+        path.chmod(0o644)
     print(f"shipped {args.source} as {target} ({size / 1e6:.2f} MB, {model.config})")
 
 
