@@ -1,0 +1,78 @@
+"""End to end with the checkpoints shipped inside the package (offline, no arguments)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
+from sklearn.metrics import r2_score, roc_auc_score
+from sklearn.model_selection import train_test_split
+
+from mitra_sklearn import MitraClassifier, MitraRegressor
+from mitra_sklearn.exceptions import CheckpointIntegrityError
+from mitra_sklearn.hub import SHIPPED_CHECKPOINTS_DIR, default_checkpoint, load_model, shipped_checkpoints
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_default_classifier_is_shipped_and_verified():
+    assert default_checkpoint("classification") == "mitra-small-classifier"
+    folder = SHIPPED_CHECKPOINTS_DIR / "mitra-small-classifier"
+    for name in ("config.json", "model.safetensors"):
+        assert (folder / (name + ".sha256")).is_file()
+        assert (folder / name).stat().st_size < 30_000_000
+    model = load_model("mitra-small-classifier", use_cache=False)
+    assert model.config.task == "CLASSIFICATION"
+
+
+def test_default_classifier_on_a_real_dataset():
+    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.3, stratify=y, random_state=0)
+    clf = MitraClassifier(random_state=0).fit(X_train, y_train)
+    assert clf.checkpoint_ == "mitra-small-classifier"
+    assert roc_auc_score(y_test, clf.predict_proba(X_test)[:, 1]) > 0.95
+    assert clf.score(X_test, y_test) > 0.88
+
+
+def test_default_classifier_multiclass_with_string_labels():
+    X, y = load_iris(return_X_y=True)
+    labels = np.array(["setosa", "versicolor", "virginica"])[y]
+    X_train, X_test, y_train, y_test = train_test_split(X, labels, test_size=0.4, stratify=y, random_state=0)
+    clf = MitraClassifier(n_estimators=2, random_state=0).fit(X_train, y_train)
+    assert clf.score(X_test, y_test) > 0.85
+
+
+@pytest.mark.skipif("mitra-small-regressor" not in shipped_checkpoints(), reason="no regressor shipped yet")
+def test_default_regressor_on_a_real_dataset():
+    X, y = load_diabetes(return_X_y=True)
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.3, random_state=0)
+    reg = MitraRegressor(random_state=0).fit(X_train, y_train)
+    assert reg.checkpoint_ == "mitra-small-regressor"
+    assert r2_score(y_test, reg.predict(X_test)) > 0.3
+
+
+def test_corrupt_shipped_copy_fails_with_the_file_name(tmp_path):
+    copy = tmp_path / "mitra-small-classifier"
+    shutil.copytree(SHIPPED_CHECKPOINTS_DIR / "mitra-small-classifier", copy)
+    data = bytearray((copy / "model.safetensors").read_bytes())
+    data[len(data) // 2] ^= 0x01
+    (copy / "model.safetensors").write_bytes(bytes(data))
+    with pytest.raises(CheckpointIntegrityError, match="model.safetensors"):
+        load_model(copy, use_cache=False)
+    (copy / "model.safetensors").write_bytes(bytes(data[:1000]))  # truncated
+    with pytest.raises(CheckpointIntegrityError, match="model.safetensors"):
+        load_model(copy, use_cache=False)
+
+
+def test_quickstart_runs_offline_and_prints_a_score_next_to_a_baseline():
+    env = {"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"}
+    completed = subprocess.run([sys.executable, "examples/quickstart.py"], cwd=ROOT, env=env,
+                               capture_output=True, text=True, timeout=600)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    assert "Mitra (mitra-small-classifier)" in completed.stdout
+    assert "RandomForest" in completed.stdout
