@@ -499,6 +499,11 @@ class MitraModel(nn.Module):
             (``padding_obs_query``) hold meaningless values.
         """
         del padding_obs_query  # query rows never influence anything but themselves
+        if not torch.is_grad_enabled():
+            # Inference: the last layer's support rows need only their keys and values, which the
+            # support encoder computes without the rest of that layer (about 20 % less work).
+            cache = self.encode_support(x_support, y_support, padding_features, padding_obs_support)
+            return self.predict_query(cache, x_query)
         masks = _make_masks(x_support, padding_features, padding_obs_support)
         stats = fit_quantile_stats(x_support, padding_obs_support)
         support = self._support_grid(stats.normalise(x_support), y_support, padding_obs_support)

@@ -34,8 +34,11 @@ def test_parity_with_official_float32(task):
     for name, case in cases.items():
         with torch.no_grad():
             ours = model(case["x_support"], case["y_support"], case["x_query"])
+        with torch.enable_grad():
+            joint = model(case["x_support"], case["y_support"], case["x_query"]).detach()
         assert ours.shape == case["output"].shape, name
         torch.testing.assert_close(ours, case["output"], atol=1e-4, rtol=0, msg=name)
+        torch.testing.assert_close(joint, case["output"], atol=1e-4, rtol=0, msg=name)
 
 
 @pytest.mark.parametrize("task", TASKS)
@@ -52,8 +55,9 @@ def test_parity_with_official_bfloat16_autocast(task):
 def test_cached_support_gives_the_same_numbers(task):
     model = load_model(PARITY / task, use_cache=False)
     for name, case in _cases(task).items():
+        with torch.enable_grad():  # with gradients enabled forward() runs both streams jointly, layer by layer
+            joint = model(case["x_support"], case["y_support"], case["x_query"]).detach()
         with torch.no_grad():
-            joint = model(case["x_support"], case["y_support"], case["x_query"])
             cache = model.encode_support(case["x_support"], case["y_support"])
             halves = [model.predict_query(cache, part) for part in case["x_query"].chunk(2, dim=1)]
         torch.testing.assert_close(torch.cat(halves, dim=1), joint, atol=1e-6, rtol=0, msg=name)
@@ -158,12 +162,15 @@ def test_padded_batch_equals_separate_tables(task):
         pad_s[i, :s], pad_q[i, :q], pad_f[i, :f] = False, False, False
     if task == "CLASSIFICATION":
         ys[pad_s] = -100
+    with torch.enable_grad():  # the joint, trainable path
+        joint = model(xs, ys, xq, pad_f, pad_s, pad_q).detach()
     with torch.no_grad():
         batched = model(xs, ys, xq, pad_f, pad_s, pad_q)
         cache = model.encode_support(xs, ys, pad_f, pad_s)
         cached = model.predict_query(cache, xq)
         for i, ((s, q, f), table) in enumerate(zip(shapes, tables)):
             alone = model(*table)
+            torch.testing.assert_close(joint[i, :q], alone[0], atol=1e-5, rtol=0)
             torch.testing.assert_close(batched[i, :q], alone[0], atol=1e-5, rtol=0)
             torch.testing.assert_close(cached[i, :q], alone[0], atol=1e-5, rtol=0)
 

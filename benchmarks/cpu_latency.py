@@ -1,0 +1,54 @@
+"""Default fit + predict time on the CPU: 1,000 training x 1,000 test rows x 20 features.
+
+Times ``MitraClassifier`` / ``MitraRegressor`` with the shipped checkpoints for several ensemble
+sizes, next to RandomForest and HistGradientBoosting fitted in the same process.
+
+    python benchmarks/cpu_latency.py [--rows 1000] [--features 20] [--n-estimators 1 2 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+
+import numpy as np
+import torch
+from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+
+from mitra_sklearn import MitraClassifier
+
+
+def timed(make, X_train, y_train, X_test, repeats: int) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        make().fit(X_train, y_train).predict_proba(X_test)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=1000)
+    parser.add_argument("--features", type=int, default=20)
+    parser.add_argument("--n-estimators", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    rng = np.random.RandomState(0)
+    X = rng.randn(2 * args.rows, args.features).astype(np.float32)
+    y = (X[:, 0] + X[:, 1] * X[:, 2] + 0.5 * rng.randn(len(X)) > 0).astype(int)
+    X_train, y_train, X_test = X[: args.rows], y[: args.rows], X[args.rows :]
+    print(f"{platform.machine()} CPU, torch {torch.__version__}, {torch.get_num_threads()} threads; "
+          f"{args.rows} train x {args.rows} test rows x {args.features} features; best of {args.repeats}")
+    MitraClassifier(n_estimators=1).fit(X_train[:50], y_train[:50]).predict(X_test[:5])  # warm-up
+    for n in args.n_estimators:
+        seconds = timed(lambda: MitraClassifier(n_estimators=n, random_state=0), X_train, y_train, X_test, args.repeats)
+        print(f"MitraClassifier(n_estimators={n}): {seconds:6.2f} s fit+predict")
+    for name, make in (("RandomForest(300 trees)", lambda: RandomForestClassifier(300, n_jobs=-1, random_state=0)),
+                       ("HistGradientBoosting", lambda: HistGradientBoostingClassifier(random_state=0))):
+        print(f"{name}: {timed(make, X_train, y_train, X_test, args.repeats):6.2f} s fit+predict")
+
+
+if __name__ == "__main__":
+    main()
