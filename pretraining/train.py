@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mitra_sklearn._inference import autocast_context, resolve_precision
 from mitra_sklearn.finetune import parameter_groups
 from mitra_sklearn.hub import save_model
 from mitra_sklearn.model import MitraConfig, MitraModel
@@ -108,12 +109,8 @@ def _to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
 
 
 def _autocast(device: torch.device, config: TrainConfig) -> contextlib.AbstractContextManager:
-    precision = config.precision
-    if precision == "auto":
-        precision = "bfloat16" if device.type == "cuda" else "float32"
-    if precision == "float32":
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=getattr(torch, precision))
+    # The estimators' rule: 'auto' is bf16 autocast on CUDA and float32 elsewhere.
+    return autocast_context(device, resolve_precision(config.precision, device))
 
 
 def latest_checkpoint(out_dir: Path) -> Path | None:
