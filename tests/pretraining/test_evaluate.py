@@ -206,12 +206,21 @@ def test_baselines_see_the_same_splits_as_mitra(small):
     assert set(both.loc[both["dataset"] == "iris", "split_id"]) == expected
 
 
-def test_head_too_small_is_recorded_not_raised(tmp_path):
-    ckpt = make_tiny_checkpoint(tmp_path / "two", "CLASSIFICATION", dim_output=2)
-    with pytest.warns(RuntimeWarning, match="classes"):
+def test_failure_is_recorded_not_raised(tmp_path):
+    # A regression checkpoint cannot classify: the run records the error and goes on.
+    ckpt = make_tiny_checkpoint(tmp_path / "reg", "REGRESSION")
+    with pytest.warns(RuntimeWarning, match="failed on iris"):
         frame = ev.evaluate_checkpoint(ckpt, "classification", [load_dataset("iris")], n_repeats=1,
                                        n_estimators=1, max_train_rows=32, max_test_rows=16)
-    assert frame["error"].str.contains("classes").all() and frame["roc_auc"].isna().all()
+    assert frame["error"].str.contains("trained for regression").all() and frame["roc_auc"].isna().all()
+
+
+def test_head_smaller_than_classes_uses_class_groups(tmp_path):
+    # Three iris classes on a two-output head go through the class-group ensemble, not an error.
+    ckpt = make_tiny_checkpoint(tmp_path / "two", "CLASSIFICATION", dim_output=2)
+    frame = ev.evaluate_checkpoint(ckpt, "classification", [load_dataset("iris")], n_repeats=1,
+                                   n_estimators=1, max_train_rows=32, max_test_rows=16)
+    assert (frame["error"] == "").all() and frame["roc_auc"].between(0, 1).all()
 
 
 def test_quick_validation(small):
