@@ -887,6 +887,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--n-jobs", type=int, default=-1, help="threads of the tree baselines")
     parser.add_argument("--out", default="docs/results", help="output folder")
     parser.add_argument("--quiet", action="store_true", help="no per-split progress lines")
+    parser.add_argument("--from-csv", nargs="+", metavar="CSV",
+                        help="evaluate nothing: merge earlier results.csv files (later files win on the "
+                             "same method, dataset and split) and write the report to --out")
     return parser
 
 
@@ -920,6 +923,12 @@ def run(argv: Sequence[str] | None = None) -> pd.DataFrame:
     pandas.DataFrame
     """
     args = build_parser().parse_args(argv)
+    out = Path(args.out)
+    if args.from_csv:
+        results = merge_results([pd.read_csv(path, keep_default_na=False, na_values=[""])
+                                 for path in args.from_csv])
+        results["error"] = results["error"].fillna("")
+        return _write_report(results, out, args.suite)
     checkpoints: list[tuple[str, str, Task]] = []
     if args.classifier:
         checkpoints.append(("Mitra", args.classifier, "classification"))
@@ -959,6 +968,7 @@ def run(argv: Sequence[str] | None = None) -> pd.DataFrame:
                         fine_tune_steps=args.fine_tune_steps, method=label, device=args.device,
                         batch_size=args.batch_size, verbose=verbose, **split,
                     ))
+                    _write_partial(frames, out)
         if args.baselines != "none":
             chosen = None if args.baselines == "all" else [b.strip() for b in args.baselines.split(",")]
             if chosen is not None:  # LogReg/Ridge are one baseline under two task names
@@ -967,14 +977,42 @@ def run(argv: Sequence[str] | None = None) -> pd.DataFrame:
             print(f"[{task}] baselines", file=sys.stderr, flush=True)
             frames.append(evaluate_baselines(task, datasets, baselines=chosen, n_jobs=args.n_jobs,
                                              verbose=verbose, **split))
+            _write_partial(frames, out)
     if not frames:
         raise SystemExit("nothing was evaluated")
     results = pd.concat(frames, ignore_index=True)
+    results = _write_report(results, out, args.suite)
+    (out / "results.partial.csv").unlink(missing_ok=True)
+    return results
 
-    out = Path(args.out)
+
+def merge_results(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """Concatenate result tables; a later row replaces an earlier one of the same method and split.
+
+    Parameters
+    ----------
+    frames : sequence of DataFrame
+        Tables as written to ``results.csv`` (by separate runs, e.g. the main run and an ablation).
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
+    merged = pd.concat(list(frames), ignore_index=True)
+    keys = ["task", "method", "dataset", "split_id"]
+    return merged.drop_duplicates(subset=keys, keep="last").reset_index(drop=True)
+
+
+def _write_partial(frames: list[pd.DataFrame], out: Path) -> None:
+    # Long runs: what has finished survives a kill (results.csv is only written at the end).
+    out.mkdir(parents=True, exist_ok=True)
+    pd.concat(frames, ignore_index=True).to_csv(out / "results.partial.csv", index=False)
+
+
+def _write_report(results: pd.DataFrame, out: Path, suite: str) -> pd.DataFrame:
     out.mkdir(parents=True, exist_ok=True)
     results.to_csv(out / "results.csv", index=False)
-    report = markdown_report(results, title=f"Real-data evaluation ({args.suite} suite)")
+    report = markdown_report(results, title=f"Real-data evaluation ({suite} suite)")
     (out / "results.md").write_text(report + "\n", encoding="utf-8")
     png = plot_results(results, out / "results.png")
     print(report)

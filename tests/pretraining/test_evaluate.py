@@ -250,3 +250,16 @@ def test_summary_report_and_cli(small, tmp_path):
     assert "| method |" in report and "### Classification" in report and "### Regression" in report
     if HAS_MATPLOTLIB:
         assert (out / "results.png").stat().st_size > 0
+    assert not (out / "results.partial.csv").exists()
+
+    # Merging earlier runs rebuilds the same report; a later file wins on the same method and split.
+    first, second = results[results["task"] == "classification"], results[results["task"] == "regression"]
+    first.to_csv(tmp_path / "a.csv", index=False)
+    second.to_csv(tmp_path / "b.csv", index=False)
+    changed = first.assign(roc_auc=0.5)
+    changed.to_csv(tmp_path / "c.csv", index=False)
+    merged = ev.run(["--from-csv", str(tmp_path / "a.csv"), str(tmp_path / "b.csv"), str(tmp_path / "c.csv"),
+                     "--out", str(tmp_path / "merged"), "--suite", "sklearn"])
+    assert len(merged) == len(results) and (merged.loc[merged["task"] == "classification", "roc_auc"] == 0.5).all()
+    assert (merged["error"] == "").all()
+    assert (tmp_path / "merged" / "results.md").read_text().startswith("#")
