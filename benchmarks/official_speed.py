@@ -21,15 +21,13 @@ site-packages) to ``sys.path`` for machines where it cannot be pip-installed.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
 import sys
-import threading
 import time
 from collections.abc import Callable
 
 import numpy as np
 import torch
+from _measure import PeakMemory
 
 from mitra_sklearn._inference import InferenceRunner
 from mitra_sklearn.model import MitraConfig, MitraModel
@@ -45,35 +43,6 @@ OFFICIAL_CHUNK = 1024
 H100_BF16_PEAK_TFLOPS = 800.0  # dense bf16 peak seen on an 8192^3 matmul (gpu-measurements.md)
 
 
-class _PeakRSS:
-    """Peak resident memory of this process above its level at start (CPU runs)."""
-
-    def __init__(self) -> None:
-        self._stop = threading.Event()
-        self.peak = 0
-
-    @staticmethod
-    def _rss() -> int:
-        with open("/proc/self/statm") as handle:
-            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-    def __enter__(self) -> _PeakRSS:
-        self.base = self._rss()
-        self._thread = threading.Thread(target=self._watch, daemon=True)
-        self._thread.start()
-        return self
-
-    def _watch(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self._rss() - self.base)
-            time.sleep(0.002)
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self._rss() - self.base)
-
-
 def inference_flops(dim: int, layers: int, support: int, query: int, features: int, support_passes: int) -> float:
     """Forward FLOPs: dense layers and attention, with the support set run ``support_passes`` times."""
     cells_s, cells_q = support * (features + 1), query * (features + 1)
@@ -86,23 +55,14 @@ def measure(fn: Callable[[], object], device: torch.device, repeats: int) -> tup
     """Best wall time of ``repeats`` runs (after one warm-up) and peak memory in GiB."""
     fn()
     times = []
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated()
-    watcher = _PeakRSS() if device.type == "cpu" else contextlib.nullcontext()
-    with watcher:
+    with PeakMemory(device) as memory:
         for _ in range(repeats):
             start = time.perf_counter()
             fn()
             if device.type == "cuda":
                 torch.cuda.synchronize()
             times.append(time.perf_counter() - start)
-    if device.type == "cuda":
-        peak = (torch.cuda.max_memory_allocated() - base) / 2**30
-    else:
-        peak = watcher.peak / 2**30
-    return min(times), peak
+    return min(times), memory.peak_gib
 
 
 def main() -> None:

@@ -25,11 +25,11 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a source checkout
 
-import torch  # noqa: E402
+import torch
 
-from pretraining.config import PriorConfig  # noqa: E402
-from pretraining.data import SyntheticTableStream  # noqa: E402
-from pretraining.priors import PRIORS, Mixture, Prior  # noqa: E402
+from pretraining.config import PriorConfig
+from pretraining.data import SyntheticTableStream
+from pretraining.priors import PRIORS, Mixture, Prior
 
 TASKS = ("classification", "regression")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from abc import abstractmethod
 from numbers import Integral, Real
 from typing import Any
@@ -14,13 +15,20 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _num_samples, check_consistent_length, check_is_fitted, validate_data
 
-from ._inference import SUPPORT_CACHE_MODES, InferenceRunner, resolve_device, resolve_precision
+from ._inference import (
+    SUPPORT_CACHE_MODES,
+    InferenceRunner,
+    available_memory,
+    resolve_device,
+    resolve_precision,
+    support_cache_bytes,
+)
 from ._version import __version__
 from .ensemble import EnsembleMember, plan_members
 from .finetune import fine_tune
-from .hub import CheckpointFiles, default_checkpoint, load_config, load_model, resolve_checkpoint
+from .hub import default_checkpoint, load_config, load_model, resolve_checkpoint
 from .model import MitraConfig, MitraModel, SupportCache
-from ._retrieval import local_support_sets
+from ._retrieval import build_local_support
 from .preprocessing import TabularEncoder
 
 __all__ = ["MitraEstimatorBase"]
@@ -114,16 +122,17 @@ class MitraEstimatorBase(BaseEstimator):
         X, y = validate_data(self, X, y, skip_check_array=True)
         _check_not_empty(X)
         check_consistent_length(X, y)
+        # Checkpoint and device first: if they fail, a fitted estimator keeps its whole old state.
+        device = resolve_device(self._device_parameter())
+        precision = resolve_precision(self.inference_precision, device)
+        checkpoint = self._resolved_checkpoint_reference()
+        config = load_config(resolve_checkpoint(checkpoint))
+        self._check_checkpoint_fits(config, checkpoint)
+        self.device_, self.checkpoint_, self.config_ = device, checkpoint, config
+
         y_encoded = self._encode_targets(y)
         self.encoder_ = TabularEncoder(categorical_features=self.categorical_features)
         X_encoded = self.encoder_.fit_transform(X)
-
-        self.device_ = resolve_device(self._device_parameter())
-        precision = resolve_precision(self.inference_precision, self.device_)
-        self.checkpoint_ = self._resolved_checkpoint_reference()
-        files = self._checkpoint_files()
-        self.config_ = load_config(files)
-        self._check_checkpoint_fits(self.config_)
         self.task_ = self._make_task(self.config_)
 
         rng = check_random_state(self.random_state)
@@ -140,6 +149,10 @@ class MitraEstimatorBase(BaseEstimator):
         )
         self.X_support_ = X_encoded
         self.y_support_ = y_encoded
+        self.local_support_ = None
+        if self.support_selection == "nearest" and len(X_encoded) > self.max_support_rows:
+            seed = int(rng.randint(np.iinfo(np.int32).max))  # drawn only here: other draws stay as they are
+            self.local_support_ = build_local_support(X_encoded, self.max_support_rows, seed)
         self._reset_runtime_state()
 
         self.fine_tuned_weights_ = None
@@ -187,15 +200,12 @@ class MitraEstimatorBase(BaseEstimator):
         # on the working directory.
         return os.path.abspath(reference) if os.path.isdir(reference) and not _is_shipped(reference) else reference
 
-    def _checkpoint_files(self) -> CheckpointFiles:
-        return resolve_checkpoint(self.checkpoint_)
-
-    def _check_checkpoint_fits(self, config: MitraConfig) -> None:
+    def _check_checkpoint_fits(self, config: MitraConfig, checkpoint: str) -> None:
         expected = self._task_name.upper()
         if config.task != expected:
             other = "MitraRegressor" if config.task == "REGRESSION" else "MitraClassifier"
             raise ValueError(
-                f"Checkpoint {self.checkpoint_!r} was trained for {config.task.lower()}; "
+                f"Checkpoint {checkpoint!r} was trained for {config.task.lower()}; "
                 f"{type(self).__name__} needs a {self._task_name} checkpoint (use {other} with it, or "
                 f"checkpoint=None for the default {self._task_name} checkpoint)."
             )
@@ -211,7 +221,7 @@ class MitraEstimatorBase(BaseEstimator):
         self._runtime = _RuntimeState()
 
     def _pretrained_model(self) -> MitraModel:
-        return load_model(self.checkpoint_, device=self.device_)
+        return load_model(self.checkpoint_, device=self.device_, use_cache=True)
 
     def _inference_model(self) -> MitraModel:
         """The model used to predict: pretrained or fine-tuned, in the requested precision."""
@@ -245,11 +255,20 @@ class MitraEstimatorBase(BaseEstimator):
         """Encoded support sets kept between predict calls (support_cache='fit')."""
         runner = self._runner()  # (re)loads the model first, which drops caches of another model
         if self._runtime.caches is None:
-            caches = {}
-            for index, member in enumerate(self.members_):
-                x_support, labels, _ = self._member_support(member)
-                caches[index] = runner.encode(x_support, labels)
-            self._runtime.caches = caches
+            supports = [self._member_support(member)[:2] for member in self.members_]
+            needed = sum(support_cache_bytes(runner.model.config, *x.shape, runner.dtype) for x, _ in supports)
+            room = available_memory(self.device_) // 2
+            if needed > room:
+                warnings.warn(
+                    f"support_cache='fit' needs {needed / 2**30:.1f} GiB for {len(supports)} members, more than "
+                    f"half the free memory on {self.device_} ({room / 2**30:.1f} GiB): caching each predict "
+                    "call's support sets instead. Lower n_estimators or max_support_rows to keep them.",
+                    UserWarning,
+                    stacklevel=3,
+                )
+                self._runtime.caches = {}
+            else:
+                self._runtime.caches = {i: runner.encode(x, labels) for i, (x, labels) in enumerate(supports)}
         return self._runtime.caches
 
     def _predict_members(self, X: Any) -> list[np.ndarray]:
@@ -257,12 +276,12 @@ class MitraEstimatorBase(BaseEstimator):
         check_is_fitted(self)
         _check_2d(X)
         X = validate_data(self, X, reset=False, skip_check_array=True)
+        _check_not_empty(X)
         X_encoded = self.encoder_.transform(X)
         runner = self._runner()
-        local = self.support_selection == "nearest" and len(self.X_support_) > self.max_support_rows
+        local = self.local_support_ is not None
         if local:
-            group_rows = max(64, min(1024, runner.chunk_rows(self.max_support_rows, self.X_support_.shape[1])))
-            contexts = local_support_sets(self.X_support_, X_encoded, self.max_support_rows, group_rows)
+            contexts = self.local_support_.assign(X_encoded)
         caches = self._support_caches() if self.support_cache == "fit" and not local else {}
         progress = self._progress(len(X_encoded) * len(self.members_))
         predictions = []
@@ -429,9 +448,11 @@ _PARAMETERS_DOC = """
         (more members are used when ``n_estimators`` is too small for that).
     support_selection : {{'random', 'nearest'}}, default='random'
         How training sets larger than ``max_support_rows`` are cut down. 'random': each member
-        draws its own random subsample (stratified so every class stays). 'nearest': query rows
-        are grouped by similarity and each group reads the training rows nearest to it
-        (retrieval, as in TabDPT / LoCalPFN); one support pass per group.
+        draws its own random subsample (with at least one row of every class). 'nearest':
+        retrieval (as in TabDPT / LoCalPFN): at fit time the training rows are clustered (about
+        two clusters per ``max_support_rows`` rows) and each cluster centre gets its
+        ``max_support_rows`` nearest training rows; every query row reads the support set of
+        its nearest centre (one support pass per centre in use and member).
     support_cache : {{'predict', 'fit', 'off'}}, default='predict'
         'predict': the support set is encoded once per member and predict call, and every chunk
         of query rows reuses it. 'fit': encoded in ``fit`` and kept in memory for all later
@@ -468,6 +489,9 @@ _ATTRIBUTES_DOC = """
         The encoded targets.
     members_ : list of EnsembleMember
         The view of each ensemble member.
+    local_support_ : LocalSupportIndex or None
+        With ``support_selection='nearest'`` and more than ``max_support_rows`` training rows:
+        the cluster centres and each centre's support rows; otherwise None.
     checkpoint_ : str
         Resolved checkpoint reference (shipped name, absolute folder or repo id).
     config_ : MitraConfig

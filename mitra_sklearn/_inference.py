@@ -22,6 +22,7 @@ __all__ = [
     "available_memory",
     "auto_query_chunk",
     "support_cache_bytes",
+    "is_out_of_memory",
 ]
 
 SUPPORT_CACHE_MODES = ("predict", "fit", "off")
@@ -88,7 +89,7 @@ def available_memory(device: torch.device) -> int:
     """Bytes that can still be allocated on ``device`` (free GPU memory, or available RAM)."""
     if device.type == "cuda":
         return int(torch.cuda.mem_get_info(device)[0])
-    if device.type == "mps":
+    if device.type == "mps" and hasattr(torch.mps, "recommended_max_memory"):  # torch >= 2.5
         return int(torch.mps.recommended_max_memory() - torch.mps.driver_allocated_memory())
     try:
         with open("/proc/meminfo") as handle:
@@ -191,7 +192,9 @@ class InferenceRunner:
         try:
             with torch.inference_mode(), autocast_context(self.device, self.dtype):
                 return self.model.encode_support(self._tensor(x_support), self._labels(y_support))
-        except torch.OutOfMemoryError as err:
+        except RuntimeError as err:
+            if not is_out_of_memory(err):
+                raise
             _free_memory(self.device)
             raise MitraOutOfMemoryError(
                 f"Out of memory on {self.device} encoding {len(x_support)} support rows x {x_support.shape[1]} "
@@ -213,7 +216,10 @@ class InferenceRunner:
         """
         n_support, n_features = x_support.shape
         if cache is None and self._should_cache(len(x_query), n_support, n_features):
-            cache = self.encode(x_support, y_support)
+            try:
+                cache = self.encode(x_support, y_support)
+            except MitraOutOfMemoryError:
+                cache = None  # the cache only saves time: rerun the support rows with every chunk
         outputs = []
         for chunk in self._chunks(x_query, self.chunk_rows(n_support, n_features)):
             outputs.append(self._predict_chunk(x_support, y_support, chunk, cache))
@@ -231,7 +237,9 @@ class InferenceRunner:
     ) -> np.ndarray:
         try:
             return self._forward(x_support, y_support, chunk, cache)
-        except torch.OutOfMemoryError as err:
+        except RuntimeError as err:
+            if not is_out_of_memory(err):
+                raise
             _free_memory(self.device)
             if len(chunk) <= 1:
                 raise MitraOutOfMemoryError(
@@ -254,6 +262,14 @@ class InferenceRunner:
             else:
                 out = self.model(self._tensor(x_support), self._labels(y_support), x_query)
         return out[0].to(self._input_dtype).cpu().numpy()
+
+
+def is_out_of_memory(err: BaseException) -> bool:
+    """CUDA's OutOfMemoryError, or the plain RuntimeError that MPS and the CPU raise."""
+    if isinstance(err, torch.cuda.OutOfMemoryError):
+        return True
+    message = str(err).lower()
+    return isinstance(err, RuntimeError) and ("out of memory" in message or "can't allocate memory" in message)
 
 
 def _free_memory(device: torch.device) -> None:

@@ -1,81 +1,84 @@
 """Local support sets for large training sets (``support_selection="nearest"``).
 
-When the training set has more rows than one forward pass can read, the default draws a random
-subsample per ensemble member. The alternative here gives each group of similar query rows the
-training rows nearest to them, as TabDPT and LoCalPFN do for single query rows: queries are
-clustered (k-means on standardised features), and each cluster gets the union of its members'
-nearest training rows, topped up with the rows nearest to the cluster centre, up to
-``max_support_rows``. A cluster costs one support pass, so queries are grouped, not handled one
-by one.
+When the training set has more rows than one forward pass reads, the default draws a random
+subsample per ensemble member. The alternative here reads, for every query row, training rows
+near it, in the spirit of TabDPT and LoCalPFN. A support pass per query row would be too slow,
+so the neighbourhoods are fixed at fit time: the training rows are clustered (k-means on
+standardised features, about two clusters per ``max_support_rows`` rows), and each cluster's
+support set is the ``max_support_rows`` training rows nearest its centre. A query row reads
+the support set of its nearest centre.
+
+Which support set a row gets depends only on the row and the fitted index, never on the other
+rows of the same ``predict`` call, so predictions stay row-wise independent (as scikit-learn
+expects) and reproducible from ``random_state``.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 from sklearn.cluster import MiniBatchKMeans
 from sklearn.neighbors import NearestNeighbors
 
-__all__ = ["local_support_sets"]
+__all__ = ["LocalSupportIndex", "build_local_support"]
+
+# Clusters per max_support_rows training rows: each support ball then holds about twice the
+# rows of its own cluster, so a query near a cluster's edge still has neighbours on both sides.
+_CLUSTERS_PER_SUPPORT = 2
 
 
-def local_support_sets(
-    X_train: np.ndarray,
-    X_query: np.ndarray,
-    max_support_rows: int,
-    chunk_rows: int,
-    seed: int = 0,
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Pairs (query rows, training rows) that cover every query row once.
+@dataclass
+class LocalSupportIndex:
+    """Fitted neighbourhoods: cluster centres and each centre's support rows.
+
+    Attributes
+    ----------
+    mean, std : ndarray of shape (n_features,)
+        Standardisation of the training features (std 1 for constant columns).
+    centres : ndarray of shape (n_clusters, n_features)
+        Cluster centres in standardised units.
+    support_rows : ndarray of shape (n_clusters, max_support_rows)
+        Sorted training-row indices of each centre's support set.
+    """
+
+    mean: np.ndarray
+    std: np.ndarray
+    centres: np.ndarray
+    support_rows: np.ndarray
+
+    def assign(self, X_query: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Pairs (query rows, training rows), one per centre in use, covering every query row once."""
+        query_z = (X_query - self.mean) / self.std
+        # Squared distances to every centre; n_clusters is small (2 per max_support_rows rows).
+        distances = (
+            (query_z**2).sum(axis=1, keepdims=True) - 2 * query_z @ self.centres.T + (self.centres**2).sum(axis=1)
+        )
+        nearest = np.argmin(distances, axis=1)
+        return [(np.flatnonzero(nearest == c), self.support_rows[c]) for c in np.unique(nearest)]
+
+
+def build_local_support(X_train: np.ndarray, max_support_rows: int, seed: int) -> LocalSupportIndex | None:
+    """Cluster the training rows and pick each cluster's support set; None when all rows fit.
 
     Parameters
     ----------
-    X_train, X_query : ndarray
-        Encoded training and query tables (same columns).
+    X_train : ndarray of shape (n_samples, n_features)
+        Encoded training table (no NaN).
     max_support_rows : int
         Training rows per support set.
-    chunk_rows : int
-        Most query rows per group.
-    seed : int, default=0
+    seed : int
         Seed of the clustering.
     """
     n_train = len(X_train)
     if n_train <= max_support_rows:
-        return [(np.arange(len(X_query)), np.arange(n_train))]
+        return None
     mean, std = X_train.mean(axis=0), X_train.std(axis=0)
-    std[std == 0] = 1.0
+    std = np.where(std == 0, 1.0, std)
     train_z = (X_train - mean) / std
-    query_z = (X_query - mean) / std
-    groups = _query_groups(query_z, chunk_rows, seed)
-    neighbours = NearestNeighbors().fit(train_z)
-    pairs = []
-    for rows in groups:
-        per_query = max(1, int(np.ceil(max_support_rows / len(rows))))
-        distances, indices = neighbours.kneighbors(query_z[rows], n_neighbors=min(per_query, n_train))
-        # Every query's 1st neighbour first, then every 2nd neighbour, ... (closest first within a
-        # rank), each training row once: no query loses its nearest rows to a denser region.
-        ranks = np.broadcast_to(np.arange(indices.shape[1]), indices.shape)
-        order = np.lexsort((distances.ravel(), ranks.ravel()))
-        flat = indices.ravel()[order]
-        _, first = np.unique(flat, return_index=True)
-        chosen = flat[np.sort(first)][:max_support_rows]
-        if len(chosen) < max_support_rows:
-            centre = query_z[rows].mean(axis=0, keepdims=True)
-            _, extra = neighbours.kneighbors(centre, n_neighbors=min(n_train, 2 * max_support_rows))
-            extra = extra[0][~np.isin(extra[0], chosen)]
-            chosen = np.concatenate([chosen, extra[: max_support_rows - len(chosen)]])
-        pairs.append((rows, np.sort(chosen)))
-    return pairs
-
-
-def _query_groups(query_z: np.ndarray, chunk_rows: int, seed: int) -> list[np.ndarray]:
-    """Clusters of similar query rows, none larger than ``chunk_rows``."""
-    n_query = len(query_z)
-    n_clusters = int(np.ceil(n_query / chunk_rows))
-    if n_clusters <= 1:
-        return [np.arange(n_query)]
-    labels = MiniBatchKMeans(n_clusters=n_clusters, random_state=seed, n_init=3).fit_predict(query_z)
-    groups = []
-    for label in np.unique(labels):
-        rows = np.flatnonzero(labels == label)
-        groups.extend(np.array_split(rows, int(np.ceil(len(rows) / chunk_rows))))
-    return groups
+    n_clusters = min(n_train, int(np.ceil(_CLUSTERS_PER_SUPPORT * n_train / max_support_rows)))
+    kmeans = MiniBatchKMeans(n_clusters=n_clusters, random_state=seed, n_init=3).fit(train_z)
+    centres = kmeans.cluster_centers_
+    _, indices = NearestNeighbors().fit(train_z).kneighbors(centres, n_neighbors=max_support_rows)
+    support_rows = np.sort(indices, axis=1).astype(np.int64)
+    return LocalSupportIndex(mean=mean, std=std, centres=centres, support_rows=support_rows)

@@ -61,9 +61,10 @@ class ClassificationTask:
 class RegressionTask:
     """Targets min-max scaled with the support rows' range (then mirrored per member).
 
-    ``n_bins`` > 1 is a binned head (``dim_output`` bins over [-0.5, 1.5], as in the official
-    code): support targets become bin ids and a prediction is the probability-weighted mean of
-    the bin centres. ``n_bins`` 0 is the scalar head of the released regressor.
+    ``n_bins`` > 1 is a binned head (``dim_output`` bins over [-0.5, 1.5], the official code's
+    edges): support targets become bin ids and a prediction is the probability-weighted mean of
+    the bin centres (the official code takes the most likely bin's centre, which rounds every
+    prediction to a bin). ``n_bins`` 0 is the scalar head of the released regressor.
     """
 
     n_bins: int = 0

@@ -21,16 +21,12 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 import torch
 
 from .exceptions import CheckpointIntegrityError, CheckpointNotFoundError
 from .model import MitraConfig, MitraModel
-
-if TYPE_CHECKING:  # pragma: no cover
-    from collections.abc import Iterator
 
 __all__ = [
     "CONFIG_NAME",
@@ -109,9 +105,8 @@ def resolve_checkpoint(
         cannot be downloaded. The message names the offline alternatives.
     """
     reference = os.fspath(checkpoint)
-    shipped = SHIPPED_CHECKPOINTS_DIR / reference
-    if "/" not in reference and "\\" not in reference and shipped.is_dir():
-        return _files_in_folder(shipped, source="shipped")
+    if reference in shipped_checkpoints():  # names only: "." or ".." are folders, not shipped names
+        return _files_in_folder(SHIPPED_CHECKPOINTS_DIR / reference, source="shipped")
     if os.path.isdir(reference):
         return _files_in_folder(Path(reference), source="local")
     if not _looks_like_repo_id(reference):
@@ -133,7 +128,7 @@ def load_model(
     token: str | bool | None = None,
     local_files_only: bool = False,
     device: str | torch.device = "cpu",
-    use_cache: bool = True,
+    use_cache: bool = False,
 ) -> MitraModel:
     """Load a Mitra model in evaluation mode.
 
@@ -145,9 +140,11 @@ def load_model(
         Passed to ``huggingface_hub.hf_hub_download`` for Hub checkpoints.
     device : str or torch.device, default='cpu'
         Where to put the weights.
-    use_cache : bool, default=True
-        Reuse a model already loaded in this process from the same unchanged files onto the
-        same device. Callers must not modify a shared model in place (fine-tuning copies it).
+    use_cache : bool, default=False
+        Return the model shared by every caller that loaded the same unchanged files onto the
+        same device in this process (the estimators do). A shared model must not be modified in
+        place: that would change every fitted estimator using it. The default returns a model
+        of your own.
 
     Returns
     -------
@@ -399,7 +396,3 @@ def _verify_checksum(path: Path) -> None:
             f"(from {checksum_file.name}). Reinstall the package or copy the file again."
         )
     _VERIFIED_FILES[identity] = None
-
-
-def _iter_cached_models() -> Iterator[MitraModel]:  # pragma: no cover - debugging helper
-    yield from _MODEL_CACHE.values()

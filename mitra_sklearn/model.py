@@ -142,8 +142,23 @@ class QuantileStats:
         z = torch.where(self.std == 0, torch.zeros_like(z), z)
         return z.transpose(1, 2)
 
-    def to(self, device: torch.device | str) -> QuantileStats:
-        return QuantileStats(*(t.to(device) for t in (self.boundaries, self.n_valid, self.mean, self.std)))
+
+
+def _linear_quantiles(ordered: torch.Tensor, levels: torch.Tensor, n_valid: torch.Tensor) -> torch.Tensor:
+    """``torch.quantile`` (linear interpolation) of each row of sorted values, first ``n_valid`` only.
+
+    Written out because ``torch.quantile`` refuses inputs of more than 2**24 elements (e.g. 8,192
+    support rows x 2,048 features); the arithmetic is the same as torch's: rank = level x (n - 1),
+    then ``lerp`` between the two neighbouring values.
+    """
+    b, f, _ = ordered.shape
+    ranks = levels.view(1, 1, -1) * (n_valid - 1)  # (b, 1, L)
+    below = ranks.floor().long()
+    above = ranks.ceil().long()
+    weights = (ranks - below).expand(b, f, -1)
+    low = ordered.gather(-1, below.expand(b, f, -1))
+    high = ordered.gather(-1, above.expand(b, f, -1))
+    return torch.lerp(low, high, weights)
 
 
 def fit_quantile_stats(
@@ -164,14 +179,14 @@ def fit_quantile_stats(
     levels = torch.arange(1, N_QUANTILE_LEVELS + 1, dtype=torch.float32, device=x.device) / 1000
     if padding_obs_support is not None and bool(padding_obs_support.any()):
         pad = padding_obs_support[:, None, :].expand(b, f, s)
-        # nanquantile ranks by the number of non-NaN values, exactly like quantile on the valid rows.
-        boundaries = torch.nanquantile(x.masked_fill(pad, float("nan")), levels, dim=-1)
         n_valid = (~padding_obs_support).sum(dim=1).float().view(b, 1, 1)
+        # Padded rows sort last (+inf) and the ranks below only reach the valid ones.
+        ordered = torch.sort(x.masked_fill(pad, float("inf")), dim=-1).values
     else:
         pad = None
-        boundaries = torch.quantile(x, levels, dim=-1)
         n_valid = torch.full((b, 1, 1), float(s), device=x.device)
-    boundaries = boundaries.permute(1, 2, 0).contiguous()  # (b, f, 999)
+        ordered = torch.sort(x, dim=-1).values
+    boundaries = _linear_quantiles(ordered, levels, n_valid)  # (b, f, 999)
 
     u = torch.searchsorted(boundaries, x.contiguous()).float() / n_valid  # (b, f, s)
     if pad is not None:
@@ -402,10 +417,6 @@ class SupportCache:
     masks: _Masks = field(repr=False)
     n_features: int
 
-    def nbytes(self) -> int:
-        """Memory held by the cached keys and values."""
-        return sum(t.numel() * t.element_size() for t in (*self.keys, *self.values))
-
 
 class MitraModel(nn.Module):
     """The Mitra 2D attention transformer (``Tab2D`` of the official code).
@@ -464,7 +475,7 @@ class MitraModel(nn.Module):
         """
         from .hub import load_model  # the model module stays free of Hub code at import time
 
-        return load_model(
+        return load_model(  # a model of the caller's own, not the estimators' shared copy
             path_or_repo_id,
             revision=revision,
             cache_dir=cache_dir,

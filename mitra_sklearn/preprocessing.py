@@ -169,12 +169,14 @@ def _pandas_column(series: Any) -> np.ndarray:
         if pd.api.types.is_complex_dtype(dtype):
             raise ValueError("Complex data not supported: X holds complex numbers.")
         return series.to_numpy(dtype=np.float64, na_value=np.nan)
-    if pd.api.types.is_datetime64_any_dtype(dtype) or pd.api.types.is_timedelta64_dtype(dtype):
-        # Time stamps become seconds; only their order and spacing matter to the model.
-        values = series.to_numpy()
-        as_int = values.view("int64").astype(np.float64) / 1e9
-        as_int[pd.isna(values)] = np.nan
-        return as_int
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        # Seconds since the epoch, whatever the stored unit (ns, us, s) or time zone (as UTC):
+        # only their order and spacing matter to the model.
+        if getattr(dtype, "tz", None) is not None:
+            series = series.dt.tz_convert("UTC").dt.tz_localize(None)
+        return ((series - pd.Timestamp(0)) / pd.Timedelta(seconds=1)).to_numpy(dtype=np.float64, na_value=np.nan)
+    if pd.api.types.is_timedelta64_dtype(dtype):
+        return (series / pd.Timedelta(seconds=1)).to_numpy(dtype=np.float64, na_value=np.nan)
     return series.to_numpy(dtype=object, na_value=None)
 
 

@@ -8,7 +8,7 @@ import numpy as np
 from sklearn.base import RegressorMixin
 from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d, validate_data
 
-from ._base import _ATTRIBUTES_DOC, _PARAMETERS_DOC, MitraEstimatorBase
+from ._base import _ATTRIBUTES_DOC, _PARAMETERS_DOC, MitraEstimatorBase, _check_not_empty
 from ._tasks import RegressionTask
 from .model import MitraConfig
 
@@ -54,6 +54,7 @@ class MitraRegressor(RegressorMixin, MitraEstimatorBase):
         if getattr(self, "constant_target_", None) is not None:
             check_is_fitted(self)
             X = validate_data(self, X, reset=False, skip_check_array=True)
+            _check_not_empty(X)
             n_rows = self.encoder_.transform(X).shape[0]
             constant = np.full(n_rows, self.constant_target_)
             return (constant, np.zeros(n_rows)) if return_std else constant

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import io
 import pickle
-import warnings
 
 import joblib
 import numpy as np
@@ -75,6 +73,18 @@ def test_support_cache_matches_no_cache(clf, reg, data, mode):
         np.testing.assert_allclose(getattr(cached, predict)(X), getattr(uncached, predict)(X), rtol=1e-5, atol=1e-6)
 
 
+def test_fit_time_cache_that_does_not_fit_in_memory_is_skipped_with_a_warning(clf, data, monkeypatch):
+    import mitra_sklearn._base as base
+
+    X, y = data
+    expected = clone(clf).set_params(support_cache="off", batch_size=16).fit(X, y).predict_proba(X)
+    monkeypatch.setattr(base, "available_memory", lambda device: 1000)
+    with pytest.warns(UserWarning, match="support_cache='fit' needs"):
+        est = clone(clf).set_params(support_cache="fit", batch_size=16).fit(X, y)
+    assert est._runtime.caches == {}
+    np.testing.assert_allclose(est.predict_proba(X), expected, rtol=1e-5, atol=1e-6)
+
+
 def test_cache_on_off_on_the_parity_checkpoint():
     rng = np.random.RandomState(1)
     X, y = rng.randn(300, 12), rng.randint(0, 4, 300)
@@ -137,6 +147,10 @@ def test_errors(clf, reg, data):
     fitted = clone(clf).fit(X, y)
     with pytest.raises(ValueError, match="5 features"):
         fitted.predict(X[:, :3])
+    with pytest.raises(ValueError, match="0 sample"):
+        fitted.predict_proba(X[:0])
+    with pytest.raises(ValueError, match="0 sample"):
+        clone(reg).fit(X, np.full(len(X), 2.0)).predict(X[:0])  # constant target: no model needed
     with pytest.raises(ValueError, match="trained for regression"):
         MitraClassifier(reg.checkpoint).fit(X, y)
     with pytest.raises(ValueError, match="device"):
@@ -145,6 +159,15 @@ def test_errors(clf, reg, data):
 
     with pytest.raises(InvalidParameterError):
         clone(clf).set_params(n_estimators=0).fit(X, y)
+
+
+def test_failed_refit_keeps_the_fitted_state(clf, reg, data):
+    X, y = data
+    clf.fit(X, y)
+    before = clf.predict_proba(X[:5])
+    with pytest.raises(ValueError, match="trained for regression"):
+        clf.set_params(checkpoint=reg.checkpoint).fit(X, y[::-1])
+    np.testing.assert_array_equal(clf.predict_proba(X[:5]), before)
 
 
 def test_constant_regression_target(reg, data):

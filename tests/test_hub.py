@@ -12,6 +12,7 @@ import torch
 from mitra_sklearn import hub
 from mitra_sklearn.exceptions import CheckpointIntegrityError, CheckpointNotFoundError
 from mitra_sklearn.hub import load_model, resolve_checkpoint, write_checksums
+from mitra_sklearn.model import MitraModel
 
 from .conftest import make_tiny_checkpoint
 
@@ -28,11 +29,30 @@ def test_save_and_load_round_trip(tmp_path):
 
 def test_model_cache_returns_the_same_object_until_the_files_change(tmp_path):
     folder = make_tiny_checkpoint(tmp_path / "ckpt", "CLASSIFICATION")
-    first = load_model(folder)
-    assert load_model(folder) is first
+    first = load_model(folder, use_cache=True)
+    assert load_model(folder, use_cache=True) is first
     time.sleep(0.01)
     make_tiny_checkpoint(folder, "CLASSIFICATION", seed=1)  # rewrite: new mtime, new weights
-    assert load_model(folder) is not first
+    assert load_model(folder, use_cache=True) is not first
+
+
+def test_public_loaders_return_a_model_of_the_callers_own(tmp_path):
+    # Changing a model from from_pretrained must not change fitted estimators (which share one).
+    folder = make_tiny_checkpoint(tmp_path / "ckpt", "CLASSIFICATION")
+    shared = load_model(folder, use_cache=True)
+    for mine in (load_model(folder), MitraModel.from_pretrained(str(folder))):
+        assert mine is not shared
+        with torch.no_grad():
+            mine.final_layer.bias.add_(1.0)
+    assert torch.equal(shared.final_layer.bias, load_model(folder).final_layer.bias)
+
+
+def test_relative_folder_names_are_not_taken_for_shipped_names(tmp_path, monkeypatch):
+    folder = make_tiny_checkpoint(tmp_path / "ckpt", "CLASSIFICATION")
+    monkeypatch.chdir(folder)
+    assert resolve_checkpoint(".").source == "local"
+    monkeypatch.chdir(tmp_path)
+    assert resolve_checkpoint("ckpt").source == "local"
 
 
 def test_folder_missing_a_file(tmp_path):

@@ -208,3 +208,23 @@ def test_float64_model_runs():
     with torch.no_grad():
         out = model(xs.double(), ys, xq.double())
     assert out.dtype == torch.float64
+
+
+def test_quantiles_equal_torch_quantile_and_have_no_size_limit():
+    from mitra_sklearn.model import N_QUANTILE_LEVELS, fit_quantile_stats
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 37, 5)  # (b, s, f) with ties below
+    x[:, :10, 0] = 1.0
+    levels = torch.arange(1, N_QUANTILE_LEVELS + 1, dtype=torch.float32) / 1000
+    stats = fit_quantile_stats(x)
+    expected = torch.quantile(x.transpose(1, 2), levels, dim=-1).permute(1, 2, 0)
+    assert torch.equal(stats.boundaries, expected)
+    pad = torch.zeros(2, 37, dtype=torch.bool)
+    pad[1, 30:] = True
+    padded = fit_quantile_stats(x, pad)
+    expected = torch.nanquantile(x.transpose(1, 2).masked_fill(pad[:, None, :], float("nan")), levels, dim=-1)
+    assert torch.equal(padded.boundaries, expected.permute(1, 2, 0))
+    # torch.quantile refuses more than 2**24 values; ours does not.
+    big = torch.randn(1, 4100, 4100)
+    assert fit_quantile_stats(big).boundaries.shape == (1, 4100, N_QUANTILE_LEVELS)

@@ -129,3 +129,21 @@ def test_plan_members_is_reproducible_and_keeps_every_class():
     assert [m.mirror_target for m in plans[0]] == [False, True] * 3
     no_subsample = plan_members(2, 100, 4, np.random.RandomState(0), max_support_rows=100)
     assert all(m.support_rows is None for m in no_subsample)
+
+
+def test_datetimes_become_seconds_whatever_their_unit_or_time_zone():
+    stamps = pd.Series(pd.to_datetime(["2020-01-01 00:00:00", "2020-01-02 00:00:30", None]))
+    expected = np.array([1577836800.0, 1577923230.0, np.nan])
+    columns = {
+        "ns": stamps.astype("datetime64[ns]"),
+        "us": stamps.astype("datetime64[us]"),
+        "s": stamps.astype("datetime64[s]"),
+        "utc+1": stamps.dt.tz_localize("UTC").dt.tz_convert("Europe/Paris"),
+    }
+    encoder = TabularEncoder().fit(pd.DataFrame({"when": columns["ns"], "x": [1.0, 2.0, 3.0]}))
+    for unit, column in columns.items():
+        encoded = encoder.transform(pd.DataFrame({"when": column, "x": [1.0, 2.0, 3.0]}))
+        np.testing.assert_allclose(encoded[:2, 0], expected[:2], err_msg=unit)
+    spans = pd.DataFrame({"gap": pd.to_timedelta(["1s", "2min", None]), "x": [1.0, 2.0, 3.0]})
+    encoded = TabularEncoder().fit_transform(spans)
+    np.testing.assert_allclose(encoded[:2, 0], [1.0, 120.0])

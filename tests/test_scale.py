@@ -10,7 +10,7 @@ from sklearn.base import clone
 from mitra_sklearn import MitraClassifier, MitraRegressor
 from mitra_sklearn import model as model_module
 from mitra_sklearn._inference import auto_query_chunk, support_cache_bytes
-from mitra_sklearn._retrieval import local_support_sets
+from mitra_sklearn._retrieval import build_local_support
 from mitra_sklearn.ensemble import decode_class_probabilities, plan_members
 from mitra_sklearn.model import MitraConfig, MitraModel
 
@@ -106,20 +106,40 @@ def test_within_limits_results_do_not_depend_on_the_limits(tiny_classifier_check
     np.testing.assert_array_equal(a, b)
 
 
-def test_local_support_sets_cover_queries_once_and_pick_neighbours():
+def test_local_support_index_covers_queries_once_with_neighbours_of_their_centre():
     rng = np.random.RandomState(0)
     X_train = rng.randn(500, 3)
     X_query = rng.randn(120, 3)
-    pairs = local_support_sets(X_train, X_query, max_support_rows=50, chunk_rows=40)
+    index = build_local_support(X_train, max_support_rows=50, seed=0)
+    assert index.centres.shape == (20, 3) and index.support_rows.shape == (20, 50)
+    pairs = index.assign(X_query)
     seen = np.concatenate([q for q, _ in pairs])
     assert sorted(seen.tolist()) == list(range(120))
+    train_z = (X_train - index.mean) / index.std
     for query_rows, support_rows in pairs:
-        assert len(query_rows) <= 40 and len(support_rows) == 50 == len(np.unique(support_rows))
-        # the nearest training row (standardised features) of every query in the group is in its support set
-        mean, std = X_train.mean(0), X_train.std(0)
-        train_z, query_z = (X_train - mean) / std, (X_query[query_rows] - mean) / std
-        nearest = np.argmin(((query_z[:, None, :] - train_z[None]) ** 2).sum(-1), axis=1)
-        assert np.isin(nearest, support_rows).all()
+        assert len(support_rows) == 50 == len(np.unique(support_rows))
+        # the support set is the 50 training rows nearest the centre the queries are closest to
+        query_z = (X_query[query_rows] - index.mean) / index.std
+        centre = np.argmin(((query_z[:, None, :] - index.centres[None]) ** 2).sum(-1), axis=1)
+        assert len(np.unique(centre)) == 1
+        distance = ((train_z - index.centres[centre[0]]) ** 2).sum(-1)
+        np.testing.assert_array_equal(np.sort(np.argsort(distance)[:50]), support_rows)
+    assert build_local_support(X_train, max_support_rows=500, seed=0) is None
+
+
+def test_nearest_support_predictions_are_row_independent(tiny_classifier_checkpoint):
+    rng = np.random.RandomState(0)
+    X, y = rng.randn(300, 4), rng.randint(0, 3, 300)
+    clf = MitraClassifier(tiny_classifier_checkpoint, n_estimators=2, max_support_rows=64,
+                          support_selection="nearest", random_state=0).fit(X, y)
+    query = rng.randn(40, 4)
+    full = clf.predict_proba(query)
+    np.testing.assert_allclose(clf.predict_proba(query[:5]), full[:5], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(clf.predict_proba(query[::-1]), full[::-1], rtol=1e-5, atol=1e-6)
+    again = clone(clf).fit(X, y)
+    np.testing.assert_array_equal(again.local_support_.support_rows, clf.local_support_.support_rows)
+    other = clone(clf).set_params(random_state=1).fit(X, y)
+    assert not np.array_equal(other.local_support_.centres, clf.local_support_.centres)
 
 
 def test_nearest_support_selection_end_to_end(tiny_regressor_checkpoint):
@@ -190,5 +210,42 @@ def test_out_of_memory_retries_with_smaller_chunks_then_explains(tiny_classifier
         raise torch.OutOfMemoryError("simulated")
 
     monkeypatch.setattr(InferenceRunner, "_forward", always)
+    with pytest.raises(MitraOutOfMemoryError, match="max_support_rows"):
+        clf.predict_proba(X)
+
+
+def test_out_of_memory_in_the_optional_cache_falls_back_to_rerunning_the_support(
+    tiny_classifier_checkpoint, monkeypatch
+):
+    from mitra_sklearn._inference import InferenceRunner, is_out_of_memory
+    from mitra_sklearn.exceptions import MitraOutOfMemoryError
+
+    rng = np.random.RandomState(0)
+    X, y = rng.randn(50, 3), rng.randint(0, 2, 50)
+    clf = MitraClassifier(tiny_classifier_checkpoint, n_estimators=1, batch_size=10, random_state=0).fit(X, y)
+    expected = clf.predict_proba(X)
+    original = InferenceRunner._forward
+    used_cache = []
+
+    def no_room_for_a_cache(self, *args):  # MPS reports a plain RuntimeError
+        raise RuntimeError("MPS backend out of memory (MPS allocated: 9 GB)")
+
+    def record(self, x_support, y_support, chunk, cache):
+        used_cache.append(cache is not None)
+        return original(self, x_support, y_support, chunk, cache)
+
+    def encode_fails(self, *args):
+        raise MitraOutOfMemoryError("simulated")
+
+    monkeypatch.setattr(InferenceRunner, "encode", encode_fails)
+    monkeypatch.setattr(InferenceRunner, "_forward", record)
+    np.testing.assert_allclose(clf.predict_proba(X), expected, rtol=1e-5, atol=1e-6)
+    assert used_cache and not any(used_cache)
+    assert is_out_of_memory(RuntimeError("MPS backend out of memory"))
+    assert is_out_of_memory(torch.cuda.OutOfMemoryError("CUDA out of memory"))
+    assert not is_out_of_memory(RuntimeError("shape mismatch"))
+
+    monkeypatch.setattr(InferenceRunner, "_forward", no_room_for_a_cache)
+    monkeypatch.setattr(InferenceRunner, "_should_cache", lambda self, *a: False)
     with pytest.raises(MitraOutOfMemoryError, match="max_support_rows"):
         clf.predict_proba(X)
