@@ -15,7 +15,7 @@ from sklearn.model_selection import train_test_split
 
 from mitra_sklearn import MitraClassifier, MitraRegressor
 from mitra_sklearn.exceptions import CheckpointIntegrityError
-from mitra_sklearn.hub import SHIPPED_CHECKPOINTS_DIR, default_checkpoint, load_model, shipped_checkpoints
+from mitra_sklearn.hub import SHIPPED_CHECKPOINTS_DIR, default_checkpoint, load_model
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -47,7 +47,15 @@ def test_default_classifier_multiclass_with_string_labels():
     assert clf.score(X_test, y_test) > 0.85
 
 
-@pytest.mark.skipif("mitra-small-regressor" not in shipped_checkpoints(), reason="no regressor shipped yet")
+def test_the_default_regressor_is_shipped_and_verified():
+    assert default_checkpoint("regression") == "mitra-small-regressor"
+    folder = SHIPPED_CHECKPOINTS_DIR / "mitra-small-regressor"
+    for name in ("config.json", "model.safetensors"):
+        assert (folder / (name + ".sha256")).is_file()
+        assert (folder / name).stat().st_size < 30_000_000
+    assert load_model("mitra-small-regressor").config.task == "REGRESSION"
+
+
 def test_default_regressor_on_a_real_dataset():
     X, y = load_diabetes(return_X_y=True)
     X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.3, random_state=0)

@@ -20,27 +20,22 @@ from .conftest import make_tiny_checkpoint
 
 _FOLDER = Path(tempfile.mkdtemp(prefix="mitra-checks-"))
 _CLASSIFIER_CKPT = str(make_tiny_checkpoint(_FOLDER / "cls", "CLASSIFICATION"))
-_SHIPPED_REGRESSOR = default_checkpoint("regression") in shipped_checkpoints()
-# Until a regressor ships, the regressor is checked with random weights, which predict at chance
-# level: only the accuracy check cannot pass with them.
-_REGRESSOR_CKPT = None if _SHIPPED_REGRESSOR else str(make_tiny_checkpoint(_FOLDER / "reg", "REGRESSION"))
 
 
-def _expected_failed_checks(estimator):
-    if isinstance(estimator, MitraRegressor) and not _SHIPPED_REGRESSOR:
-        return {"check_regressors_train": "random-weight test checkpoint predicts at chance level"}
-    return {}
-
-
+# No checkpoint argument: the shipped checkpoints, so that the accuracy checks
+# (check_classifiers_train, check_regressors_train) run against trained weights.
 @parametrize_with_checks(
     [
         MitraClassifier(n_estimators=2, inference_precision="float64", random_state=0),
-        MitraRegressor(_REGRESSOR_CKPT, n_estimators=2, inference_precision="float64", random_state=0),
-    ],
-    expected_failed_checks=_expected_failed_checks,
+        MitraRegressor(n_estimators=2, inference_precision="float64", random_state=0),
+    ]
 )
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
+
+
+def test_the_checks_use_the_shipped_checkpoints():
+    assert {default_checkpoint("classification"), default_checkpoint("regression")} <= set(shipped_checkpoints())
 
 
 def test_float32_subset_invariance():
