@@ -844,7 +844,7 @@ def _parse_named(values: Sequence[str]) -> list[tuple[str, str]]:
     out = []
     for value in values:
         if "=" not in value:
-            raise SystemExit(f"expected NAME=CHECKPOINT, got {value!r}")
+            raise SystemExit(f"expected NAME=VALUE, got {value!r}")
         name, _, checkpoint = value.partition("=")
         out.append((name.strip(), checkpoint.strip()))
     return out
@@ -890,6 +890,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--from-csv", nargs="+", metavar="CSV",
                         help="evaluate nothing: merge earlier results.csv files (later files win on the "
                              "same method, dataset and split) and write the report to --out")
+    parser.add_argument("--rename", action="append", nargs=2, default=[], metavar=("OLD", "NEW"),
+                        help="with --from-csv: rename a method (repeatable)")
+    parser.add_argument("--max-repeats", type=int, default=None,
+                        help="with --from-csv: keep only the first N repeats (to compare runs made with fewer)")
     return parser
 
 
@@ -928,6 +932,9 @@ def run(argv: Sequence[str] | None = None) -> pd.DataFrame:
         results = merge_results([pd.read_csv(path, keep_default_na=False, na_values=[""])
                                  for path in args.from_csv])
         results["error"] = results["error"].fillna("")
+        results["method"] = results["method"].replace(dict(args.rename))
+        if args.max_repeats is not None:
+            results = results[results["repeat"] < args.max_repeats].reset_index(drop=True)
         return _write_report(results, out, args.suite)
     checkpoints: list[tuple[str, str, Task]] = []
     if args.classifier:
