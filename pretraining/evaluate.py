@@ -931,7 +931,7 @@ def run(argv: Sequence[str] | None = None) -> pd.DataFrame:
     if args.from_csv:
         results = merge_results([pd.read_csv(path, keep_default_na=False, na_values=[""])
                                  for path in args.from_csv])
-        results["error"] = results["error"].fillna("")
+        results["error"] = ["" if pd.isna(e) else str(e) for e in results["error"]]  # all-NaN reads as float
         results["method"] = results["method"].replace(dict(args.rename))
         if args.max_repeats is not None:
             results = results[results["repeat"] < args.max_repeats].reset_index(drop=True)
