@@ -167,7 +167,8 @@ class MitraEstimatorBase(BaseEstimator):
                 steps=self.fine_tune_steps,
                 learning_rate=self.fine_tune_lr,
                 device=self.device_,
-                dtype=precision if precision in (torch.bfloat16, torch.float16) else torch.float32,
+                # float16 gradients would need loss scaling: tune in float32 then (bf16 needs none).
+                dtype=torch.bfloat16 if precision == torch.bfloat16 else torch.float32,
                 rng=rng,
                 max_support_rows=self.max_support_rows,
                 max_query_rows=1024 if self.batch_size == "auto" else self.batch_size,
