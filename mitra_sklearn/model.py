@@ -143,7 +143,6 @@ class QuantileStats:
         return z.transpose(1, 2)
 
 
-
 def _linear_quantiles(ordered: torch.Tensor, levels: torch.Tensor, n_valid: torch.Tensor) -> torch.Tensor:
     """``torch.quantile`` (linear interpolation) of each row of sorted values, first ``n_valid`` only.
 
