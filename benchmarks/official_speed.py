@@ -74,6 +74,8 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--batch-size", type=int, default=None, help="our query chunk (default: 1024 CPU, 4096 CUDA)")
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--precision", choices=["auto", "float32", "bfloat16"], default="auto",
+                        help="our compute dtype (auto: bf16 on CUDA, float32 on CPU, as MitraClassifier)")
     parser.add_argument("--official-path", default=None, help="folder to add to sys.path for autogluon")
     parser.add_argument("--skip-official", action="store_true", help="time only our model")
     args = parser.parse_args()
@@ -93,7 +95,10 @@ def main() -> None:
                          task="CLASSIFICATION", use_pretrained_weights=False, path_to_weights="",
                          device=str(device)).to(device).eval()
         official.load_state_dict(ours.state_dict())
-    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    if args.precision == "auto":
+        dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    else:
+        dtype = getattr(torch, args.precision)
     chunk = args.batch_size or (4096 if device.type == "cuda" else 1024)
     runner = InferenceRunner(model=ours, device=device, dtype=dtype, batch_size=chunk, support_cache="predict")
     label = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
