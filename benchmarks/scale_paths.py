@@ -83,6 +83,14 @@ def print_row(case: str, method: str, shape: str, metrics: dict[str, float]) -> 
           flush=True)
 
 
+def compare(case: str, run: Callable[..., dict[str, float]], data: tuple,
+            methods: list[tuple[str, Callable[[], Any]]]) -> None:
+    """Fit and score every method on the same (X_train, y_train, X_test, y_test) and print a row each."""
+    shape = f"{len(data[0])} x {len(data[2])} x {data[0].shape[1]}"
+    for label, make in methods:
+        print_row(case, label, shape, run(make, *data))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", default=",".join(CASES), help="comma-separated subset of " + ", ".join(CASES))
@@ -110,51 +118,39 @@ def main() -> None:
         sample = diamonds.sample(n=n, random_state=args.seed)
         train, test = sample.iloc[: args.train_rows], sample.iloc[args.train_rows:]
     if "rows" in cases:
-        X_train, y_train = train.drop(columns="cut"), train["cut"].astype(str)
-        X_test, y_test = test.drop(columns="cut"), test["cut"].astype(str)
-        shape = f"{len(X_train)} x {len(X_test)} x {X_train.shape[1]}"
-        for selection in ("random", "nearest"):
-            metrics = run_classifier(lambda s=selection: MitraClassifier(support_selection=s, **mitra),
-                                     X_train, y_train, X_test, y_test)
-            print_row("rows", f"Mitra support_selection={selection}", shape, metrics)
-        metrics = run_classifier(lambda: HistGradientBoostingClassifier(categorical_features="from_dtype",
-                                                                        random_state=args.seed),
-                                 X_train, y_train, X_test, y_test)
-        print_row("rows", "HistGradientBoosting", shape, metrics)
+        data = (train.drop(columns="cut"), train["cut"].astype(str), test.drop(columns="cut"), test["cut"].astype(str))
+        compare("rows", run_classifier, data, [
+            *((f"Mitra support_selection={s}", lambda s=s: MitraClassifier(support_selection=s, **mitra))
+              for s in ("random", "nearest")),
+            ("HistGradientBoosting", lambda: HistGradientBoostingClassifier(categorical_features="from_dtype",
+                                                                            random_state=args.seed)),
+        ])
     if "rows-regression" in cases:
-        X_train, y_train = train.drop(columns="price"), np.log(train["price"].to_numpy(float))
-        X_test, y_test = test.drop(columns="price"), np.log(test["price"].to_numpy(float))
-        shape = f"{len(X_train)} x {len(X_test)} x {X_train.shape[1]}"
-        for selection in ("random", "nearest"):
-            metrics = run_regressor(lambda s=selection: MitraRegressor(support_selection=s, **mitra),
-                                    X_train, y_train, X_test, y_test)
-            print_row("rows-regression", f"Mitra support_selection={selection}", shape, metrics)
-        metrics = run_regressor(lambda: HistGradientBoostingRegressor(categorical_features="from_dtype",
-                                                                      random_state=args.seed),
-                                X_train, y_train, X_test, y_test)
-        print_row("rows-regression", "HistGradientBoosting", shape, metrics)
+        data = (train.drop(columns="price"), np.log(train["price"].to_numpy(float)),
+                test.drop(columns="price"), np.log(test["price"].to_numpy(float)))
+        compare("rows-regression", run_regressor, data, [
+            *((f"Mitra support_selection={s}", lambda s=s: MitraRegressor(support_selection=s, **mitra))
+              for s in ("random", "nearest")),
+            ("HistGradientBoosting", lambda: HistGradientBoostingRegressor(categorical_features="from_dtype",
+                                                                           random_state=args.seed)),
+        ])
     if "features" in cases:
         X, y = make_classification(n_samples=3000, n_features=2000, n_informative=40, n_redundant=0,
                                    random_state=args.seed)
         X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=1000, random_state=args.seed)
-        shape = f"{len(X_train)} x {len(X_test)} x {X.shape[1]}"
-        metrics = run_classifier(lambda: MitraClassifier(**mitra), X_train, y_train, X_test, y_test)
-        print_row("features", "Mitra max_features=500 (subsets)", shape, metrics)
-        metrics = run_classifier(lambda: HistGradientBoostingClassifier(random_state=args.seed),
-                                 X_train, y_train, X_test, y_test)
-        print_row("features", "HistGradientBoosting", shape, metrics)
+        compare("features", run_classifier, (X_train, y_train, X_test, y_test), [
+            ("Mitra max_features=500 (subsets)", lambda: MitraClassifier(**mitra)),
+            ("HistGradientBoosting", lambda: HistGradientBoostingClassifier(random_state=args.seed)),
+        ])
     if "classes" in cases:
         X, y = make_classification(n_samples=7000, n_features=20, n_informative=16, n_redundant=0, n_classes=30,
                                    n_clusters_per_class=1, class_sep=2.0, random_state=args.seed)
         X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=2000, stratify=y,
                                                             random_state=args.seed)
-        shape = f"{len(X_train)} x {len(X_test)} x {X.shape[1]}"
-        metrics = run_classifier(lambda: MitraClassifier(**mitra), X_train, y_train, X_test, y_test)
-        print_row("classes", "Mitra 30 classes (class groups)", shape, metrics)
-        metrics = run_classifier(lambda: HistGradientBoostingClassifier(random_state=args.seed),
-                                 X_train, y_train, X_test, y_test)
-        print_row("classes", "HistGradientBoosting", shape, metrics)
-
+        compare("classes", run_classifier, (X_train, y_train, X_test, y_test), [
+            ("Mitra 30 classes (class groups)", lambda: MitraClassifier(**mitra)),
+            ("HistGradientBoosting", lambda: HistGradientBoostingClassifier(random_state=args.seed)),
+        ])
 
 if __name__ == "__main__":
     main()
