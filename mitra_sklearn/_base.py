@@ -15,14 +15,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _num_samples, check_consistent_length, check_is_fitted, validate_data
 
-from ._inference import (
-    SUPPORT_CACHE_MODES,
-    InferenceRunner,
-    available_memory,
-    resolve_device,
-    resolve_precision,
-    support_cache_bytes,
-)
+from ._inference import SUPPORT_CACHE_MODES, InferenceRunner, resolve_device, resolve_precision
 from ._version import __version__
 from .ensemble import EnsembleMember, plan_members
 from .finetune import fine_tune
@@ -257,13 +250,11 @@ class MitraEstimatorBase(BaseEstimator):
         runner = self._runner()  # (re)loads the model first, which drops caches of another model
         if self._runtime.caches is None:
             supports = [self._member_support(member)[:2] for member in self.members_]
-            needed = sum(support_cache_bytes(runner.model.config, *x.shape, runner.dtype) for x, _ in supports)
-            room = available_memory(self.device_) // 2
-            if needed > room:
+            if not runner.caches_fit([x.shape for x, _ in supports]):
                 warnings.warn(
-                    f"support_cache='fit' needs {needed / 2**30:.1f} GiB for {len(supports)} members, more than "
-                    f"half the free memory on {self.device_} ({room / 2**30:.1f} GiB): caching each predict "
-                    "call's support sets instead. Lower n_estimators or max_support_rows to keep them.",
+                    f"support_cache='fit' needs more than half the free memory on {self.device_} for the encoded "
+                    f"support sets of {len(supports)} members: caching each predict call's support sets instead. "
+                    "Lower n_estimators or max_support_rows to keep them.",
                     UserWarning,
                     stacklevel=3,
                 )

@@ -173,7 +173,11 @@ class InferenceRunner:
     def _should_cache(self, n_query: int, n_support: int, n_features: int) -> bool:
         if self.support_cache == "off" or n_query <= self.chunk_rows(n_support, n_features):
             return False
-        needed = support_cache_bytes(self.model.config, n_support, n_features, self.dtype)
+        return self.caches_fit([(n_support, n_features)])
+
+    def caches_fit(self, support_shapes: list[tuple[int, int]]) -> bool:
+        """Whether cached support sets of these (rows, features) shapes fit in half the free memory."""
+        needed = sum(support_cache_bytes(self.model.config, rows, cols, self.dtype) for rows, cols in support_shapes)
         return needed <= available_memory(self.device) // 2
 
     @property

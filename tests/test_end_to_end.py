@@ -20,14 +20,15 @@ from mitra_sklearn.hub import SHIPPED_CHECKPOINTS_DIR, default_checkpoint, load_
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_the_default_classifier_is_shipped_and_verified():
-    assert default_checkpoint("classification") == "mitra-small-classifier"
-    folder = SHIPPED_CHECKPOINTS_DIR / "mitra-small-classifier"
-    for name in ("config.json", "model.safetensors"):
-        assert (folder / (name + ".sha256")).is_file()
-        assert (folder / name).stat().st_size < 30_000_000
-    model = load_model("mitra-small-classifier", use_cache=False)
-    assert model.config.task == "CLASSIFICATION"
+@pytest.mark.parametrize(("task", "name"), [("classification", "mitra-small-classifier"),
+                                            ("regression", "mitra-small-regressor")])
+def test_the_default_checkpoints_are_shipped_and_verified(task, name):
+    assert default_checkpoint(task) == name
+    folder = SHIPPED_CHECKPOINTS_DIR / name
+    for file in ("config.json", "model.safetensors"):
+        assert (folder / (file + ".sha256")).is_file()
+        assert (folder / file).stat().st_size < 30_000_000
+    assert load_model(name).config.task == task.upper()
 
 
 def test_default_classifier_on_a_real_dataset():
@@ -45,15 +46,6 @@ def test_default_classifier_multiclass_with_string_labels():
     X_train, X_test, y_train, y_test = train_test_split(X, labels, test_size=0.4, stratify=y, random_state=0)
     clf = MitraClassifier(n_estimators=2, random_state=0).fit(X_train, y_train)
     assert clf.score(X_test, y_test) > 0.85
-
-
-def test_the_default_regressor_is_shipped_and_verified():
-    assert default_checkpoint("regression") == "mitra-small-regressor"
-    folder = SHIPPED_CHECKPOINTS_DIR / "mitra-small-regressor"
-    for name in ("config.json", "model.safetensors"):
-        assert (folder / (name + ".sha256")).is_file()
-        assert (folder / name).stat().st_size < 30_000_000
-    assert load_model("mitra-small-regressor").config.task == "REGRESSION"
 
 
 def test_default_regressor_on_a_real_dataset():

@@ -74,11 +74,11 @@ def test_support_cache_matches_no_cache(clf, reg, data, mode):
 
 
 def test_fit_time_cache_that_does_not_fit_in_memory_is_skipped_with_a_warning(clf, data, monkeypatch):
-    import mitra_sklearn._base as base
+    import mitra_sklearn._inference as inference
 
     X, y = data
     expected = clone(clf).set_params(support_cache="off", batch_size=16).fit(X, y).predict_proba(X)
-    monkeypatch.setattr(base, "available_memory", lambda device: 1000)
+    monkeypatch.setattr(inference, "available_memory", lambda device: 1000)
     with pytest.warns(UserWarning, match="support_cache='fit' needs"):
         est = clone(clf).set_params(support_cache="fit", batch_size=16).fit(X, y)
     assert est._runtime.caches == {}

@@ -185,14 +185,19 @@ def test_auto_chunk_and_cache_size_estimates():
     assert support_cache_bytes(config, 1024, 20, torch.float32) == 2 * 12 * 21 * 1024 * 512 * 4
 
 
+def _fitted_on_small_table(checkpoint, batch_size):
+    """A one-member classifier on 50 rows, the rows and its undisturbed predictions."""
+    rng = np.random.RandomState(0)
+    X, y = rng.randn(50, 3), rng.randint(0, 2, 50)
+    clf = MitraClassifier(checkpoint, n_estimators=1, batch_size=batch_size, random_state=0).fit(X, y)
+    return clf, X, clf.predict_proba(X)
+
+
 def test_out_of_memory_retries_with_smaller_chunks_then_explains(tiny_classifier_checkpoint, monkeypatch):
     from mitra_sklearn._inference import InferenceRunner
     from mitra_sklearn.exceptions import MitraOutOfMemoryError
 
-    rng = np.random.RandomState(0)
-    X, y = rng.randn(50, 3), rng.randint(0, 2, 50)
-    clf = MitraClassifier(tiny_classifier_checkpoint, n_estimators=1, batch_size=40, random_state=0).fit(X, y)
-    expected = clf.predict_proba(X)
+    clf, X, expected = _fitted_on_small_table(tiny_classifier_checkpoint, batch_size=40)
     original = InferenceRunner._forward
     sizes = []
 
@@ -220,10 +225,7 @@ def test_out_of_memory_in_the_optional_cache_falls_back_to_rerunning_the_support
     from mitra_sklearn._inference import InferenceRunner, is_out_of_memory
     from mitra_sklearn.exceptions import MitraOutOfMemoryError
 
-    rng = np.random.RandomState(0)
-    X, y = rng.randn(50, 3), rng.randint(0, 2, 50)
-    clf = MitraClassifier(tiny_classifier_checkpoint, n_estimators=1, batch_size=10, random_state=0).fit(X, y)
-    expected = clf.predict_proba(X)
+    clf, X, expected = _fitted_on_small_table(tiny_classifier_checkpoint, batch_size=10)
     original = InferenceRunner._forward
     used_cache = []
 
