@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +23,7 @@ __all__ = [
     "auto_query_chunk",
     "support_cache_bytes",
     "is_out_of_memory",
+    "free_memory",
 ]
 
 SUPPORT_CACHE_MODES = ("predict", "fit", "off")
@@ -152,10 +153,11 @@ class InferenceRunner:
         Query rows per forward pass; 'auto' sizes chunks from the free memory
         (`auto_query_chunk`).
     support_cache : {'predict', 'fit', 'off'}
-        'off' reruns the support rows with every chunk of queries (the official behaviour);
-        otherwise the support set is encoded once and every chunk reuses it. When all queries
-        fit in one chunk no cache is needed and none is kept; when the cache would not fit in
-        half of the free memory, the support rows are rerun per chunk instead.
+        'off' reruns the support rows with every chunk of queries (the official behaviour).
+        Otherwise the support rows run once per call: layer by layer, with every chunk of
+        queries taken through a layer before the next (``MitraModel.predict_by_layer``), so
+        only one layer's keys/values are held at a time. A support set encoded beforehand
+        (``encode``, for 'fit') is passed to :meth:`predict` as ``cache``.
     """
 
     model: MitraModel
@@ -170,10 +172,10 @@ class InferenceRunner:
             return auto_query_chunk(self.model.config, n_support, n_features, self.device, self.dtype)
         return int(self.batch_size)
 
-    def _should_cache(self, n_query: int, n_support: int, n_features: int) -> bool:
-        if self.support_cache == "off" or n_query <= self.chunk_rows(n_support, n_features):
-            return False
-        return self.caches_fit([(n_support, n_features)])
+    def stream_rows(self, n_features: int) -> int:
+        """Query rows whose residual stream (kept between layers) fits in a quarter of free memory."""
+        per_row = (n_features + 1) * self.model.config.dim * _element_size(self._input_dtype)
+        return int(0.25 * available_memory(self.device)) // per_row
 
     def caches_fit(self, support_shapes: list[tuple[int, int]]) -> bool:
         """Whether cached support sets of these (rows, features) shapes fit in half the free memory."""
@@ -199,7 +201,7 @@ class InferenceRunner:
         except RuntimeError as err:
             if not is_out_of_memory(err):
                 raise
-            _free_memory(self.device)
+            free_memory(self.device)
             raise MitraOutOfMemoryError(
                 f"Out of memory on {self.device} encoding {len(x_support)} support rows x {x_support.shape[1]} "
                 "features. Lower max_support_rows, use support_cache='off' (less memory, slower), "
@@ -219,16 +221,42 @@ class InferenceRunner:
         ``progress`` is an optional tqdm bar advanced by the number of query rows done.
         """
         n_support, n_features = x_support.shape
-        if cache is None and self._should_cache(len(x_query), n_support, n_features):
-            try:
-                cache = self.encode(x_support, y_support)
-            except MitraOutOfMemoryError:
-                cache = None  # the cache only saves time: rerun the support rows with every chunk
+        if cache is None and self.support_cache != "off":
+            return self._predict_by_layer(x_support, y_support, x_query, progress)
         outputs = []
         for chunk in self._chunks(x_query, self.chunk_rows(n_support, n_features)):
             outputs.append(self._predict_chunk(x_support, y_support, chunk, cache))
             if progress is not None:
                 progress.update(len(chunk))
+        return np.concatenate(outputs, axis=0) if outputs else np.zeros((0,), dtype=np.float32)
+
+    def _predict_by_layer(
+        self, x_support: np.ndarray, y_support: np.ndarray, x_query: np.ndarray, progress: object | None
+    ) -> np.ndarray:
+        """Support rows once per group of queries, every query chunk through a layer before the next."""
+        n_support, n_features = x_support.shape
+        rows = self.chunk_rows(n_support, n_features)
+        group = max(rows, self.stream_rows(n_features))  # usually every query row of the call
+        outputs = []
+        for start in range(0, len(x_query), group):
+            part = x_query[start : start + group]
+            mapper = _RowSlices(rows, self.device, len(part), len(self.model.layers) + 2, progress, n_support)
+            try:
+                with torch.inference_mode(), autocast_context(self.device, self.dtype):
+                    out = self.model.predict_by_layer(
+                        self._tensor(x_support), self._labels(y_support), self._tensor(part), map_rows=mapper
+                    )
+            except RuntimeError as err:  # the support pass itself (query slices retry in the mapper)
+                if not is_out_of_memory(err):
+                    raise
+                free_memory(self.device)
+                raise MitraOutOfMemoryError(
+                    f"Out of memory on {self.device} running {n_support} support rows x {n_features} features "
+                    "through the model. Lower max_support_rows or max_features, use inference_precision='bfloat16', "
+                    "or a device with more memory."
+                ) from err
+            outputs.append(out[0].to(self._input_dtype).cpu().numpy())
+            rows = mapper.rows  # keep a slice size that fitted
         return np.concatenate(outputs, axis=0) if outputs else np.zeros((0,), dtype=np.float32)
 
     @staticmethod
@@ -244,7 +272,7 @@ class InferenceRunner:
         except RuntimeError as err:
             if not is_out_of_memory(err):
                 raise
-            _free_memory(self.device)
+            free_memory(self.device)
             if len(chunk) <= 1:
                 raise MitraOutOfMemoryError(
                     f"Out of memory on {self.device} predicting a single query row against {len(x_support)} support "
@@ -268,6 +296,57 @@ class InferenceRunner:
         return out[0].to(self._input_dtype).cpu().numpy()
 
 
+class _RowSlices:
+    """``map_rows`` for :meth:`MitraModel.predict_by_layer`: slices of query rows, halved on out-of-memory.
+
+    Results are written back into the input tensor when the shape allows (the query stream
+    is updated in place, so one copy of it is alive), and the progress bar advances by the
+    share of the query rows done over all passes (embedding, every layer, head).
+    """
+
+    def __init__(self, rows: int, device: torch.device, n_rows: int, n_passes: int, progress: object | None,
+                 n_support: int) -> None:
+        self.rows, self.device, self.n_support = rows, device, n_support
+        self.n_rows, self.n_passes, self.progress = n_rows, n_passes, progress
+        self.passes_done = self.reported = 0
+
+    def __call__(self, fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+        n = x.shape[1]
+        out, start = None, 0
+        while start < n:
+            stop = min(n, start + self.rows)
+            try:
+                part = fn(x[:, start:stop])
+            except RuntimeError as err:
+                if not is_out_of_memory(err):
+                    raise
+                free_memory(self.device)
+                if stop - start <= 1:
+                    raise MitraOutOfMemoryError(
+                        f"Out of memory on {self.device} predicting a single query row against {self.n_support} "
+                        "support rows. Lower max_support_rows or max_features, use support_cache='off', "
+                        "inference_precision='bfloat16', or a device with more memory."
+                    ) from err
+                self.rows = (stop - start + 1) // 2  # retry this slice in halves
+                continue
+            if out is None:
+                in_place = part.shape[2:] == x.shape[2:] and part.dtype == x.dtype
+                out = x if in_place else part.new_empty((x.shape[0], n, *part.shape[2:]))
+            out[:, start:stop] = part
+            start = stop
+            self._report(start / n)
+        self.passes_done += 1
+        return out
+
+    def _report(self, fraction: float) -> None:
+        if self.progress is None:
+            return
+        done = int(self.n_rows * (self.passes_done + fraction) / self.n_passes)
+        if done > self.reported:
+            self.progress.update(done - self.reported)
+            self.reported = done
+
+
 def is_out_of_memory(err: BaseException) -> bool:
     """CUDA's OutOfMemoryError, or the plain RuntimeError that MPS and the CPU raise."""
     if isinstance(err, torch.cuda.OutOfMemoryError):
@@ -276,6 +355,9 @@ def is_out_of_memory(err: BaseException) -> bool:
     return isinstance(err, RuntimeError) and ("out of memory" in message or "can't allocate memory" in message)
 
 
-def _free_memory(device: torch.device) -> None:
+def free_memory(device: torch.device) -> None:
+    """Give cached blocks back after an out-of-memory error, so that a retry can use them."""
     if device.type == "cuda":
         torch.cuda.empty_cache()
+    elif device.type == "mps":
+        torch.mps.empty_cache()

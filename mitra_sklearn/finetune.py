@@ -25,6 +25,7 @@ pretrained weights whenever tuning does not help.
 from __future__ import annotations
 
 import copy
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,8 +33,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._inference import autocast_context
+from ._inference import autocast_context, free_memory, is_out_of_memory
 from .ensemble import EnsembleMember
+from .exceptions import MitraOutOfMemoryError
 from .model import MitraModel
 
 __all__ = ["FineTuneResult", "fine_tune", "parameter_groups"]
@@ -45,6 +47,8 @@ GRADIENT_CLIP = 1.0
 PATIENCE = 40
 # Below this many training rows a validation split is too noisy to pick weights with.
 MIN_ROWS = 10
+# Out of memory in a training step halves the task's rows, down to this many support rows.
+MIN_SUPPORT_ROWS_ON_OOM = 32
 
 
 @dataclass
@@ -128,6 +132,13 @@ def fine_tune(
         Keep class proportions in the splits (classification).
     verbose : bool, default=False
         Show a progress bar.
+
+    Raises
+    ------
+    MitraOutOfMemoryError
+        When even tasks of ``MIN_SUPPORT_ROWS_ON_OOM`` support rows do not fit. Before that, an
+        out-of-memory error in a training step halves the rows of the training tasks (with a
+        warning) and retries the step; validation keeps its rows.
     """
     if len(X) < MIN_ROWS:
         return FineTuneResult(state_dict=None)
@@ -139,29 +150,39 @@ def fine_tune(
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup))
 
     def validate() -> float:
-        return _validation_loss(tuned, task, members[0], X, y, train_rows, valid_rows, device, dtype, max_support_rows, max_query_rows)
+        try:
+            return _validation_loss(tuned, task, members[0], X, y, train_rows, valid_rows, device, dtype,
+                                    max_support_rows, max_query_rows)
+        except RuntimeError as err:
+            if not is_out_of_memory(err):
+                raise
+            free_memory(device)
+            raise MitraOutOfMemoryError(
+                f"Out of memory on {device} validating fine-tuned weights with {min(len(train_rows), max_support_rows)} "
+                "support rows. Lower max_support_rows or batch_size, or use fine_tune=False."
+            ) from err
 
     result = FineTuneResult(state_dict=None, validation_losses=[validate()])
     best = result.validation_losses[0]
     progress = _progress(steps, verbose)
-    for step in range(1, steps + 1):
+    # Training needs several times the memory of inference: shrink its tasks, not validation's.
+    task_rows = TaskRows(max_support_rows, max_query_rows)
+    step = 0
+    while step < steps:
         member = members[rng.randint(len(members))]
         support, query = _split(rng, y[train_rows], 0.2, stratify)
-        support, query = train_rows[support[:max_support_rows]], train_rows[query[:max_query_rows]]
-        labels, context = task.support_labels(member, y[support])
-        tuned.train()
-        with autocast_context(device, dtype):
-            outputs = tuned(
-                _batch(member.view(X[support]), device),
-                _batch(labels, device),
-                _batch(member.view(X[query]), device),
-            )
-        loss = task.loss(member, outputs, y[query], context)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(tuned.parameters(), GRADIENT_CLIP)
-        optimizer.step()
+        support, query = train_rows[support[: task_rows.support]], train_rows[query[: task_rows.query]]
+        try:
+            loss = _train_step(tuned, optimizer, task, member, X, y, support, query, device, dtype)
+        except RuntimeError as err:
+            if not is_out_of_memory(err):
+                raise
+            optimizer.zero_grad(set_to_none=True)
+            free_memory(device)
+            task_rows = task_rows.halved(device, err)
+            continue  # the same step again, on a smaller task
         scheduler.step()
+        step += 1
 
         current = validate()
         result.validation_losses.append(current)
@@ -169,13 +190,62 @@ def fine_tune(
             best, result.best_step = current, step
             result.state_dict = {k: v.detach().to("cpu", copy=True) for k, v in tuned.state_dict().items()}
         if progress is not None:
-            progress.set_postfix(train_loss=f"{loss.item():.4f}", valid_loss=f"{current:.4f}", best_step=result.best_step)
+            progress.set_postfix(train_loss=f"{loss:.4f}", valid_loss=f"{current:.4f}", best_step=result.best_step)
             progress.update(1)
         if step - result.best_step >= PATIENCE:
             break
     if progress is not None:
         progress.close()
     return result
+
+
+@dataclass(frozen=True)
+class TaskRows:
+    """Row caps of one fine-tuning task (support and query rows)."""
+
+    support: int
+    query: int
+
+    def halved(self, device: torch.device, err: BaseException) -> TaskRows:
+        """Half the rows after an out-of-memory error, or a clear error below the floor."""
+        if self.support <= MIN_SUPPORT_ROWS_ON_OOM:
+            raise MitraOutOfMemoryError(
+                f"Out of memory on {device} fine-tuning even with tasks of {self.support} support and {self.query} "
+                "query rows. Use fine_tune=False, fewer features (max_features), or a device with more memory."
+            ) from err
+        smaller = TaskRows(max(MIN_SUPPORT_ROWS_ON_OOM, self.support // 2), max(1, self.query // 2))
+        warnings.warn(
+            f"Out of memory on {device} in a fine-tuning step; training tasks now use at most {smaller.support} "
+            f"support and {smaller.query} query rows (validation is unchanged).",
+            UserWarning,
+            stacklevel=4,
+        )
+        return smaller
+
+
+def _train_step(
+    model: MitraModel,
+    optimizer: torch.optim.Optimizer,
+    task: Any,
+    member: EnsembleMember,
+    X: np.ndarray,
+    y: np.ndarray,
+    support: np.ndarray,
+    query: np.ndarray,
+    device: torch.device,
+    dtype: torch.dtype,
+) -> float:
+    """One optimizer step on one task; returns its training loss."""
+    labels, context = task.support_labels(member, y[support])
+    model.train()
+    with autocast_context(device, dtype):
+        outputs = model(_batch(member.view(X[support]), device), _batch(labels, device), _batch(member.view(X[query]), device))
+    loss = task.loss(member, outputs, y[query], context)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    nn.utils.clip_grad_norm_(model.parameters(), GRADIENT_CLIP)
+    optimizer.step()
+    return float(loss.detach())
 
 
 def _batch(array: np.ndarray, device: torch.device) -> torch.Tensor:

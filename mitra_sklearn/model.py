@@ -20,7 +20,9 @@ This module is pure PyTorch: no NumPy, scikit-learn or Hub code.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from typing import Any
 
 import torch
@@ -342,11 +344,15 @@ class Layer(nn.Module):
         self.linear3 = nn.Linear(dim, dim * 4)
         self.linear4 = nn.Linear(dim * 4, dim)
 
+    def support_keys_values(self, support: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """This layer's column-attention keys/values of the support grid (b, s, c, d)."""
+        return self.attention1.keys_values(_by_column(self.layer_norm1(support)))  # (b*c, h, s, e)
+
     def support_step(
         self, support: torch.Tensor, masks: _Masks
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Update the support grid (b, s, c, d); also return this layer's column keys/values."""
-        b, s, c, d = support.shape
+        b = support.shape[0]
         normed = _by_column(self.layer_norm1(support))  # (b*c, s, d)
         keys, values = self.attention1.keys_values(normed)
         attended = self.attention1.attend(normed, keys, values, masks.support_rows)
@@ -355,32 +361,43 @@ class Layer(nn.Module):
         return support, keys, values
 
     def query_step(
-        self, query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, masks: _Masks
+        self, query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, masks: _Masks,
+        *, label_only: bool = False,
     ) -> torch.Tensor:
-        """Update the query grid (b, q, c, d) given this layer's support keys/values."""
+        """Update the query grid (b, q, c, d) given this layer's support keys/values.
+
+        With ``label_only`` (the last layer, whose only output read is the label cell) the
+        result is (b, q, 1, d): the other cells still serve as keys/values of the attention
+        across the row, but their own updates are skipped.
+        """
         b = query.shape[0]
         normed = _by_column(self.layer_norm1(query))  # (b*c, q, d)
         attended = self.attention1.attend(normed, keys, values, masks.support_rows)
         query = query + _from_column(attended, b)
-        return self._after_column_attention(query, masks)
+        return self._after_column_attention(query, masks, label_only)
 
-    def _after_column_attention(self, x: torch.Tensor, masks: _Masks) -> torch.Tensor:
-        b, n, c, _ = x.shape
+    def _after_column_attention(self, x: torch.Tensor, masks: _Masks, label_only: bool = False) -> torch.Tensor:
+        b, n, c, d = x.shape
         if torch.is_grad_enabled() or b * n * c <= _ROW_SLICE_CELLS:
-            return self._row_wise(x, masks)
+            return self._row_wise(x, masks, label_only)
         # Every row is independent here, so slicing only changes the peak memory.
         rows = max(1, _ROW_SLICE_CELLS // (b * c))
-        out = torch.empty_like(x)
+        out = x.new_empty(b, n, 1 if label_only else c, d)
         for start in range(0, n, rows):
-            out[:, start : start + rows] = self._row_wise(x[:, start : start + rows], masks)
+            out[:, start : start + rows] = self._row_wise(x[:, start : start + rows], masks, label_only)
         return out
 
-    def _row_wise(self, x: torch.Tensor, masks: _Masks) -> torch.Tensor:
+    def _row_wise(self, x: torch.Tensor, masks: _Masks, label_only: bool = False) -> torch.Tensor:
         """MLP 1, attention across each row's cells, MLP 2 (no mixing between rows)."""
         b, n, c, d = x.shape
         x = x + self.linear2(F.gelu(self.linear1(self.layer_norm2(x))))
         rows = self.layer_norm3(x).reshape(b * n, c, d)  # each row's cells attend to each other
-        x = x + self.attention2(rows, masks.cells_for(n)).view(b, n, c, d)
+        if label_only:
+            keys, values = self.attention2.keys_values(rows)
+            attended = self.attention2.attend(rows[:, :1], keys, values, masks.cells_for(n))
+            x = x[:, :, :1] + attended.view(b, n, 1, d)
+        else:
+            x = x + self.attention2(rows, masks.cells_for(n)).view(b, n, c, d)
         return x + self.linear4(F.gelu(self.linear3(self.layer_norm4(x))))
 
 
@@ -510,27 +527,69 @@ class MitraModel(nn.Module):
         """
         del padding_obs_query  # query rows never influence anything but themselves
         if not torch.is_grad_enabled():
-            # Inference: the last layer's support rows need only their keys and values, which the
-            # support encoder computes without the rest of that layer (about 20 % less work).
-            cache = self.encode_support(x_support, y_support, padding_features, padding_obs_support)
-            return self.predict_query(cache, x_query)
+            return self.predict_by_layer(x_support, y_support, x_query, padding_features, padding_obs_support)
         masks = _make_masks(x_support, padding_features, padding_obs_support)
         stats = fit_quantile_stats(x_support, padding_obs_support)
         support = self._support_grid(stats.normalise(x_support), y_support, padding_obs_support)
         query = self._query_grid(stats.normalise(x_query))
-        for layer in self.layers:
-            if self.gradient_checkpointing and self.training and torch.is_grad_enabled():
-                support, query = checkpoint(self._joint_step, layer, support, query, masks, use_reentrant=False)
+        last = len(self.layers) - 1
+        for index, layer in enumerate(self.layers):
+            if self.gradient_checkpointing and self.training:
+                support, query = checkpoint(self._joint_step, layer, support, query, masks, index == last,
+                                            use_reentrant=False)
             else:
-                support, query = self._joint_step(layer, support, query, masks)
+                support, query = self._joint_step(layer, support, query, masks, index == last)
         return self._head(query)
 
     @staticmethod
     def _joint_step(
-        layer: Layer, support: torch.Tensor, query: torch.Tensor, masks: _Masks
+        layer: Layer, support: torch.Tensor, query: torch.Tensor, masks: _Masks, last: bool
     ) -> tuple[torch.Tensor, torch.Tensor]:
+        # Only the query label cells of the last layer reach the head: the last layer's support
+        # rows are needed for their keys/values alone, and its other query cells only as
+        # keys/values of the attention across their row (the same outputs and gradients, less work).
+        if last:
+            keys, values = layer.support_keys_values(support)
+            return support, layer.query_step(query, keys, values, masks, label_only=True)
         support_next, keys, values = layer.support_step(support, masks)
         return support_next, layer.query_step(query, keys, values, masks)
+
+    @torch.no_grad()
+    def predict_by_layer(
+        self,
+        x_support: torch.Tensor,
+        y_support: torch.Tensor,
+        x_query: torch.Tensor,
+        padding_features: torch.Tensor | None = None,
+        padding_obs_support: torch.Tensor | None = None,
+        map_rows: Callable[[Callable[[torch.Tensor], torch.Tensor], torch.Tensor], torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """Predict query rows with support and queries moving through the layers together.
+
+        The support rows run once, one layer at a time, and each layer's keys/values are
+        dropped once the queries have used them: memory holds one layer's keys/values and the
+        query stream (b, q, c, d), not every layer's keys/values as :meth:`encode_support`.
+
+        ``map_rows(fn, x)`` must return ``fn(x)`` for a function ``fn`` that treats every
+        query row (dim 1) independently; a caller passes one that works through ``x`` in
+        slices of rows (bounded memory, out-of-memory retries, progress). Default: all at once.
+        """
+        if map_rows is None:
+            map_rows = _all_rows
+        masks = _make_masks(x_support, padding_features, padding_obs_support)
+        stats = fit_quantile_stats(x_support, padding_obs_support)
+        support = self._support_grid(stats.normalise(x_support), y_support, padding_obs_support)
+        query = map_rows(lambda rows: self._query_grid(stats.normalise(rows)), x_query)
+        last = len(self.layers) - 1
+        for index, layer in enumerate(self.layers):
+            if index == last:  # the last layer's support output is never read
+                keys, values = layer.support_keys_values(support)
+            else:
+                support, keys, values = layer.support_step(support, masks)
+            query = map_rows(partial(layer.query_step, keys=keys, values=values, masks=masks,
+                                     label_only=index == last), query)
+            del keys, values
+        return map_rows(self._head, query)
 
     @torch.no_grad()
     def encode_support(
@@ -552,8 +611,7 @@ class MitraModel(nn.Module):
         for index, layer in enumerate(self.layers):
             if index == len(self.layers) - 1:
                 # The last layer's support output is never read: only its keys/values are needed.
-                normed = _by_column(layer.layer_norm1(support))
-                layer_keys, layer_values = layer.attention1.keys_values(normed)
+                layer_keys, layer_values = layer.support_keys_values(support)
             else:
                 support, layer_keys, layer_values = layer.support_step(support, masks)
             keys.append(layer_keys)
@@ -568,8 +626,9 @@ class MitraModel(nn.Module):
                 f"x_query has {x_query.shape[-1]} features but the support set has {cache.n_features}."
             )
         query = self._query_grid(cache.stats.normalise(x_query))
-        for layer, keys, values in zip(self.layers, cache.keys, cache.values):
-            query = layer.query_step(query, keys, values, cache.masks)
+        last = len(self.layers) - 1
+        for index, (layer, keys, values) in enumerate(zip(self.layers, cache.keys, cache.values)):
+            query = layer.query_step(query, keys, values, cache.masks, label_only=index == last)
         return self._head(query)
 
     # ------------------------------------------------------------------ pieces
@@ -594,6 +653,10 @@ class MitraModel(nn.Module):
         if not self.config.uses_class_label_embedding:
             return out[..., 0]
         return out
+
+
+def _all_rows(fn: Callable[[torch.Tensor], torch.Tensor], rows: torch.Tensor) -> torch.Tensor:
+    return fn(rows)
 
 
 def _make_masks(

@@ -271,6 +271,38 @@ def test_fine_tuning_regression(tiny_regressor_checkpoint):
     assert np.isfinite(est.predict(X)).all()
 
 
+def test_fine_tuning_out_of_memory_shrinks_the_tasks_then_explains(tiny_classifier_checkpoint, monkeypatch):
+    from mitra_sklearn import finetune
+    from mitra_sklearn.exceptions import MitraOutOfMemoryError
+
+    rng = np.random.RandomState(0)
+    X = rng.randn(200, 3)
+    y = (X[:, 0] > 0).astype(int)
+    original, support_sizes = finetune._train_step, []
+
+    def flaky(model, optimizer, task, member, X_, y_, support, query, device, dtype):
+        support_sizes.append(len(support))
+        if len(support) > 40:  # only small tasks fit
+            raise torch.OutOfMemoryError("simulated")
+        return original(model, optimizer, task, member, X_, y_, support, query, device, dtype)
+
+    monkeypatch.setattr(finetune, "_train_step", flaky)
+    est = MitraClassifier(tiny_classifier_checkpoint, n_estimators=1, fine_tune=True, fine_tune_steps=3,
+                          max_support_rows=128, random_state=0)
+    with pytest.warns(UserWarning, match="fine-tuning step"):
+        est.fit(X, y)
+    assert support_sizes[0] == 128 and support_sizes[-1] <= 40
+    assert len(est.fine_tune_losses_) == 4  # every step ran, on smaller tasks
+    assert est.predict_proba(X).shape == (200, 2)
+
+    def never_fits(*args):
+        raise RuntimeError("MPS backend out of memory")
+
+    monkeypatch.setattr(finetune, "_train_step", never_fits)
+    with pytest.warns(UserWarning), pytest.raises(MitraOutOfMemoryError, match="fine_tune=False"):
+        clone(est).fit(X, y)
+
+
 def test_verbose_progress(clf, data, capsys):
     X, y = data
     clf.set_params(verbose=True).fit(X, y).predict(X)

@@ -60,7 +60,10 @@ def test_cached_support_gives_the_same_numbers(task):
         with torch.no_grad():
             cache = model.encode_support(case["x_support"], case["y_support"])
             halves = [model.predict_query(cache, part) for part in case["x_query"].chunk(2, dim=1)]
+            by_layer = model.predict_by_layer(case["x_support"], case["y_support"], case["x_query"],
+                                              map_rows=lambda fn, x: torch.cat([fn(p) for p in x.split(3, dim=1)], 1))
         torch.testing.assert_close(torch.cat(halves, dim=1), joint, atol=1e-6, rtol=0, msg=name)
+        torch.testing.assert_close(by_layer, joint, atol=1e-6, rtol=0, msg=name)
 
 
 def test_inputs_are_not_modified():

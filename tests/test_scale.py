@@ -9,7 +9,7 @@ from sklearn.base import clone
 
 from mitra_sklearn import MitraClassifier, MitraRegressor
 from mitra_sklearn import model as model_module
-from mitra_sklearn._inference import auto_query_chunk, support_cache_bytes
+from mitra_sklearn._inference import auto_query_chunk, is_out_of_memory, support_cache_bytes
 from mitra_sklearn._retrieval import build_local_support
 from mitra_sklearn.ensemble import decode_class_probabilities, plan_members
 from mitra_sklearn.model import MitraConfig, MitraModel
@@ -185,21 +185,67 @@ def test_auto_chunk_and_cache_size_estimates():
     assert support_cache_bytes(config, 1024, 20, torch.float32) == 2 * 12 * 21 * 1024 * 512 * 4
 
 
-def _fitted_on_small_table(checkpoint, batch_size):
+def _fitted_on_small_table(checkpoint, batch_size, support_cache="predict"):
     """A one-member classifier on 50 rows, the rows and its undisturbed predictions."""
     rng = np.random.RandomState(0)
     X, y = rng.randn(50, 3), rng.randint(0, 2, 50)
-    clf = MitraClassifier(checkpoint, n_estimators=1, batch_size=batch_size, random_state=0).fit(X, y)
+    clf = MitraClassifier(checkpoint, n_estimators=1, batch_size=batch_size, support_cache=support_cache,
+                          random_state=0).fit(X, y)
     return clf, X, clf.predict_proba(X)
 
 
-def test_out_of_memory_retries_with_smaller_chunks_then_explains(tiny_classifier_checkpoint, monkeypatch):
+def test_out_of_memory_retries_with_smaller_query_slices_then_explains(tiny_classifier_checkpoint, monkeypatch):
+    from mitra_sklearn.exceptions import MitraOutOfMemoryError
+    from mitra_sklearn.model import Layer
+
+    clf, X, expected = _fitted_on_small_table(tiny_classifier_checkpoint, batch_size=40)
+    original, sizes = Layer.query_step, []
+
+    def flaky(self, query, *args, **kwargs):
+        sizes.append(query.shape[1])
+        if query.shape[1] > 10:
+            raise torch.OutOfMemoryError("simulated")
+        return original(self, query, *args, **kwargs)
+
+    monkeypatch.setattr(Layer, "query_step", flaky)
+    np.testing.assert_allclose(clf.predict_proba(X), expected, rtol=1e-5, atol=1e-6)
+    assert max(sizes) == 40 and min(sizes) <= 10
+
+    def always(self, *args, **kwargs):
+        raise RuntimeError("MPS backend out of memory (MPS allocated: 9 GB)")  # MPS: a plain RuntimeError
+
+    monkeypatch.setattr(Layer, "query_step", always)
+    with pytest.raises(MitraOutOfMemoryError, match="max_support_rows"):
+        clf.predict_proba(X)
+
+
+def test_out_of_memory_in_the_support_pass_explains(tiny_classifier_checkpoint, monkeypatch):
+    from mitra_sklearn.exceptions import MitraOutOfMemoryError
+    from mitra_sklearn.model import Layer
+
+    clf, X, _ = _fitted_on_small_table(tiny_classifier_checkpoint, batch_size=10)
+
+    def no_room(self, *args):
+        raise torch.OutOfMemoryError("simulated")
+
+    monkeypatch.setattr(Layer, "support_step", no_room)
+    monkeypatch.setattr(Layer, "support_keys_values", no_room)
+    with pytest.raises(MitraOutOfMemoryError, match="50 support rows x 3 features"):
+        clf.predict_proba(X)
+    assert is_out_of_memory(RuntimeError("MPS backend out of memory"))
+    assert is_out_of_memory(torch.cuda.OutOfMemoryError("CUDA out of memory"))
+    assert not is_out_of_memory(RuntimeError("shape mismatch"))
+
+
+@pytest.mark.parametrize("support_cache", ["off", "fit"])
+def test_out_of_memory_retries_chunks_when_the_support_is_rerun_or_cached(
+    tiny_classifier_checkpoint, monkeypatch, support_cache
+):
     from mitra_sklearn._inference import InferenceRunner
     from mitra_sklearn.exceptions import MitraOutOfMemoryError
 
-    clf, X, expected = _fitted_on_small_table(tiny_classifier_checkpoint, batch_size=40)
-    original = InferenceRunner._forward
-    sizes = []
+    clf, X, expected = _fitted_on_small_table(tiny_classifier_checkpoint, batch_size=40, support_cache=support_cache)
+    original, sizes = InferenceRunner._forward, []
 
     def flaky(self, x_support, y_support, chunk, cache):
         sizes.append(len(chunk))
@@ -215,39 +261,5 @@ def test_out_of_memory_retries_with_smaller_chunks_then_explains(tiny_classifier
         raise torch.OutOfMemoryError("simulated")
 
     monkeypatch.setattr(InferenceRunner, "_forward", always)
-    with pytest.raises(MitraOutOfMemoryError, match="max_support_rows"):
-        clf.predict_proba(X)
-
-
-def test_out_of_memory_in_the_optional_cache_falls_back_to_rerunning_the_support(
-    tiny_classifier_checkpoint, monkeypatch
-):
-    from mitra_sklearn._inference import InferenceRunner, is_out_of_memory
-    from mitra_sklearn.exceptions import MitraOutOfMemoryError
-
-    clf, X, expected = _fitted_on_small_table(tiny_classifier_checkpoint, batch_size=10)
-    original = InferenceRunner._forward
-    used_cache = []
-
-    def no_room_for_a_cache(self, *args):  # MPS reports a plain RuntimeError
-        raise RuntimeError("MPS backend out of memory (MPS allocated: 9 GB)")
-
-    def record(self, x_support, y_support, chunk, cache):
-        used_cache.append(cache is not None)
-        return original(self, x_support, y_support, chunk, cache)
-
-    def encode_fails(self, *args):
-        raise MitraOutOfMemoryError("simulated")
-
-    monkeypatch.setattr(InferenceRunner, "encode", encode_fails)
-    monkeypatch.setattr(InferenceRunner, "_forward", record)
-    np.testing.assert_allclose(clf.predict_proba(X), expected, rtol=1e-5, atol=1e-6)
-    assert used_cache and not any(used_cache)
-    assert is_out_of_memory(RuntimeError("MPS backend out of memory"))
-    assert is_out_of_memory(torch.cuda.OutOfMemoryError("CUDA out of memory"))
-    assert not is_out_of_memory(RuntimeError("shape mismatch"))
-
-    monkeypatch.setattr(InferenceRunner, "_forward", no_room_for_a_cache)
-    monkeypatch.setattr(InferenceRunner, "_should_cache", lambda self, *a: False)
     with pytest.raises(MitraOutOfMemoryError, match="max_support_rows"):
         clf.predict_proba(X)
