@@ -44,7 +44,13 @@ H100_BF16_PEAK_TFLOPS = 800.0  # dense bf16 peak seen on an 8192^3 matmul (gpu-m
 
 
 def inference_flops(dim: int, layers: int, support: int, query: int, features: int, support_passes: int) -> float:
-    """Forward FLOPs: dense layers and attention, with the support set run ``support_passes`` times."""
+    """Nominal forward FLOPs: dense layers and attention, the support set run ``support_passes`` times.
+
+    Every cell is counted through every layer, as in the reference's H100 figures, although our
+    model skips the last layer's support updates and its non-label query updates; the TFLOP/s
+    printed are therefore model-FLOP utilisation (nominal work over time), comparable with the
+    reference's, not a count of the operations the kernels ran.
+    """
     cells_s, cells_q = support * (features + 1), query * (features + 1)
     per_cell_dense = 48 * dim * dim
     per_cell_attention = 4 * dim * support + 4 * dim * (features + 1)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import sys
 import time
 
 import torch
@@ -85,8 +86,12 @@ def main() -> None:
     parser.add_argument("--checkpointing", action="store_true", help="activation checkpointing in our model")
     parser.add_argument("--compile", action="store_true", help="torch.compile our model")
     parser.add_argument("--official", action="store_true", help="also run AutoGluon's Tab2D (dev only)")
+    parser.add_argument("--official-path", default=None,
+                        help="folder to add to sys.path for autogluon (scripts/vendor_official.py writes one)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args()
+    if args.official_path:
+        sys.path.insert(0, args.official_path)
     device = torch.device(args.device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     print(f"device {name}; model dim {args.dim} x {args.layers} layers; {args.tables} tables x "

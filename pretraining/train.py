@@ -308,7 +308,7 @@ def train(
                 last_checkpoint = _save(out_dir, model, optimizer, scheduler, config, step, tables_seen,
                                         train_seconds + time.time() - run_start)
             last_save = time.time()
-        if dist.is_main and (step % config.eval_every == 0 or step == final_step):
+        if dist.is_main and (step % config.eval_every == 0 or step == final_step or out_of_time):
             _log(log_path, {"step": step, **_evaluate(model, eval_batches, config, device, out_dir,
                                                       real_data=config.real_data_eval, checkpoint=last_checkpoint)})
         if out_of_time:
