@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import threading
 import time
@@ -37,6 +38,7 @@ class PeakMemory:
             torch.cuda.reset_peak_memory_stats(self.device)
             self._base = torch.cuda.memory_allocated(self.device)
         else:
+            _return_free_heap_to_the_os()  # so that memory freed by earlier work does not hide this block's
             self._base = self._rss()
             self._thread = threading.Thread(target=self._watch, daemon=True)
             self._thread.start()
@@ -56,6 +58,13 @@ class PeakMemory:
             self._thread.join()
             self._peak_bytes = max(self._peak_bytes, self._rss() - self._base)
         self.peak_gib = max(self._peak_bytes, 0) / 2**30
+
+
+def _return_free_heap_to_the_os() -> None:
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
 
 
 def timed_with_peak(fn: Callable[[], Any], device: torch.device | str = "cpu") -> tuple[Any, float, float]:

@@ -46,6 +46,7 @@ step() {  # step LOGFILE NAME TIMEOUT_S COMMAND... : run, log, remember rc and s
 
 if [[ -n "${SMOKE:-}" ]]; then  # the same commands at toy sizes, on the CPU
   DEVICE=cpu
+  RUN_DIR=${RUN_DIR:-/tmp/gpu-smoke-run}
   SHAPE=(--dim 64 --layers 2)
   CASES=1000x1000x10
   THROUGHPUT=(--tables 4 --support 64 --query 16 --features 8 --steps 2 --warmup 1)
@@ -118,7 +119,7 @@ EOF
 }
 
 train() {
-  local log="$OUT/train.txt" run=runs/gpu-8min-classification
+  local log="$OUT/train.txt" run=${RUN_DIR:-runs/gpu-8min-classification}
   : > "$log"
   if [[ -d runs/gpu-pack ]]; then
     step "$log" unpack 120 "$PY" -m pretraining unpack runs/gpu-pack "$run"

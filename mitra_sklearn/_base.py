@@ -446,10 +446,12 @@ _PARAMETERS_DOC = """
         ``max_support_rows`` nearest training rows; every query row reads the support set of
         its nearest centre (one support pass per centre in use and member).
     support_cache : {{'predict', 'fit', 'off'}}, default='predict'
-        'predict': the support set is encoded once per member and predict call, and every chunk
-        of query rows reuses it. 'fit': encoded in ``fit`` and kept in memory for all later
-        calls (fastest for many small predict calls; not pickled). 'off': re-run the support
-        rows with every chunk (least memory; the official implementation's behaviour).
+        'predict': the support rows run once per member and predict call, layer by layer
+        together with every chunk of query rows (one layer's keys/values in memory at a time).
+        'fit': every layer's keys/values of each member's support set are computed in ``fit``
+        and kept for all later calls (fastest for many small predict calls; not pickled).
+        'off': re-run the support rows with every chunk (the official implementation's
+        behaviour; least memory when predicting very many rows, slowest).
     categorical_features : 'auto', array-like of int, str or bool, default='auto'
         Categorical columns besides those detected automatically (pandas ``category`` columns
         and columns holding strings): indices, names or a boolean mask.
