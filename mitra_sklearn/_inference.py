@@ -329,6 +329,10 @@ class _RowSlices:
                     ) from err
                 self.rows = (stop - start + 1) // 2  # retry this slice in halves
                 continue
+            if out is None and stop == n:  # all rows in one slice: nothing to assemble
+                self.passes_done += 1
+                self._report(0.0)
+                return part
             if out is None:
                 in_place = part.shape[2:] == x.shape[2:] and part.dtype == x.dtype
                 out = x if in_place else part.new_empty((x.shape[0], n, *part.shape[2:]))

@@ -263,3 +263,26 @@ def test_out_of_memory_retries_chunks_when_the_support_is_rerun_or_cached(
     monkeypatch.setattr(InferenceRunner, "_forward", always)
     with pytest.raises(MitraOutOfMemoryError, match="max_support_rows"):
         clf.predict_proba(X)
+
+
+@pytest.mark.parametrize("batch_size", [7, 64, 1000])
+def test_layer_by_layer_predictions_match_and_progress_counts_every_row(batch_size):
+    from mitra_sklearn._inference import InferenceRunner
+
+    torch.manual_seed(0)
+    model = MitraModel(MitraConfig(dim=16, dim_output=10, n_layers=3, n_heads=2)).eval()
+    rng = np.random.RandomState(0)
+    xs, ys, xq = rng.randn(40, 4).astype(np.float32), rng.randint(0, 3, 40), rng.randn(64, 4).astype(np.float32)
+
+    class Counter:
+        total = 0
+
+        def update(self, n):
+            self.total += n
+
+    counter = Counter()
+    cpu = torch.device("cpu")
+    by_layer = InferenceRunner(model, cpu, torch.float32, batch_size=batch_size).predict(xs, ys, xq, progress=counter)
+    per_chunk = InferenceRunner(model, cpu, torch.float32, batch_size=batch_size, support_cache="off").predict(xs, ys, xq)
+    np.testing.assert_allclose(by_layer, per_chunk, atol=1e-5, rtol=0)
+    assert counter.total == len(xq)
