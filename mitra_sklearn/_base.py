@@ -13,15 +13,21 @@ import torch
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import _num_samples, check_consistent_length, check_is_fitted, validate_data
+from sklearn.utils.validation import (
+    _num_samples,
+    check_consistent_length,
+    check_is_fitted,
+    validate_data,
+)
 
-from ._inference import SUPPORT_CACHE_MODES, InferenceRunner, resolve_device, resolve_precision
+from ._inference import SUPPORT_CACHE_MODES, InferenceRunner
+from ._retrieval import build_local_support
 from ._version import __version__
+from .devices import resolve_device, resolve_precision
 from .ensemble import EnsembleMember, plan_members
 from .finetune import fine_tune
 from .hub import default_checkpoint, load_config, load_model, resolve_checkpoint
 from .model import MitraConfig, MitraModel, SupportCache
-from ._retrieval import build_local_support
 from .preprocessing import TabularEncoder
 
 __all__ = ["MitraEstimatorBase"]

@@ -33,7 +33,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._inference import autocast_context, free_memory, is_out_of_memory
+from ._inference import free_memory, is_out_of_memory
+from .devices import autocast_context
 from .ensemble import EnsembleMember
 from .exceptions import MitraOutOfMemoryError
 from .model import MitraModel

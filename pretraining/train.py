@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mitra_sklearn._inference import autocast_context, resolve_precision
+from mitra_sklearn.devices import autocast_context, resolve_precision
 from mitra_sklearn.finetune import parameter_groups
 from mitra_sklearn.hub import save_model
 from mitra_sklearn.model import MitraConfig, MitraModel
