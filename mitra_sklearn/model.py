@@ -446,9 +446,11 @@ class MitraModel(nn.Module):
     -----
     Inputs follow the official convention: ``x_support`` (b, s, f), ``y_support`` (b, s) class
     ids (int) or scaled targets in [0, 1] (float), ``x_query`` (b, q, f) and optional bool
-    padding masks where True marks padding. Use :meth:`forward` for training and joint
-    prediction, or :meth:`encode_support` once and :meth:`predict_query` per chunk of query
-    rows for cached inference; both give the same numbers.
+    padding masks where True marks padding. Use :meth:`forward` for training and prediction
+    (without gradients it runs :meth:`predict_by_layer`, which takes the query rows through
+    each layer in slices of the caller's choosing), or :meth:`encode_support` once and
+    :meth:`predict_query` per chunk of query rows to reuse a support set across calls; all
+    give the same numbers.
     """
 
     def __init__(self, config: MitraConfig) -> None:
