@@ -344,17 +344,19 @@ class Layer(nn.Module):
         self.linear3 = nn.Linear(dim, dim * 4)
         self.linear4 = nn.Linear(dim * 4, dim)
 
-    def support_keys_values(self, support: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """This layer's column-attention keys/values of the support grid (b, s, c, d)."""
-        return self.attention1.keys_values(_by_column(self.layer_norm1(support)))  # (b*c, h, s, e)
-
     def support_step(
-        self, support: torch.Tensor, masks: _Masks
+        self, support: torch.Tensor, masks: _Masks, *, last: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Update the support grid (b, s, c, d); also return this layer's column keys/values."""
+        """Update the support grid (b, s, c, d); also return this layer's column keys/values.
+
+        With ``last`` (the last layer, whose support output is never read) only the keys and
+        values are computed and ``support`` comes back unchanged.
+        """
         b = support.shape[0]
         normed = _by_column(self.layer_norm1(support))  # (b*c, s, d)
         keys, values = self.attention1.keys_values(normed)
+        if last:
+            return support, keys, values
         attended = self.attention1.attend(normed, keys, values, masks.support_rows)
         support = support + _from_column(attended, b)
         support = self._after_column_attention(support, masks)
@@ -530,9 +532,7 @@ class MitraModel(nn.Module):
         del padding_obs_query  # query rows never influence anything but themselves
         if not torch.is_grad_enabled():
             return self.predict_by_layer(x_support, y_support, x_query, padding_features, padding_obs_support)
-        masks = _make_masks(x_support, padding_features, padding_obs_support)
-        stats = fit_quantile_stats(x_support, padding_obs_support)
-        support = self._support_grid(stats.normalise(x_support), y_support, padding_obs_support)
+        masks, stats, support = self._prepare_support(x_support, y_support, padding_features, padding_obs_support)
         query = self._query_grid(stats.normalise(x_query))
         last = len(self.layers) - 1
         for index, layer in enumerate(self.layers):
@@ -550,11 +550,8 @@ class MitraModel(nn.Module):
         # Only the query label cells of the last layer reach the head: the last layer's support
         # rows are needed for their keys/values alone, and its other query cells only as
         # keys/values of the attention across their row (the same outputs and gradients, less work).
-        if last:
-            keys, values = layer.support_keys_values(support)
-            return support, layer.query_step(query, keys, values, masks, label_only=True)
-        support_next, keys, values = layer.support_step(support, masks)
-        return support_next, layer.query_step(query, keys, values, masks)
+        support, keys, values = layer.support_step(support, masks, last=last)
+        return support, layer.query_step(query, keys, values, masks, label_only=last)
 
     @torch.no_grad()
     def predict_by_layer(
@@ -578,16 +575,11 @@ class MitraModel(nn.Module):
         """
         if map_rows is None:
             map_rows = _all_rows
-        masks = _make_masks(x_support, padding_features, padding_obs_support)
-        stats = fit_quantile_stats(x_support, padding_obs_support)
-        support = self._support_grid(stats.normalise(x_support), y_support, padding_obs_support)
+        masks, stats, support = self._prepare_support(x_support, y_support, padding_features, padding_obs_support)
         query = map_rows(lambda rows: self._query_grid(stats.normalise(rows)), x_query)
         last = len(self.layers) - 1
         for index, layer in enumerate(self.layers):
-            if index == last:  # the last layer's support output is never read
-                keys, values = layer.support_keys_values(support)
-            else:
-                support, keys, values = layer.support_step(support, masks)
+            support, keys, values = layer.support_step(support, masks, last=index == last)
             query = map_rows(partial(layer.query_step, keys=keys, values=values, masks=masks,
                                      label_only=index == last), query)
             del keys, values
@@ -606,16 +598,11 @@ class MitraModel(nn.Module):
         Queries never influence the support stream, so the per-layer keys/values of the column
         attention can be reused by every chunk of query rows (:meth:`predict_query`).
         """
-        masks = _make_masks(x_support, padding_features, padding_obs_support)
-        stats = fit_quantile_stats(x_support, padding_obs_support)
-        support = self._support_grid(stats.normalise(x_support), y_support, padding_obs_support)
+        masks, stats, support = self._prepare_support(x_support, y_support, padding_features, padding_obs_support)
         keys, values = [], []
+        last = len(self.layers) - 1
         for index, layer in enumerate(self.layers):
-            if index == len(self.layers) - 1:
-                # The last layer's support output is never read: only its keys/values are needed.
-                layer_keys, layer_values = layer.support_keys_values(support)
-            else:
-                support, layer_keys, layer_values = layer.support_step(support, masks)
+            support, layer_keys, layer_values = layer.support_step(support, masks, last=index == last)
             keys.append(layer_keys)
             values.append(layer_values)
         return SupportCache(stats, keys, values, masks, n_features=x_support.shape[-1])
@@ -634,6 +621,18 @@ class MitraModel(nn.Module):
         return self._head(query)
 
     # ------------------------------------------------------------------ pieces
+    def _prepare_support(
+        self,
+        x_support: torch.Tensor,
+        y_support: torch.Tensor,
+        padding_features: torch.Tensor | None,
+        padding_obs_support: torch.Tensor | None,
+    ) -> tuple[_Masks, QuantileStats, torch.Tensor]:
+        """Padding masks, normalisation statistics and the embedded support grid (b, s, c, d)."""
+        masks = _make_masks(x_support, padding_features, padding_obs_support)
+        stats = fit_quantile_stats(x_support, padding_obs_support)
+        return masks, stats, self._support_grid(stats.normalise(x_support), y_support, padding_obs_support)
+
     def _support_grid(
         self, z_support: torch.Tensor, y_support: torch.Tensor, padding: torch.Tensor | None
     ) -> torch.Tensor:

@@ -225,11 +225,10 @@ def test_out_of_memory_in_the_support_pass_explains(tiny_classifier_checkpoint, 
 
     clf, X, _ = _fitted_on_small_table(tiny_classifier_checkpoint, batch_size=10)
 
-    def no_room(self, *args):
+    def no_room(self, *args, **kwargs):
         raise torch.OutOfMemoryError("simulated")
 
     monkeypatch.setattr(Layer, "support_step", no_room)
-    monkeypatch.setattr(Layer, "support_keys_values", no_room)
     with pytest.raises(MitraOutOfMemoryError, match="50 support rows x 3 features"):
         clf.predict_proba(X)
     assert is_out_of_memory(RuntimeError("MPS backend out of memory"))
