@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import torch
@@ -151,20 +152,27 @@ class InferenceRunner:
 
         ``progress`` is an optional tqdm bar advanced by the number of query rows done.
         """
-        n_support, n_features = x_support.shape
+        if len(x_query) == 0:
+            return np.zeros((0,), dtype=np.float32)
         if cache is None and self.support_cache != "off":
             return self._predict_by_layer(x_support, y_support, x_query, progress)
-        outputs = []
-        for chunk in self._chunks(x_query, self.chunk_rows(n_support, n_features)):
-            outputs.append(self._predict_chunk(x_support, y_support, chunk, cache))
-            if progress is not None:
-                progress.update(len(chunk))
-        return np.concatenate(outputs, axis=0) if outputs else np.zeros((0,), dtype=np.float32)
+        # One pass over slices of query rows: against a support set encoded beforehand, or
+        # re-running the support rows with every slice (the official behaviour).
+        n_support, n_features = x_support.shape
+        mapper = _RowSlices(self.chunk_rows(n_support, n_features), self.device, len(x_query), 1, progress, n_support)
+        with torch.inference_mode(), autocast_context(self.device, self.dtype):
+            if cache is not None:
+                predict = partial(self.model.predict_query, cache)
+            else:
+                xs, ys = self._tensor(x_support), self._labels(y_support)
+                predict = partial(self.model, xs, ys)
+            out = mapper(predict, self._tensor(x_query))
+        return out[0].to(self._input_dtype).cpu().numpy()
 
     def _predict_by_layer(
         self, x_support: np.ndarray, y_support: np.ndarray, x_query: np.ndarray, progress: object | None
     ) -> np.ndarray:
-        """Support rows once per group of queries, every query chunk through a layer before the next."""
+        """Support rows once per group of queries, every query slice through a layer before the next."""
         n_support, n_features = x_support.shape
         rows = self.chunk_rows(n_support, n_features)
         group = max(rows, self.stream_rows(n_features))  # usually every query row of the call
@@ -188,51 +196,17 @@ class InferenceRunner:
                 ) from err
             outputs.append(out[0].to(self._input_dtype).cpu().numpy())
             rows = mapper.rows  # keep a slice size that fitted
-        return np.concatenate(outputs, axis=0) if outputs else np.zeros((0,), dtype=np.float32)
-
-    @staticmethod
-    def _chunks(x_query: np.ndarray, rows: int) -> Iterator[np.ndarray]:
-        for start in range(0, len(x_query), rows):
-            yield x_query[start : start + rows]
-
-    def _predict_chunk(
-        self, x_support: np.ndarray, y_support: np.ndarray, chunk: np.ndarray, cache: SupportCache | None
-    ) -> np.ndarray:
-        try:
-            return self._forward(x_support, y_support, chunk, cache)
-        except RuntimeError as err:
-            if not is_out_of_memory(err):
-                raise
-            free_memory(self.device)
-            if len(chunk) <= 1:
-                raise MitraOutOfMemoryError(
-                    f"Out of memory on {self.device} predicting a single query row against {len(x_support)} support "
-                    f"rows x {x_support.shape[1]} features. Lower max_support_rows or max_features, use "
-                    "support_cache='off', inference_precision='bfloat16', or a device with more memory."
-                ) from err
-            half = (len(chunk) + 1) // 2  # retry this chunk in two halves
-            return np.concatenate(
-                [self._predict_chunk(x_support, y_support, part, cache) for part in (chunk[:half], chunk[half:])]
-            )
-
-    def _forward(
-        self, x_support: np.ndarray, y_support: np.ndarray, chunk: np.ndarray, cache: SupportCache | None
-    ) -> np.ndarray:
-        with torch.inference_mode(), autocast_context(self.device, self.dtype):
-            x_query = self._tensor(chunk)
-            if cache is not None:
-                out = self.model.predict_query(cache, x_query)
-            else:
-                out = self.model(self._tensor(x_support), self._labels(y_support), x_query)
-        return out[0].to(self._input_dtype).cpu().numpy()
+        return np.concatenate(outputs, axis=0)
 
 
 class _RowSlices:
-    """``map_rows`` for :meth:`MitraModel.predict_by_layer`: slices of query rows, halved on out-of-memory.
+    """Applies a row-wise function to slices of query rows (dim 1), halving a slice on out-of-memory.
 
-    Results are written back into the input tensor when the shape allows (the query stream
-    is updated in place, so one copy of it is alive), and the progress bar advances by the
-    share of the query rows done over all passes (embedding, every layer, head).
+    Serves as ``map_rows`` of :meth:`MitraModel.predict_by_layer` (``n_passes``: embedding,
+    every layer, head) and as the single pass of the other schedules. Results are written
+    back into the input tensor when the shape allows (the query stream is updated in place,
+    so one copy of it is alive); the progress bar advances by the share of the query rows
+    done over all passes. A slice size that had to shrink stays small for the later slices.
     """
 
     def __init__(self, rows: int, device: torch.device, n_rows: int, n_passes: int, progress: object | None,

@@ -240,26 +240,27 @@ def test_out_of_memory_in_the_support_pass_explains(tiny_classifier_checkpoint, 
 def test_out_of_memory_retries_chunks_when_the_support_is_rerun_or_cached(
     tiny_classifier_checkpoint, monkeypatch, support_cache
 ):
-    from mitra_sklearn._inference import InferenceRunner
     from mitra_sklearn.exceptions import MitraOutOfMemoryError
 
     clf, X, expected = _fitted_on_small_table(tiny_classifier_checkpoint, batch_size=40, support_cache=support_cache)
-    original, sizes = InferenceRunner._forward, []
+    # The pass over query rows: against the support set encoded in fit, or re-running it per chunk.
+    method = "predict_query" if support_cache == "fit" else "forward"
+    original, sizes = getattr(MitraModel, method), []
 
-    def flaky(self, x_support, y_support, chunk, cache):
-        sizes.append(len(chunk))
-        if len(chunk) > 10:
+    def flaky(self, *args):
+        sizes.append(args[-1].shape[1])  # the query rows of this chunk
+        if args[-1].shape[1] > 10:
             raise torch.OutOfMemoryError("simulated")
-        return original(self, x_support, y_support, chunk, cache)
+        return original(self, *args)
 
-    monkeypatch.setattr(InferenceRunner, "_forward", flaky)
+    monkeypatch.setattr(MitraModel, method, flaky)
     np.testing.assert_allclose(clf.predict_proba(X), expected, rtol=1e-5, atol=1e-6)
     assert max(sizes) == 40 and min(sizes) <= 10
 
     def always(self, *args):
         raise torch.OutOfMemoryError("simulated")
 
-    monkeypatch.setattr(InferenceRunner, "_forward", always)
+    monkeypatch.setattr(MitraModel, method, always)
     with pytest.raises(MitraOutOfMemoryError, match="max_support_rows"):
         clf.predict_proba(X)
 
