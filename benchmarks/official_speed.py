@@ -22,15 +22,16 @@ site-packages) to ``sys.path`` for machines where it cannot be pip-installed.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from collections.abc import Callable
 
 import numpy as np
 import torch
 from _measure import PeakMemory
+from _official import official_tab2d
 
 from mitra_sklearn._inference import InferenceRunner
+from mitra_sklearn.devices import resolve_precision
 from mitra_sklearn.model import MitraConfig, MitraModel
 
 CASES = {
@@ -86,8 +87,6 @@ def main() -> None:
     parser.add_argument("--official-path", default=None, help="folder to add to sys.path for autogluon")
     parser.add_argument("--skip-official", action="store_true", help="time only our model")
     args = parser.parse_args()
-    if args.official_path:
-        sys.path.insert(0, args.official_path)
     device = torch.device(args.device)
     names = SMALL if args.cases == "small" else tuple(CASES) if args.cases == "all" else tuple(args.cases.split(","))
 
@@ -96,16 +95,9 @@ def main() -> None:
     ours = MitraModel(config).to(device).eval()
     official = None
     if not args.skip_official:
-        from autogluon.tabular.models.mitra._internal.models.tab2d import Tab2D
-
-        official = Tab2D(dim=args.dim, dim_output=10, n_layers=args.layers, n_heads=args.heads,
-                         task="CLASSIFICATION", use_pretrained_weights=False, path_to_weights="",
-                         device=str(device)).to(device).eval()
+        official = official_tab2d(args.dim, args.layers, args.heads, device, args.official_path).eval()
         official.load_state_dict(ours.state_dict())
-    if args.precision == "auto":
-        dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
-    else:
-        dtype = getattr(torch, args.precision)
+    dtype = resolve_precision(args.precision, device)
     chunk = args.batch_size if args.batch_size == "auto" else int(args.batch_size)
     runner = InferenceRunner(model=ours, device=device, dtype=dtype, batch_size=chunk, support_cache="predict")
     label = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"

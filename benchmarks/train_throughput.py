@@ -15,13 +15,13 @@ Example (one H100, the released 12 x 512 shape, 640-row x 16-feature tables)::
 from __future__ import annotations
 
 import argparse
-import contextlib
-import sys
 import time
 
 import torch
 import torch.nn.functional as F
+from _official import official_tab2d
 
+from mitra_sklearn.devices import autocast_context, resolve_precision
 from mitra_sklearn.finetune import parameter_groups
 from mitra_sklearn.model import MitraConfig, MitraModel
 
@@ -42,7 +42,7 @@ def run(model: torch.nn.Module, forward, args: argparse.Namespace, device: torch
     x_query = torch.randn(args.tables, args.query, args.features, generator=generator).to(device)
     y_support = torch.randint(0, 10, (args.tables, args.support), generator=generator).to(device)
     y_query = torch.randint(0, 10, (args.tables, args.query), generator=generator).to(device)
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
+    autocast = autocast_context(device, resolve_precision("auto", device))  # bf16 on CUDA, float32 on the CPU
 
     def one_step() -> None:
         with autocast:
@@ -90,8 +90,6 @@ def main() -> None:
                         help="folder to add to sys.path for autogluon (scripts/vendor_official.py writes one)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args()
-    if args.official_path:
-        sys.path.insert(0, args.official_path)
     device = torch.device(args.device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     print(f"device {name}; model dim {args.dim} x {args.layers} layers; {args.tables} tables x "
@@ -106,13 +104,10 @@ def main() -> None:
 
     if args.official:
         try:
-            from autogluon.tabular.models.mitra._internal.models.tab2d import Tab2D
+            official = official_tab2d(args.dim, args.layers, args.heads, device, args.official_path).train()
         except ImportError as err:
             print(f"official code not importable ({err}); install autogluon.tabular[mitra] in a dev venv")
         else:
-            official = Tab2D(dim=args.dim, dim_output=10, n_layers=args.layers, n_heads=args.heads,
-                             task="CLASSIFICATION", use_pretrained_weights=False, path_to_weights="",
-                             device=str(device)).to(device).train()
             b, s, q, f = args.tables, args.support, args.query, args.features
 
             def official_forward(xs, ys, xq):
