@@ -16,7 +16,17 @@ import torch.nn.functional as F
 
 from .ensemble import EnsembleMember, decode_class_probabilities, softmax
 
-__all__ = ["ClassificationTask", "RegressionTask"]
+__all__ = ["ClassificationTask", "RegressionTask", "used_class_logits"]
+
+
+def used_class_logits(logits: torch.Tensor, used: torch.Tensor) -> torch.Tensor:
+    """Logits with the label ids a table does not use set to -inf (in float32).
+
+    The softmax over them is the one the estimators predict with: probability mass only on the
+    ids of the table's classes. ``used`` is a bool mask over the last axis, broadcast against
+    ``logits`` (e.g. ``[tables, 1, ids]`` for ``[tables, rows, ids]`` logits).
+    """
+    return logits.float().masked_fill(~used, float("-inf"))
 
 
 @dataclass(frozen=True)
@@ -52,7 +62,8 @@ class ClassificationTask:
 
     def loss(self, member: EnsembleMember, outputs: torch.Tensor, y_query: np.ndarray, context: Any) -> torch.Tensor:
         """Cross-entropy over the label ids in use (the same softmax as at prediction time)."""
-        logits = outputs.reshape(-1, outputs.shape[-1]).float()[:, : self.n_groups]
+        used = torch.arange(outputs.shape[-1], device=outputs.device) < self.n_groups
+        logits = used_class_logits(outputs.reshape(-1, outputs.shape[-1]), used)
         target = torch.as_tensor(member.class_labels(y_query), dtype=torch.long, device=outputs.device)
         return F.cross_entropy(logits, target)
 

@@ -8,7 +8,7 @@ import sys
 from dataclasses import fields
 from typing import Any
 
-from .config import PRESETS, TrainConfig, preset
+from .config import PRESETS, PriorConfig, TrainConfig, parse_mixture, preset
 
 _DESCRIPTION = """Regenerate Mitra weights from the synthetic prior mixture.
 
@@ -17,6 +17,7 @@ commands:
   presets           list the named presets (cpu-small, gpu-8min, mitra-full, tiny)
   evaluate          evaluate checkpoints on real datasets against baselines
   generalizability  the paper's generalizability matrix G and performance vector P
+  resume            continue a campaign (a committed, packed run state) on this machine
   pack              write a run's newest checkpoint as small bf16 shards (to move it between machines)
   unpack            rebuild a packed checkpoint inside a run folder (training then resumes from it)
 
@@ -24,6 +25,8 @@ Single process:     python -m pretraining train --preset cpu-small --out runs/cp
 Several GPUs/nodes: torchrun --nproc_per_node=8 [--nnodes=N --rdzv-endpoint=HOST:PORT] \\
                         -m pretraining train --preset mitra-full --out runs/full
 A killed run resumes from its newest checkpoint when started again with the same --out.
+Campaign (state committed to the repository, continued on any fresh clone):
+                    python -m pretraining resume campaign/<name>
 """
 
 
@@ -50,30 +53,52 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
                         help="any TrainConfig field, value in JSON (e.g. --set n_support=[32,128])")
     parser.add_argument("--device", help="cpu, cuda, ... (default: CUDA when available)")
     parser.add_argument("--stop-after", type=int, help="stop at this step (the schedule still targets --steps)")
+    parser.add_argument("--init-from", help="warm start a new run from this checkpoint folder, run folder or "
+                        "shipped checkpoint name (same model shape)")
+    parser.add_argument("--campaign", help="folder that receives the newest state, packed small, after every save "
+                        "(commit it; 'python -m pretraining resume FOLDER' continues the run on a fresh clone)")
     parser.add_argument("--no-resume", action="store_true", help="start from scratch even if --out has checkpoints")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--dry-run", action="store_true", help="print the run plan and exit")
 
 
-def build_config(args: argparse.Namespace) -> TrainConfig:
-    """The preset with the command-line overrides applied."""
+def build_config(args: argparse.Namespace, base: TrainConfig | None = None) -> TrainConfig:
+    """The preset (or ``base``) with the command-line overrides applied."""
     overrides: dict[str, Any] = {}
-    for name in ("task", "prior", "steps", "batch_size", "micro_batch_size", "lr", "dim", "n_layers", "n_heads",
-                 "num_workers", "time_limit", "seed"):
+    for name in ("task", "steps", "batch_size", "micro_batch_size", "lr", "dim", "n_layers", "n_heads",
+                 "num_workers", "time_limit", "seed", "init_from"):
         value = getattr(args, name, None)
         if value is not None:
             overrides[name] = value
+    if getattr(args, "prior", None) is not None:
+        try:
+            overrides["priors.mixture"] = parse_mixture(args.prior)
+        except ValueError as err:
+            raise SystemExit(f"--prior: {err}") from None
     known = {f.name for f in fields(TrainConfig)}
+    known_priors = {f.name for f in fields(PriorConfig)}
     for item in args.set:
         key, sep, raw = item.partition("=")
-        if not sep or key not in known:
-            raise SystemExit(f"--set expects KEY=VALUE with KEY a TrainConfig field, got {item!r}")
+        prior_key = key.removeprefix("priors.") if key.startswith("priors.") else None
+        if not sep or (key not in known and prior_key not in known_priors) or key == "priors":
+            raise SystemExit(
+                f"--set expects KEY=VALUE with KEY a TrainConfig field or priors.<PriorConfig field>, got {item!r}"
+            )
         try:
             value = json.loads(raw)
         except json.JSONDecodeError:
             value = raw
+        if key == "priors.mixture" and isinstance(value, str):
+            value = parse_mixture(value)
+        elif key == "priors.mixture" and isinstance(value, dict):
+            value = tuple((str(k), float(w)) for k, w in value.items())
         overrides[key] = tuple(value) if isinstance(value, list) else value
-    return preset(args.preset, **overrides)
+    try:
+        if base is not None:
+            return base.replace(**overrides)
+        return preset(args.preset, **overrides)
+    except (TypeError, ValueError) as err:
+        raise SystemExit(f"invalid run settings: {err}") from None
 
 
 def describe(config: TrainConfig, name: str = "") -> str:
@@ -81,16 +106,19 @@ def describe(config: TrainConfig, name: str = "") -> str:
     from .train import count_parameters
 
     n_params = count_parameters(config)
-    rows = config.n_support[1] + config.n_query[1]
+    priors = config.priors
+    rows = priors.n_support[1] + priors.n_query[1]
     lines = [
         f"preset            {name}",
         f"task              {config.task}",
         f"model             dim {config.dim}, {config.n_layers} layers, {config.n_heads} heads, head {config.head_size}"
         f" -> {n_params:,} parameters",
-        f"prior             {config.prior}",
-        f"tables            support {config.n_support[0]}-{config.n_support[1]} rows, query "
-        f"{config.n_query[0]}-{config.n_query[1]} rows, {config.n_features[0]}-{config.n_features[1]} features "
+        f"prior             {priors.mixture_spec}",
+        f"tables            support {priors.n_support[0]}-{priors.n_support[1]} rows, query "
+        f"{priors.n_query[0]}-{priors.n_query[1]} rows, {priors.n_features[0]}-{priors.n_features[1]} features "
         f"(at most {rows} rows)",
+        f"classes           2-{priors.max_classes} (P(binary) {priors.binary_prob:g}), head ids {priors.class_ids}",
+        f"warm start        {config.init_from or 'none'}",
         f"tables per step   {config.batch_size} (micro-batch {config.micro_batch_size or 'batch / ranks'})",
         f"expected steps    {config.steps:,} -> {config.steps * config.batch_size:,} tables",
         f"optimiser         AdamW lr {config.lr:g} (warm-up {config.warmup_steps} steps, cosine to "
@@ -110,6 +138,23 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", metavar="command")
     _train_parser(sub)
+    resume_parser = sub.add_parser(
+        "resume", help="continue a campaign from its committed state",
+        description="Continue the run whose newest state is packed in CAMPAIGN (see campaign/README.md): unpack "
+                    "it into the run folder unless that holds a newer step, then train with the campaign's config "
+                    "(plus any overrides), packing the newest state back into CAMPAIGN after every save.",
+    )
+    resume_parser.add_argument("campaign", help="campaign folder (holds train_config.json and state/)")
+    resume_parser.add_argument("--out", help="run folder (default: runs/<campaign folder name>)")
+    resume_parser.add_argument("--steps", type=int, help="change the schedule's length")
+    resume_parser.add_argument("--lr", type=float, help="change the peak learning rate (takes effect at once)")
+    resume_parser.add_argument("--workers", type=int, dest="num_workers", help="data worker processes")
+    resume_parser.add_argument("--time-limit", type=float, help="stop (after saving) after this many seconds")
+    resume_parser.add_argument("--stop-after", type=int, help="stop at this step")
+    resume_parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                               help="change a TrainConfig field (priors.<field> for a prior setting)")
+    resume_parser.add_argument("--device", help="cpu, cuda, ...")
+    resume_parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     sub.add_parser("presets", help="list the named presets", description="List the named presets with --dry-run details.")
     pack_parser = sub.add_parser("pack", help="newest checkpoint of a run as small bf16 shards",
                                  description="Write the newest checkpoint of RUN as bf16 safetensors shards + manifest.")
@@ -146,6 +191,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(f"unpacked into {unpack(args.packed, args.run)}")
         return 0
+    if args.command == "resume":
+        return _resume(args)
     if args.command != "train":
         parser.print_help()
         return 0
@@ -157,6 +204,28 @@ def main(argv: list[str] | None = None) -> int:
 
     out = args.out or f"runs/{args.preset}-{config.task}"
     result = train(config, out, device=args.device, resume=not args.no_resume, progress=not args.no_progress,
-                   stop_after=args.stop_after)
+                   stop_after=args.stop_after, campaign=args.campaign)
     print(f"stopped at step {result.step}; checkpoint: {result.checkpoint}; log: {result.log_path}")
+    return 0
+
+
+def _resume(args: argparse.Namespace) -> int:
+    """``python -m pretraining resume CAMPAIGN``: continue a committed run on this machine."""
+    from pathlib import Path
+
+    from .train import train
+    from .transport import CAMPAIGN_CONFIG, unpack_campaign
+
+    campaign = Path(args.campaign)
+    config_path = campaign / CAMPAIGN_CONFIG
+    if not config_path.is_file():
+        raise SystemExit(f"{campaign} is not a campaign folder: it has no {CAMPAIGN_CONFIG}")
+    base = TrainConfig.from_dict(json.loads(config_path.read_text(encoding="utf-8")))
+    config = build_config(args, base=base)
+    out = Path(args.out or Path("runs") / campaign.name)
+    start = unpack_campaign(campaign, out)
+    print(f"resuming {campaign} in {out} from {start.name if start else 'scratch'}")
+    result = train(config, out, device=args.device, progress=not args.no_progress, stop_after=args.stop_after,
+                   campaign=campaign)
+    print(f"stopped at step {result.step}; checkpoint: {result.checkpoint}; campaign state: {campaign}/state")
     return 0

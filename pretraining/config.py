@@ -42,6 +42,10 @@ class PriorConfig:
     max_classes: int = 10
     # P(binary); otherwise uniform in 2..max_classes, as in TabPFN v1 and TabICL.
     binary_prob: float = 0.5
+    # Which head ids a k-class table uses: "random_subset" maps its classes to k random ids of
+    # 0..max_classes-1 (TabForestPFN), so every id is trained; "first" permutes 0..k-1 (the v1
+    # checkpoints' recipe, which leaves the high ids of a 10-wide head nearly untrained).
+    class_ids: str = "random_subset"
 
     # ---- shared feature generator (paper App. A.2.1) ----
     # p_cat ~ U[low, high]; n_categorical = floor(p_cat * (d + 1)) capped at d (paper).
@@ -168,6 +172,8 @@ class PriorConfig:
             )
         if self.max_attempts < 1:
             raise ValueError("PriorConfig.max_attempts must be >= 1")
+        if self.class_ids not in CLASS_ID_MODES:
+            raise ValueError(f"PriorConfig.class_ids must be one of {CLASS_ID_MODES}, got {self.class_ids!r}")
 
     # ---- serialisation ----
     def to_dict(self) -> dict[str, Any]:
@@ -205,8 +211,39 @@ class PriorConfig:
         """Shorthand for `dataclasses.replace`."""
         return dataclasses.replace(self, **changes)
 
+    @property
+    def mixture_spec(self) -> str:
+        """The mixture as a ``"scm=0.5,et=0.1,..."`` string (the ``--prior`` syntax)."""
+        return ",".join(f"{name}={weight:g}" for name, weight in self.mixture)
 
-DEFAULT_MIXTURE = "scm=0.5,et=0.1,gb=0.1,dt=0.1,rf=0.1,dsrf=0.1"
+
+CLASS_ID_MODES = ("random_subset", "first")
+
+
+def parse_mixture(spec: str) -> tuple[tuple[str, float], ...]:
+    """Parse ``"scm=0.5,et=0.1,..."`` (a bare name means weight 1) into mixture pairs.
+
+    Raises
+    ------
+    ValueError
+        On an empty spec, a malformed item, a repeated name or a weight that is not a number.
+        Unknown prior names are reported by `pretraining.priors.Mixture`.
+    """
+    if not isinstance(spec, str) or not spec.strip():
+        raise ValueError("empty prior mixture spec; expected e.g. 'scm=0.5,et=0.5'")
+    weights: dict[str, float] = {}
+    for item in spec.split(","):
+        name, sep, value = (part.strip() for part in item.partition("="))
+        name = name.lower()
+        if not name:
+            raise ValueError(f"empty prior name in mixture spec {spec!r}")
+        if name in weights:
+            raise ValueError(f"prior {name!r} appears twice in mixture spec {spec!r}")
+        try:
+            weights[name] = float(value) if sep else 1.0
+        except ValueError:
+            raise ValueError(f"weight {value!r} of prior {name!r} is not a number") from None
+    return tuple(weights.items())
 
 
 @dataclass(frozen=True)
@@ -215,7 +252,9 @@ class TrainConfig:
 
     Batch sizes count tables. ``batch_size`` is the global number of tables per optimizer step
     (all ranks and accumulation steps together); ``micro_batch_size`` is how many tables one
-    rank puts through one forward pass (None: ``batch_size // world_size``).
+    rank puts through one forward pass (None: ``batch_size // world_size``). ``priors`` holds
+    every setting of the synthetic tables (sizes, class counts, mixture, generator ranges);
+    ``--set priors.binary_prob=0.3`` reaches any of them from the command line.
     """
 
     task: str = "classification"
@@ -223,13 +262,11 @@ class TrainConfig:
     dim: int = 512
     n_layers: int = 12
     n_heads: int = 4
-    # Head width: 10 classes (the released classifier) or 1 scalar for regression (None: by task).
+    # Head width: None = by task (``priors.max_classes`` ids for classification, 1 scalar for
+    # regression); a regression head wider than 1 is a binned head.
     dim_output: int | None = None
     # ---- data ----
-    prior: str = DEFAULT_MIXTURE
-    n_support: IntRange = (64, 512)
-    n_query: IntRange = (128, 128)
-    n_features: IntRange = (2, 16)
+    priors: PriorConfig = PriorConfig()
     # One (support, query, features) shape per micro-batch: no padding, no masks, no waste.
     same_shape_per_batch: bool = True
     num_workers: int = 1
@@ -244,13 +281,18 @@ class TrainConfig:
     beta1: float = 0.9
     beta2: float = 0.95
     grad_clip: float = 1.0
-    # 'auto': bf16 autocast on CUDA, float32 on the CPU (no bf16 speed-up on AVX2 CPUs).
+    # 'auto': bf16 autocast on CUDA, float32 on the CPU (bf16 is several times slower on AVX2-only
+    # CPUs, and was slower for the cpu-v2 run on a CPU with AMX too).
     precision: str = "auto"
     gradient_checkpointing: bool = False
     compile: bool = False
     seed: int = 0
+    # Warm start: a new run's initial weights (a checkpoint folder, a run folder's newest
+    # checkpoint, or a shipped checkpoint name). The model shape must match. Ignored on resume.
+    init_from: str | None = None
     # ---- bookkeeping ----
     log_every: int = 10
+    # Every evaluation reads the weights saved at its step (an evaluation step is a save step).
     eval_every: int = 200
     save_every: int = 100
     # Also save when this much wall time passed since the last save (a kill loses little).
@@ -275,33 +317,61 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.precision: unknown {self.precision!r}")
         if not 0.0 <= self.min_lr_ratio <= 1.0:
             raise ValueError("TrainConfig.min_lr_ratio must be in [0, 1]")
+        if not isinstance(self.priors, PriorConfig):
+            raise TypeError(f"TrainConfig.priors must be a PriorConfig, got {type(self.priors).__name__}")
+        if self.task == "classification" and self.priors.max_classes > self.head_size:
+            raise ValueError(
+                f"TrainConfig: priors.max_classes ({self.priors.max_classes}) exceeds the head width "
+                f"({self.head_size})"
+            )
 
     @property
     def head_size(self) -> int:
         """Output size of the model head."""
         if self.dim_output is not None:
             return self.dim_output
-        return 10 if self.task == "classification" else 1
-
-    def prior_config(self) -> PriorConfig:
-        """The `PriorConfig` of this run's tables (sizes from this config, the rest default)."""
-        return PriorConfig(n_support=tuple(self.n_support), n_query=tuple(self.n_query),
-                           n_features=tuple(self.n_features), max_classes=min(10, self.head_size)
-                           if self.task == "classification" else 10)
+        return self.priors.max_classes if self.task == "classification" else 1
 
     def to_dict(self) -> dict[str, Any]:
-        return {f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v for f in fields(self)}
+        """JSON-friendly dict; ``priors`` is nested (`PriorConfig.to_dict`)."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, PriorConfig):
+                out[f.name] = value.to_dict()
+            else:
+                out[f.name] = list(value) if isinstance(value, tuple) else value
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """Inverse of `to_dict`. Also reads the flat layout of runs saved before ``priors``
+        existed (``prior`` mixture string and ``n_support`` / ``n_query`` / ``n_features``)."""
+        data = dict(data)
+        priors = data.pop("priors", None)
+        priors = PriorConfig.from_dict(priors) if isinstance(priors, dict) else PriorConfig()
+        legacy = {k: data.pop(k) for k in ("n_support", "n_query", "n_features") if k in data}
+        if legacy:
+            priors = priors.replace(**{k: tuple(v) for k, v in legacy.items()}, class_ids="first")
+        if "prior" in data:
+            priors = priors.replace(mixture=parse_mixture(data.pop("prior")))
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"TrainConfig: unknown keys {unknown}")
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+        return cls(priors=priors, **{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
     def replace(self, **changes: Any) -> TrainConfig:
+        """`dataclasses.replace`; ``"priors.<field>"`` keys (passed as ``**{...}``) change a prior setting."""
+        prior_changes = {k.removeprefix("priors."): v for k, v in changes.items() if k.startswith("priors.")}
+        changes = {k: v for k, v in changes.items() if not k.startswith("priors.")}
+        if prior_changes:
+            changes["priors"] = changes.get("priors", self.priors).replace(**prior_changes)
         return dataclasses.replace(self, **changes)
+
+
+def _sizes(n_support: IntRange, n_query: IntRange, n_features: IntRange, **more: Any) -> PriorConfig:
+    return PriorConfig(n_support=n_support, n_query=n_query, n_features=n_features, **more)
 
 
 #: Named runs. Sizes for the CPU preset were picked from measured step times on a 2-core CPU
@@ -309,26 +379,34 @@ class TrainConfig:
 PRESETS: dict[str, TrainConfig] = {
     # A useful small model in about 90 minutes on 2 CPU cores.
     "cpu-small": TrainConfig(
-        dim=96, n_layers=3, n_heads=4, n_support=(32, 256), n_query=(64, 64), n_features=(2, 12),
+        dim=96, n_layers=3, n_heads=4, priors=_sizes((32, 256), (64, 64), (2, 12), class_ids="first"),
         batch_size=32, steps=3000, lr=1e-3, warmup_steps=100, weight_decay=0.01, num_workers=1,
         log_every=10, eval_every=250, save_every=50, n_eval_tables=64,
     ),
+    # mitra-small v2, stage 1 (a CPU campaign over many sessions, warm-started from v1): larger
+    # tables (up to 512 support rows, 24 features), more multiclass tables, every head id trained.
+    "cpu-v2": TrainConfig(
+        dim=96, n_layers=3, n_heads=4,
+        priors=_sizes((32, 512), (64, 128), (2, 24), binary_prob=0.3, class_ids="random_subset"),
+        batch_size=32, steps=8000, lr=5e-4, warmup_steps=200, weight_decay=0.01, num_workers=1,
+        log_every=10, eval_every=250, save_every=50, save_every_seconds=300, n_eval_tables=64,
+    ),
     # One H100 for about 8 minutes (bf16, no activation checkpointing at this size).
     "gpu-8min": TrainConfig(
-        dim=256, n_layers=6, n_heads=4, n_support=(64, 512), n_query=(128, 128), n_features=(2, 16),
+        dim=256, n_layers=6, n_heads=4, priors=_sizes((64, 512), (128, 128), (2, 16)),
         batch_size=128, steps=3000, lr=5e-4, warmup_steps=200, num_workers=14, log_every=25,
         eval_every=500, save_every=250, save_every_seconds=120, time_limit=480, n_eval_tables=256,
     ),
     # The paper's model: 12 x 512, 2,048 tables per step, ~22k steps (45M tables).
     "mitra-full": TrainConfig(
-        dim=512, n_layers=12, n_heads=4, n_support=(64, 512), n_query=(128, 128), n_features=(2, 16),
+        dim=512, n_layers=12, n_heads=4, priors=_sizes((64, 512), (128, 128), (2, 16)),
         batch_size=2048, micro_batch_size=64, steps=22000, lr=2e-4, warmup_steps=1000,
         gradient_checkpointing=True, num_workers=16, log_every=10, eval_every=500, save_every=250,
         n_eval_tables=512,
     ),
     # A seconds-long run for tests and smoke checks.
     "tiny": TrainConfig(
-        dim=32, n_layers=2, n_heads=4, n_support=(16, 48), n_query=(16, 16), n_features=(2, 6),
+        dim=32, n_layers=2, n_heads=4, priors=_sizes((16, 48), (16, 16), (2, 6)),
         batch_size=8, steps=30, lr=3e-3, warmup_steps=3, num_workers=0, log_every=5, eval_every=15,
         save_every=10, n_eval_tables=16, real_data_eval=False,
     ),

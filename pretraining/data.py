@@ -6,7 +6,9 @@ Per table (Mitra §3.3 and the AutoGluon preprocessing the released model expect
 2. generate a table with the prior (default: the Mitra mixture);
 3. split its rows at random into support and query; if a class is missing from the support set,
    re-split (up to 3 times) and otherwise drop the table and draw another one;
-4. permute class ids and feature columns at random;
+4. permute the feature columns at random and give the table's classes random head ids:
+   ``PriorConfig.class_ids="random_subset"`` draws k distinct ids of ``0..max_classes-1`` (every
+   id of the head is trained), ``"first"`` permutes ``0..k-1``;
 5. replace missing values with the support column mean (the model must never see NaN);
 6. regression: min-max scale the target with the support min/max (support targets in [0, 1]);
    tables with a constant support target are dropped.
@@ -83,6 +85,8 @@ class SyntheticTableStream(IterableDataset):
     ``padding_obs_support``     [B, S]      bool, True = padded row
     ``padding_obs_query``       [B, Q]      bool, True = padded row
     ``n_classes``               [B]         int64, classes in the table (0 for regression)
+    ``classes_used``            [B, K]      bool, head ids the table's classes use (K = max_classes;
+                                            K = 0 for regression)
     ``prior``                   list[str]   name of the prior of each table
     ==========================  ==========  ==============================================
 
@@ -203,7 +207,10 @@ class SyntheticTableStream(IterableDataset):
             xq = np.where(np.isnan(xq), mean, xq)
 
         if table.task == "classification":
-            relabel = rng.permutation(table.n_classes)
+            if self.config.class_ids == "random_subset":
+                relabel = rng.choice(self.config.max_classes, table.n_classes, replace=False)
+            else:
+                relabel = rng.permutation(table.n_classes)
             ys, yq = relabel[y[sup]], relabel[y[qry]]
         else:
             lo, hi = float(y[sup].min()), float(y[sup].max())
@@ -217,6 +224,7 @@ class SyntheticTableStream(IterableDataset):
             "x_query": xq.astype(np.float32, copy=False),
             "y_query": yq,
             "n_classes": table.n_classes,
+            "class_ids": relabel if table.task == "classification" else None,
             "prior": table.prior,
         }
 
@@ -239,6 +247,7 @@ class SyntheticTableStream(IterableDataset):
             "padding_obs_support": np.ones((b, s), bool),
             "padding_obs_query": np.ones((b, q), bool),
             "n_classes": np.array([t["n_classes"] for t in tables], np.int64),
+            "classes_used": np.zeros((b, self.config.max_classes if classification else 0), bool),
         }
         for i, t in enumerate(tables):
             ns, nf = t["x_support"].shape
@@ -250,6 +259,8 @@ class SyntheticTableStream(IterableDataset):
             out["padding_features"][i, :nf] = False
             out["padding_obs_support"][i, :ns] = False
             out["padding_obs_query"][i, :nq] = False
+            if classification:
+                out["classes_used"][i, t["class_ids"]] = True
         batch: dict[str, Any] = {k: torch.from_numpy(v) for k, v in out.items()}
         batch["prior"] = [t["prior"] for t in tables]
         return batch

@@ -29,9 +29,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mitra_sklearn._tasks import used_class_logits
 from mitra_sklearn.devices import autocast_context, resolve_precision
 from mitra_sklearn.finetune import parameter_groups
-from mitra_sklearn.hub import save_model
+from mitra_sklearn.hub import load_model, save_model
 from mitra_sklearn.model import MitraConfig, MitraModel
 
 from .config import TrainConfig
@@ -77,15 +78,16 @@ def lr_factor(step: int, config: TrainConfig) -> float:
 def compute_loss(outputs: torch.Tensor, batch: dict[str, Any], task: str) -> tuple[torch.Tensor, dict[str, float]]:
     """Cross-entropy over each table's classes, or MSE on scaled targets, over real query rows.
 
-    Logits of class ids a table does not use are masked out, which is the softmax the
-    estimators use at prediction time.
+    Logits of label ids a table does not use are masked out, which is the softmax the
+    estimators use at prediction time (`mitra_sklearn._tasks.used_class_logits`).
     """
     y_query = batch["y_query"]
     valid = ~batch["padding_obs_query"]
     if task == "classification":
-        logits = outputs.float()
-        unused = torch.arange(logits.shape[-1], device=logits.device) >= batch["n_classes"][:, None, None]
-        logits = logits.masked_fill(unused, float("-inf"))
+        used = batch["classes_used"]
+        if used.shape[-1] < outputs.shape[-1]:  # a head wider than the prior's label ids
+            used = F.pad(used, (0, outputs.shape[-1] - used.shape[-1]), value=False)
+        logits = used_class_logits(outputs, used[:, None, :])
         targets = y_query.masked_fill(~valid, IGNORE_INDEX)
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=IGNORE_INDEX)
         with torch.no_grad():
@@ -109,7 +111,8 @@ def _to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
 
 
 def _autocast(device: torch.device, config: TrainConfig) -> contextlib.AbstractContextManager:
-    # The estimators' rule: 'auto' is bf16 autocast on CUDA and float32 elsewhere.
+    # The estimators' rule: 'auto' is bf16 autocast on CUDA and float32 elsewhere. bf16 on a CPU
+    # with AMX was measured slower than float32 for the cpu-v2 run (docs/pretraining.md).
     return autocast_context(device, resolve_precision(config.precision, device))
 
 
@@ -170,6 +173,7 @@ def train(
     resume: bool = True,
     progress: bool = True,
     stop_after: int | None = None,
+    campaign: str | os.PathLike | None = None,
 ) -> TrainResult:
     """Pretrain (or resume pretraining) a Mitra model.
 
@@ -189,6 +193,10 @@ def train(
     stop_after : int, optional
         Stop (after saving) at this step although the schedule runs to ``config.steps``; used to
         split a run over several sessions and by the resume tests.
+    campaign : path, optional
+        Folder that receives the run's newest resumable state, packed small (bf16 shards, log,
+        config), after every save: what a repository commits so that a fresh clone continues
+        the run (``python -m pretraining resume <campaign>``).
     """
     out_dir = Path(out_dir)
     dist, device = _init_distributed(device)
@@ -213,6 +221,8 @@ def train(
     checkpoint = latest_checkpoint(out_dir) if resume else None
     if checkpoint is not None:
         start_step, tables_seen, train_seconds = _load_state(checkpoint, model, optimizer, scheduler, config, device)
+    elif config.init_from is not None:
+        _warm_start(model, config)
     if dist.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "train_config.json").write_text(json.dumps(config.to_dict(), indent=2))
@@ -225,9 +235,9 @@ def train(
             forward_model, device_ids=[device.index] if device.type == "cuda" else None
         )
 
-    prior_config = config.prior_config()
+    prior_config = config.priors
     stream = SyntheticTableStream(
-        config.task, micro, prior_config, prior=config.prior, seed=config.seed, rank=dist.rank,
+        config.task, micro, prior_config, seed=config.seed, rank=dist.rank,
         world_size=dist.world_size, same_shape_per_batch=config.same_shape_per_batch,
         start_batch=start_step * accumulation,
     )
@@ -302,13 +312,19 @@ def train(
             flag = torch.tensor(float(out_of_time), device=device)
             torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
             out_of_time = bool(flag.item())
+        evaluate_now = step % config.eval_every == 0 or step == final_step or out_of_time
+        # An evaluation step is also a save step, so every evaluation reads its own step's weights.
         due = step % config.save_every == 0 or time.time() - last_save >= config.save_every_seconds
-        if due or step == final_step or out_of_time:
+        if due or evaluate_now:
             if dist.is_main:
                 last_checkpoint = _save(out_dir, model, optimizer, scheduler, config, step, tables_seen,
                                         train_seconds + time.time() - run_start)
+                if campaign is not None:
+                    from .transport import pack_campaign
+
+                    pack_campaign(out_dir, campaign)
             last_save = time.time()
-        if dist.is_main and (step % config.eval_every == 0 or step == final_step or out_of_time):
+        if dist.is_main and evaluate_now:
             _log(log_path, {"step": step, **_evaluate(model, eval_batches, config, device, out_dir,
                                                       real_data=config.real_data_eval, checkpoint=last_checkpoint)})
         if out_of_time:
@@ -325,7 +341,7 @@ def train(
 def _held_out_batches(config: TrainConfig, prior_config: Any, micro: int) -> list[dict[str, Any]]:
     """A fixed sample of prior tables (same mixture, another seed), generated once per run."""
     size = min(micro, config.n_eval_tables)
-    stream = SyntheticTableStream(config.task, size, prior_config, prior=config.prior,
+    stream = SyntheticTableStream(config.task, size, prior_config,
                                   seed=config.seed + _EVAL_SEED_OFFSET, rank=0, world_size=1,
                                   same_shape_per_batch=config.same_shape_per_batch)
     return [stream.make_batch(i) for i in range(max(1, config.n_eval_tables // size))]
@@ -404,6 +420,22 @@ def _save(
     return final
 
 
+def _warm_start(model: MitraModel, config: TrainConfig) -> None:
+    """Initial weights of a new run from ``config.init_from`` (same model shape required)."""
+    source = Path(str(config.init_from))
+    if (source / "checkpoints").is_dir():  # a run folder: its newest checkpoint
+        newest = latest_checkpoint(source)
+        if newest is None:
+            raise FileNotFoundError(f"init_from={config.init_from!r}: the run folder has no checkpoint")
+        source = newest
+    trained = load_model(str(source))
+    if trained.config != model.config:
+        raise ValueError(
+            f"init_from={config.init_from!r} holds a {trained.config} model; this run asks for {model.config}."
+        )
+    model.load_state_dict(trained.state_dict())
+
+
 def _load_state(
     checkpoint: Path, model: MitraModel, optimizer: torch.optim.Optimizer, scheduler: Any, config: TrainConfig,
     device: torch.device,
@@ -421,6 +453,14 @@ def _load_state(
     model.load_state_dict(load_file(str(checkpoint / "model.safetensors"), device=str(device)))
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
+    # The restored state carries the old run's base rates and decay; this run's config wins, so a
+    # changed --lr, weight decay or betas on resume takes effect from the next step.
+    scheduler.base_lrs = [config.lr for _ in optimizer.param_groups]
+    factor = lr_factor(int(state["step"]), config)
+    for group, fresh in zip(optimizer.param_groups, parameter_groups(model, config.weight_decay)):
+        group.update(initial_lr=config.lr, lr=config.lr * factor, weight_decay=fresh["weight_decay"],
+                     betas=(config.beta1, config.beta2))
+    scheduler._last_lr = [group["lr"] for group in optimizer.param_groups]
     torch.set_rng_state(state["torch_rng"])
     if state["cuda_rng"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda_rng"])

@@ -25,7 +25,7 @@ from safetensors.torch import load_file, save_file
 
 from .train import _STATE_NAME, latest_checkpoint
 
-__all__ = ["pack", "unpack"]
+__all__ = ["pack", "unpack", "pack_campaign", "unpack_campaign", "campaign_step"]
 
 _MANIFEST = "manifest.json"
 
@@ -138,3 +138,70 @@ def _join(pieces: dict[str, torch.Tensor], dtypes: dict[str, str]) -> dict[str, 
         shape = () if shape_text == "scalar" else tuple(int(v) for v in shape_text.split("x"))
         out[name] = flat.reshape(shape).to(getattr(torch, dtypes[name]))
     return out
+
+
+# ---------------------------------------------------------------------------- campaigns
+#: Inside a campaign folder: the packed newest state, the run's log and its config.
+CAMPAIGN_STATE = "state"
+CAMPAIGN_LOG = "log.jsonl"
+CAMPAIGN_CONFIG = "train_config.json"
+
+
+def pack_campaign(run_dir: str | os.PathLike, campaign_dir: str | os.PathLike, *, max_mib: float = 15.0) -> Path:
+    """Replace the campaign's packed state with the run's newest checkpoint (plus log and config).
+
+    The new pack is written beside the old one and swapped in by renames, so a kill leaves either
+    the old or the new state (``unpack_campaign`` also reads a state left half-swapped).
+    """
+    run_dir, campaign = Path(run_dir), Path(campaign_dir)
+    campaign.mkdir(parents=True, exist_ok=True)
+    fresh, old = campaign / ".state-new", campaign / ".state-old"
+    shutil.rmtree(fresh, ignore_errors=True)
+    pack(run_dir, fresh, max_mib=max_mib, with_state=True)
+    shutil.rmtree(old, ignore_errors=True)
+    if (campaign / CAMPAIGN_STATE).exists():
+        os.replace(campaign / CAMPAIGN_STATE, old)
+    os.replace(fresh, campaign / CAMPAIGN_STATE)
+    shutil.rmtree(old, ignore_errors=True)
+    for name in (CAMPAIGN_LOG, CAMPAIGN_CONFIG):
+        if (run_dir / name).is_file():
+            tmp = campaign / f".{name}.tmp"
+            shutil.copyfile(run_dir / name, tmp)
+            os.replace(tmp, campaign / name)
+    return campaign / CAMPAIGN_STATE
+
+
+def campaign_step(campaign_dir: str | os.PathLike) -> int | None:
+    """Training step of the campaign's packed state, or None when it holds none."""
+    state = _campaign_state(Path(campaign_dir))
+    if state is None:
+        return None
+    manifest = json.loads((state / _MANIFEST).read_text(encoding="utf-8"))
+    return int(manifest.get("train_state", {}).get("step", 0))
+
+
+def unpack_campaign(campaign_dir: str | os.PathLike, run_dir: str | os.PathLike) -> Path | None:
+    """Bring the campaign's state into ``run_dir`` unless the run already holds a newer step.
+
+    Returns the checkpoint folder training will resume from (None: nothing to resume).
+    """
+    campaign, run_dir = Path(campaign_dir), Path(run_dir)
+    state = _campaign_state(campaign)
+    current = latest_checkpoint(run_dir)
+    if state is None:
+        return current
+    packed_step = campaign_step(campaign)
+    current_step = int(current.name.removeprefix("step-")) if current is not None else -1
+    if current is not None and current_step >= packed_step:
+        return current
+    folder = unpack(state, run_dir)
+    if (campaign / CAMPAIGN_LOG).is_file():
+        shutil.copyfile(campaign / CAMPAIGN_LOG, run_dir / CAMPAIGN_LOG)
+    return folder
+
+
+def _campaign_state(campaign: Path) -> Path | None:
+    for name in (CAMPAIGN_STATE, ".state-old"):  # ".state-old": a kill between the two renames
+        if (campaign / name / _MANIFEST).is_file():
+            return campaign / name
+    return None

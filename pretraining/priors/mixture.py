@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ..config import PriorConfig
+from ..config import PriorConfig, parse_mixture
 from .base import Prior, SeedLike, Table, Task, as_rng
 
 __all__ = ["Mixture"]
@@ -64,21 +64,7 @@ class Mixture(Prior):
         ValueError
             On an empty spec, a malformed item, an unknown or repeated name, or a bad weight.
         """
-        if not isinstance(spec, str) or not spec.strip():
-            raise ValueError("empty prior mixture spec; expected e.g. 'scm=0.5,et=0.5'")
-        weights: dict[str, float] = {}
-        for item in spec.split(","):
-            name, sep, value = (part.strip() for part in item.partition("="))
-            name = name.lower()
-            if not name:
-                raise ValueError(f"empty prior name in mixture spec {spec!r}")
-            if name in weights:
-                raise ValueError(f"prior {name!r} appears twice in mixture spec {spec!r}")
-            try:
-                weights[name] = float(value) if sep else 1.0
-            except ValueError:
-                raise ValueError(f"weight {value!r} of prior {name!r} is not a number") from None
-        return cls(weights, config)
+        return cls(dict(parse_mixture(spec)), config)
 
     def to_string(self) -> str:
         """Inverse of `from_string` (normalised weights)."""

@@ -239,12 +239,32 @@ def _check_batch(batch, task, batch_size):
         if task == "classification":
             k = int(batch["n_classes"][i])
             assert 2 <= k <= 10
-            assert torch.equal(torch.unique(ys), torch.arange(k))  # every class in support
-            assert yq.min() >= 0 and yq.max() < k
+            used = torch.nonzero(batch["classes_used"][i]).flatten()
+            assert len(used) == k
+            assert torch.equal(torch.unique(ys), used)  # every class in support, on its head ids
+            assert set(torch.unique(yq).tolist()) <= set(used.tolist())
         else:
             assert batch["n_classes"][i] == 0
             assert ys.min() == 0.0 and ys.max() == 1.0  # min-max scaled with support stats
             assert torch.isfinite(yq).all()
+
+
+@pytest.mark.parametrize("mode", ["random_subset", "first"])
+def test_class_ids_modes(mode):
+    """random_subset spreads a table's classes over all head ids; first keeps them at 0..k-1."""
+    stream = SyntheticTableStream("classification", 8, SMALL.replace(class_ids=mode), seed=5)
+    seen = set()
+    for index in range(6):
+        batch = stream.make_batch(index)
+        for i in range(8):
+            used = torch.nonzero(batch["classes_used"][i]).flatten()
+            if mode == "first":
+                assert torch.equal(used, torch.arange(int(batch["n_classes"][i])))
+            seen |= set(used.tolist())
+    if mode == "random_subset":
+        assert seen == set(range(SMALL.max_classes))
+    else:
+        assert max(seen) < SMALL.max_classes
 
 
 @pytest.mark.parametrize("task", TASKS)
