@@ -29,6 +29,7 @@ import numpy as np
 
 from .base import Prior
 from .features import FeatureSpec
+from .helpers import uniform_int
 
 __all__ = ["DSRFPrior", "RandomForestArrays", "sample_forest", "apply_forest"]
 
@@ -163,10 +164,10 @@ class DSRFPrior(Prior):
         low[spec.categorical] = -0.5
         high[spec.categorical] = spec.n_categories[spec.categorical] - 0.5
 
-        n_trees = int(rng.integers(c.dsrf_n_trees[0], c.dsrf_n_trees[1] + 1))
-        d_min = int(rng.integers(c.dsrf_min_depth[0], c.dsrf_min_depth[1] + 1))
+        n_trees = uniform_int(rng, c.dsrf_n_trees)
+        d_min = uniform_int(rng, c.dsrf_min_depth)
         lo, hi = (max(v, d_min) for v in c.dsrf_max_depth)  # d_max >= d_min
-        d_max = int(rng.integers(lo, hi + 1))
+        d_max = uniform_int(rng, (lo, hi))
         if task == "classification":
             d_min = min(max(d_min, int(np.ceil(np.log2(n_classes)))), d_max)
         p_nc = float(rng.uniform(*c.dsrf_p_nc))

@@ -26,6 +26,7 @@ from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from .base import Prior, Task
 from .features import FeatureSpec
+from .helpers import uniform_int
 
 __all__ = [
     "TreePrior",
@@ -36,12 +37,6 @@ __all__ = [
 ]
 
 _MAX_SEED = 2**31 - 1  # sklearn random_state must fit in int32
-
-
-def _int_in(rng: np.random.Generator, bounds: tuple[int, int], low: int | None = None) -> int:
-    lo, hi = bounds
-    lo = lo if low is None else min(max(lo, low), hi)
-    return int(rng.integers(lo, hi + 1))
 
 
 class TreePrior(Prior):
@@ -60,8 +55,8 @@ class TreePrior(Prior):
         # A depth-t tree has <= 2^t leaves, so ask for enough depth to express every class.
         min_depth = int(np.ceil(np.log2(max(n_classes, 2))))
         return {
-            "max_depth": _int_in(rng, c.tree_max_depth, low=min_depth),
-            "min_samples_leaf": _int_in(rng, c.tree_min_samples_leaf),
+            "max_depth": uniform_int(rng, c.tree_max_depth, low=min_depth),
+            "min_samples_leaf": uniform_int(rng, c.tree_min_samples_leaf),
             "max_features": c.tree_max_features[rng.integers(len(c.tree_max_features))],
             "random_state": int(rng.integers(_MAX_SEED)),
         }
@@ -69,7 +64,7 @@ class TreePrior(Prior):
     def _generate(self, rng, n_rows, n_features, task, n_classes):
         c = self.config
         spec = FeatureSpec.sample(rng, n_features, c)
-        n_base = _int_in(rng, c.tree_base_size)
+        n_base = uniform_int(rng, c.tree_base_size)
         x_base = spec.draw(rng, n_base)
         if task == "classification":
             probs = rng.dirichlet(np.full(n_classes, c.tree_label_alpha))
@@ -101,7 +96,7 @@ class ExtraTreesPrior(TreePrior):
 
     def make_model(self, rng, task, n_classes):
         cls = ExtraTreesClassifier if task == "classification" else ExtraTreesRegressor
-        n_estimators = _int_in(rng, self.config.forest_n_estimators)
+        n_estimators = uniform_int(rng, self.config.forest_n_estimators)
         return cls(n_estimators=n_estimators, **self._common(rng, n_classes))
 
 
@@ -112,7 +107,7 @@ class RandomForestPrior(TreePrior):
 
     def make_model(self, rng, task, n_classes):
         cls = RandomForestClassifier if task == "classification" else RandomForestRegressor
-        n_estimators = _int_in(rng, self.config.forest_n_estimators)
+        n_estimators = uniform_int(rng, self.config.forest_n_estimators)
         return cls(n_estimators=n_estimators, **self._common(rng, n_classes))
 
 
@@ -126,14 +121,14 @@ class GradientBoostingPrior(TreePrior):
         # Multiclass GB fits one tree per class per stage: cap the total to bound the cost.
         trees_per_stage = n_classes if (task == "classification" and n_classes > 2) else 1
         n_estimators = min(
-            _int_in(rng, c.gb_n_estimators), max(1, c.gb_max_total_trees // trees_per_stage)
+            uniform_int(rng, c.gb_n_estimators), max(1, c.gb_max_total_trees // trees_per_stage)
         )
         lr = float(np.exp(rng.uniform(*np.log(c.gb_learning_rate))))
         kwargs = dict(
             n_estimators=n_estimators,
-            max_depth=_int_in(rng, c.gb_max_depth),
+            max_depth=uniform_int(rng, c.gb_max_depth),
             learning_rate=lr,
-            min_samples_leaf=_int_in(rng, c.tree_min_samples_leaf),
+            min_samples_leaf=uniform_int(rng, c.tree_min_samples_leaf),
             random_state=int(rng.integers(_MAX_SEED)),
         )
         if task == "classification":
