@@ -35,12 +35,66 @@ from .config import PriorConfig
 from .priors import Mixture, Prior, PriorGenerationError, Table, get_prior, sample_n_classes
 from .priors.base import TASKS, Task
 
-__all__ = ["SyntheticTableStream", "IGNORE_INDEX"]
+__all__ = ["SyntheticTableStream", "IGNORE_INDEX", "split_support_query"]
 
 #: Label of padded classification rows (torch's CrossEntropyLoss default ignore_index).
 IGNORE_INDEX = -100
 _SPLIT_TRIES = 3  # re-splits of one table before it is dropped
 _TABLE_TRIES = 50  # tables drawn for one batch slot before giving up
+
+
+def split_support_query(
+    rng: np.random.Generator,
+    y: np.ndarray,
+    n_support: int,
+    task: Task,
+    n_classes: int,
+    tries: int = _SPLIT_TRIES,
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Shuffle a table's rows into support and query until every class is in the support set.
+
+    The one owner of this split: the pretraining stream and the generalizability tables both
+    call it. Each try costs exactly one ``rng.permutation(len(y))``; regression accepts the
+    first one. Pretraining runs resume on that determinism, so do not add rng calls here.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        Source of the permutations (advanced by one permutation per try).
+    y : ndarray of shape (n_rows,)
+        Targets: class codes ``0..n_classes-1`` (classification) or floats (regression).
+    n_support : int
+        Rows of the support set (``1 <= n_support <= n_rows``); the rest is the query set.
+    task : {"classification", "regression"}
+    n_classes : int
+        Classes of the table (ignored for regression).
+    tries : int, default=3
+        Permutations tried before giving up.
+
+    Returns
+    -------
+    (support, query) : tuple of ndarray of int, or None
+        Row positions of the two sets, in shuffled order; None when no try put every class in
+        the support set (the caller drops the table).
+
+    Raises
+    ------
+    ValueError
+        Unknown task, ``n_support`` outside ``1..n_rows`` or ``tries < 1``.
+    """
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+    n_rows = len(y)
+    if not 1 <= n_support <= n_rows:
+        raise ValueError(f"need 1 <= n_support <= n_rows, got n_support={n_support}, n_rows={n_rows}")
+    if tries < 1:
+        raise ValueError(f"tries must be >= 1, got {tries}")
+    for _ in range(tries):
+        rows = rng.permutation(n_rows)
+        support, query = rows[:n_support], rows[n_support:]
+        if task == "regression" or np.unique(y[support]).size == n_classes:
+            return support, query
+    return None
 
 
 class SyntheticTableStream(IterableDataset):
@@ -187,13 +241,10 @@ class SyntheticTableStream(IterableDataset):
     ) -> dict[str, Any] | None:
         """Split, permute, impute and scale one table; None if it is degenerate."""
         y = table.y
-        for _ in range(_SPLIT_TRIES):
-            rows = rng.permutation(table.n_rows)
-            sup, qry = rows[:n_support], rows[n_support:]
-            if table.task == "regression" or np.unique(y[sup]).size == table.n_classes:
-                break
-        else:
+        rows = split_support_query(rng, y, n_support, table.task, table.n_classes)
+        if rows is None:
             return None  # a class never made it into the support set
+        sup, qry = rows
 
         cols = rng.permutation(table.n_features)
         x = table.x[:, cols]
