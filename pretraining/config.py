@@ -59,6 +59,21 @@ class PriorConfig:
     missing_prob: float = 0.0
     # Per-table missing rate ~ U[low, high] when a table gets missing values.
     missing_rate: FloatRange = (0.01, 0.2)
+    # P(a table gets quantised numeric columns: ties / few distinct values, like integers or
+    # ratings in real tables); 0 keeps the v1 stream unchanged. Applies to every prior.
+    feature_quantize_prob: float = 0.0
+    # Share of a table's numeric columns that are quantised, ~ U[low, high] per table.
+    feature_quantize_share: FloatRange = (0.1, 1.0)
+    # About how many distinct values a quantised column keeps (grid step 6 / levels on N(0, 1)).
+    feature_quantize_levels: IntRange = (2, 12)
+    # P(a table's inputs are correlated through a Gaussian copula; real columns are rarely
+    # independent); 0 keeps the v1 stream unchanged. Feature-generator priors only (SCM features
+    # are correlated by construction).
+    feature_copula_prob: float = 0.0
+    # Rank of the copula's random factor model (correlation = W W^T + I, normalised).
+    feature_copula_factors: IntRange = (1, 4)
+    # Loading std of the factor model: ~0.3 gives |corr| ~0.1, 3 gives |corr| up to ~0.9.
+    feature_copula_strength: FloatRange = (0.3, 3.0)
 
     # ---- robustness ----
     # Draws per table before a prior falls back to fewer classes / gives up. Random-label
@@ -144,10 +159,58 @@ class PriorConfig:
     dsrf_leaf_mu: float = 0.0
     dsrf_leaf_sigma: float = 1.0
 
+    # ---- rules: a random lookup table / decision list / score over a few discrete features ----
+    # Categorical share for this prior: rule-like real tables are mostly categorical.
+    rules_categorical_share: FloatRange = (0.3, 1.0)
+    # Categories 1 + Geometric(p); 0.5 makes half the columns binary (shared generator: 0.35).
+    rules_categories_geometric_p: float = 0.5
+    # Share of the numeric columns turned into small-integer (quantised) columns, per table.
+    rules_discrete_share: FloatRange = (0.0, 1.0)
+    # Distinct values of those small-integer columns (binary flags .. 1-6 ratings).
+    rules_discrete_levels: IntRange = (2, 6)
+    # Features the target reads (raised for classification until the table has k cells).
+    rules_n_vars: IntRange = (1, 4)
+    # Levels per rule feature: a categorical column's codes are merged into this many groups, a
+    # numeric column is cut at levels - 1 thresholds; <= 4^4 = 256 cells keeps the table small.
+    rules_levels: IntRange = (2, 4)
+    # Target family weights: random lookup table over the cells, first-match decision list,
+    # additive points score (clf: ordered bins of the total).
+    rules_modes: tuple[tuple[str, float], ...] = (("table", 0.4), ("list", 0.4), ("score", 0.2))
+    # Rules in a decision list (raised to k - 1 for classification so each class has a rule).
+    rules_n_rules: IntRange = (1, 6)
+    # Most literals ("feature level in S") per decision-list rule.
+    rules_max_literals: int = 2
+    # P(a rules table gets noise); the rest stay exactly rule-determined.
+    rules_noise_prob: float = 0.5
+    # Label flip rate ~ U[low, high] when noisy (a flipped row gets a uniform random class).
+    rules_flip_rate: FloatRange = (0.0, 0.1)
+    # Regression noise std ~ U[low, high] times the target's std when noisy.
+    rules_noise_std: FloatRange = (0.0, 0.1)
+
+    # ---- additive: linear + univariate smooth terms + a few pairwise interactions ----
+    # Categorical share for this prior: mostly numeric, as in smooth real regression tables.
+    additive_categorical_share: FloatRange = (0.0, 0.5)
+    # Share of the features with a linear term, ~ U[low, high] per table (the rest are
+    # irrelevant unless a smooth term or interaction picks them).
+    additive_linear_share: FloatRange = (0.0, 1.0)
+    # Univariate smooth terms per score, each of a kind drawn uniformly from additive_smooth_kinds.
+    additive_n_smooth: IntRange = (0, 4)
+    # Smooth families: polynomial (degree 2-3), sine, soft step, hinge, random linear spline.
+    additive_smooth_kinds: tuple[str, ...] = ("poly", "sine", "step", "hinge", "spline")
+    # Pairwise product interactions.
+    additive_n_interactions: IntRange = (0, 2)
+    # Noise std relative to the signal std, log-uniform: very low (1e-3) to moderate (0.5).
+    additive_noise: FloatRange = (1e-3, 0.5)
+    # P(classes = argmax of k additive scores) vs quantile bins of one score (linear boundaries).
+    additive_softmax_prob: float = 0.3
+
     # ---- mixture (paper Table 6 caption: SCM 50%, tree priors 10% each) ----
     mixture: tuple[tuple[str, float], ...] = (
         ("scm", 0.5), ("et", 0.1), ("gb", 0.1), ("dt", 0.1), ("rf", 0.1), ("dsrf", 0.1),
     )
+
+    # (name, weight) pair fields: stored as {name: weight} dicts by to_dict / from_dict.
+    _WEIGHT_PAIR_FIELDS = ("mixture", "scm_label_modes", "rules_modes")
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -172,6 +235,20 @@ class PriorConfig:
             )
         if self.max_attempts < 1:
             raise ValueError("PriorConfig.max_attempts must be >= 1")
+        for name in ("feature_quantize_levels", "rules_discrete_levels", "rules_levels"):
+            if getattr(self, name)[0] < 2:
+                raise ValueError(f"PriorConfig.{name} must start at >= 2, got {getattr(self, name)}")
+        for name in ("feature_copula_factors", "rules_n_vars", "rules_n_rules"):
+            if getattr(self, name)[0] < 1:
+                raise ValueError(f"PriorConfig.{name} must start at >= 1, got {getattr(self, name)}")
+        for name in ("feature_quantize_share", "rules_categorical_share", "rules_discrete_share",
+                     "additive_categorical_share", "additive_linear_share"):
+            if not 0.0 <= getattr(self, name)[0] <= getattr(self, name)[1] <= 1.0:
+                raise ValueError(f"PriorConfig.{name} must lie in [0, 1], got {getattr(self, name)}")
+        if self.rules_max_literals < 1 or not 0.0 < self.rules_categories_geometric_p <= 1.0:
+            raise ValueError("PriorConfig: need rules_max_literals >= 1, 0 < rules_categories_geometric_p <= 1")
+        if self.additive_noise[0] <= 0.0:
+            raise ValueError("PriorConfig.additive_noise is log-uniform: its low end must be > 0")
         if self.class_ids not in CLASS_ID_MODES:
             raise ValueError(f"PriorConfig.class_ids must be one of {CLASS_ID_MODES}, got {self.class_ids!r}")
 
@@ -181,7 +258,7 @@ class PriorConfig:
         out: dict[str, Any] = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name in ("mixture", "scm_label_modes"):
+            if f.name in self._WEIGHT_PAIR_FIELDS:
                 out[f.name] = {k: float(w) for k, w in value}
             elif isinstance(value, tuple):
                 out[f.name] = list(value)
@@ -198,7 +275,7 @@ class PriorConfig:
             raise ValueError(f"PriorConfig.from_dict: unknown keys {unknown}")
         kwargs: dict[str, Any] = {}
         for name, value in data.items():
-            if name in ("mixture", "scm_label_modes"):
+            if name in cls._WEIGHT_PAIR_FIELDS:
                 items = value.items() if isinstance(value, dict) else value
                 kwargs[name] = tuple((str(k), float(w)) for k, w in items)
             elif isinstance(value, list):

@@ -15,6 +15,8 @@ Per table:
    (N(0,1) on the standardised target) or argmax over several output nodes; classes are then
    permuted (or kept ordered / reversed). Regression: the node value.
 6. With some probability a random subset of features is rank-bucketed into categories.
+7. Optionally (``feature_quantize_prob``, 0 by default) some numeric features are quantised to a
+   few values, as in the shared feature generator.
 
 Only the description in TabPFN v1's paper/appendix and its public config ranges were used; the
 code is written from scratch.
@@ -27,7 +29,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .base import Prior
-from .features import sample_n_categories
+from .features import sample_n_categories, sample_quantisation
+from .helpers import choose_weighted, rank_bucket, standardise
 
 __all__ = ["SCMPrior", "SCMHyperparameters", "ACTIVATIONS"]
 
@@ -98,18 +101,6 @@ def _meta_log(rng: np.random.Generator, low: float, high: float) -> float:
     return float(np.clip(np.exp(rng.normal(log_mean, rng.uniform(0.0, 0.5))), low, high))
 
 
-def _standardise(a: np.ndarray) -> np.ndarray:
-    """Column-wise z-score; constant columns become 0 (keeps float32 casting safe)."""
-    std = a.std(axis=0)
-    return (a - a.mean(axis=0)) / np.where(std > 0, std, 1.0)
-
-
-def _rank_bucket(rng: np.random.Generator, v: np.ndarray, k: int) -> np.ndarray:
-    """Bucket ``v`` into ``k`` ordered groups using the values of ``k-1`` random rows as edges."""
-    edges = v[rng.choice(v.shape[0], size=k - 1, replace=False)]
-    return (v[:, None] > edges[None, :]).sum(axis=1)
-
-
 class SCMPrior(Prior):
     """TabPFN-v1-style random MLP / structural causal model prior (Mitra weight 0.5).
 
@@ -125,8 +116,6 @@ class SCMPrior(Prior):
     def sample_hyperparameters(self, rng: np.random.Generator) -> SCMHyperparameters:
         """Draw one table's hyper-parameters from the meta-distributions in the config."""
         c = self.config
-        modes, weights = zip(*c.scm_label_modes)
-        weights = np.asarray(weights, dtype=float)
         return SCMHyperparameters(
             n_layers=_meta_int(rng, *c.scm_n_layers),
             hidden=_meta_int(rng, *c.scm_hidden),
@@ -143,7 +132,7 @@ class SCMPrior(Prior):
             block_dropout=bool(rng.random() < c.scm_block_dropout_prob),
             mixed_causes=bool(rng.random() < c.scm_mixed_causes_prob),
             per_unit_noise=bool(rng.random() < c.scm_per_unit_noise_prob),
-            label_mode=str(rng.choice(modes, p=weights / weights.sum())),
+            label_mode=choose_weighted(rng, c.scm_label_modes),
         )
 
     # ---- building blocks ----
@@ -163,7 +152,7 @@ class SCMPrior(Prior):
             causes[:, j] = np.minimum(rng.zipf(rng.uniform(2.0, 4.0), size=n), 10)
         # Standardise the discrete columns so their scale matches the normal ones.
         discrete = kind > 0
-        causes[:, discrete] = _standardise(causes[:, discrete])
+        causes[:, discrete] = standardise(causes[:, discrete])
         return causes
 
     @staticmethod
@@ -217,13 +206,17 @@ class SCMPrior(Prior):
             # Overflow: hand back a non-finite x so that `Prior.sample` re-draws.
             nan_x = np.full((n_rows, n_features), np.nan)
             return nan_x, np.zeros(n_rows), np.zeros(n_features, dtype=bool)
-        x, y = _standardise(x), _standardise(y)
+        x, y = standardise(x), standardise(y)
 
         if task == "classification":
             y = self._labels(rng, y, n_classes, hp.label_mode)
         else:
             y = y[:, 0]
         x, categorical = self._categorise(rng, x)
+        # Optional tied numeric columns (off by default: then no random number is drawn).
+        quantisation = sample_quantisation(rng, ~categorical, self.config)
+        if quantisation is not None:
+            quantisation.apply(x)
         return x, y, categorical
 
     @staticmethod
@@ -250,7 +243,7 @@ class SCMPrior(Prior):
         if mode == "argmax":
             labels = y.argmax(axis=1)
         elif mode == "rank":
-            labels = _rank_bucket(rng, y[:, 0], k)
+            labels = rank_bucket(rng, y[:, 0], k)
         else:  # "value": thresholds from N(0, 1) on the standardised target
             edges = rng.standard_normal(k - 1)
             labels = (y[:, 0:1] > edges[None, :]).sum(axis=1)
@@ -268,5 +261,5 @@ class SCMPrior(Prior):
         for j in np.flatnonzero(categorical):
             k = int(min(sample_n_categories(rng, self.config), x.shape[0]))
             # Permute codes so the category id carries no order (nominal feature).
-            x[:, j] = rng.permutation(k)[_rank_bucket(rng, x[:, j], k)]
+            x[:, j] = rng.permutation(k)[rank_bucket(rng, x[:, j], k)]
         return x, categorical
