@@ -2,25 +2,32 @@
 
 Every prior implements `Prior.sample(rng_or_seed, n_rows, n_features, task, n_classes=None) -> Table`.
 
-========  ==========================================================  ==============
-name      prior                                                       Mitra weight
-========  ==========================================================  ==============
-``scm``   TabPFN-v1-style random MLP / structural causal model        0.5
-``et``    ExtraTrees fitted on random labels                          0.1
-``gb``    GradientBoosting fitted on random labels                    0.1
-``dt``    DecisionTree fitted on random labels                        0.1
-``rf``    RandomForest fitted on random labels                        0.1
-``dsrf``  directly sampled random forest                              0.1
-========  ==========================================================  ==============
+========  ============  ==========================================================  ==============
+name          prior                                                       Mitra weight
+============  ==========================================================  ==============
+``scm``       TabPFN-v1-style random MLP / structural causal model        0.5
+``et``        ExtraTrees fitted on random labels                          0.1
+``gb``        GradientBoosting fitted on random labels                    0.1
+``dt``        DecisionTree fitted on random labels                        0.1
+``rf``        RandomForest fitted on random labels                        0.1
+``dsrf``      directly sampled random forest                              0.1
+``rules``     lookup table / decision list / scorecard, few discrete cols 0 (v2: 0.15)
+``additive``  linear + smooth univariate terms + pairwise interactions    0 (v2: 0.15)
+============  ==========================================================  ==============
+
+`V2_MIXTURE_SPEC` and `V2_PRIOR_SETTINGS` hold the suggested v2-campaign mixture and feature
+options (``docs/priors.md``); the default mixture (``PriorConfig.mixture``) is unchanged.
 """
 
 from __future__ import annotations
 
-from ..config import PriorConfig
+from ..config import PriorConfig, parse_mixture
+from .additive import AdditivePrior
 from .base import Prior, PriorGenerationError, Table, as_rng, sample_n_classes
 from .dsrf import DSRFPrior
 from .features import FeatureSpec
 from .mixture import Mixture
+from .rules import RulesPrior
 from .scm import SCMPrior
 from .trees import DecisionTreePrior, ExtraTreesPrior, GradientBoostingPrior, RandomForestPrior
 
@@ -32,6 +39,18 @@ PRIORS: dict[str, type[Prior]] = {
     "gb": GradientBoostingPrior,
     "rf": RandomForestPrior,
     "dsrf": DSRFPrior,
+    "rules": RulesPrior,
+    "additive": AdditivePrior,
+}
+
+#: Suggested v2-campaign mixture: less SCM, rule-like and additive tables, trees as before.
+V2_MIXTURE_SPEC = "scm=0.4,rules=0.15,additive=0.15,et=0.06,gb=0.06,dt=0.06,rf=0.06,dsrf=0.06"
+#: PriorConfig overrides for the v2 campaign: ``PriorConfig().replace(**V2_PRIOR_SETTINGS)``,
+#: or ``--set priors.<field>=<value>`` per item.
+V2_PRIOR_SETTINGS: dict = {
+    "mixture": parse_mixture(V2_MIXTURE_SPEC),
+    "feature_quantize_prob": 0.3,
+    "feature_copula_prob": 0.3,
 }
 
 
@@ -55,7 +74,11 @@ __all__ = [
     "GradientBoostingPrior",
     "RandomForestPrior",
     "DSRFPrior",
+    "RulesPrior",
+    "AdditivePrior",
     "Mixture",
+    "V2_MIXTURE_SPEC",
+    "V2_PRIOR_SETTINGS",
     "as_rng",
     "sample_n_classes",
 ]
