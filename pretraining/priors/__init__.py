@@ -47,7 +47,7 @@ PRIORS: dict[str, type[Prior]] = {
 V2_MIXTURE_SPEC = "scm=0.4,rules=0.15,additive=0.15,et=0.06,gb=0.06,dt=0.06,rf=0.06,dsrf=0.06"
 #: PriorConfig overrides for the v2 campaign: ``PriorConfig().replace(**V2_PRIOR_SETTINGS)``,
 #: or ``--set priors.<field>=<value>`` per item.
-V2_PRIOR_SETTINGS: dict = {
+V2_PRIOR_SETTINGS: dict[str, object] = {
     "mixture": parse_mixture(V2_MIXTURE_SPEC),
     "feature_quantize_prob": 0.3,
     "feature_copula_prob": 0.3,

@@ -113,9 +113,10 @@ class RulesPrior(Prior):
         super().__init__(config)
         c = self.config
         unknown = sorted({m for m, _ in c.rules_modes} - set(RULE_MODES))
-        if unknown or not any(w > 0 for _, w in c.rules_modes):
+        weights = [w for _, w in c.rules_modes]
+        if unknown or min(weights, default=-1.0) < 0 or not any(w > 0 for w in weights):
             raise ValueError(
-                f"PriorConfig.rules_modes must weight modes of {RULE_MODES} with some weight > 0, "
+                f"PriorConfig.rules_modes must give modes of {RULE_MODES} weights >= 0, some > 0; "
                 f"got {c.rules_modes}"
             )
         # The shared generator with this prior's feature mix (every table quantises a share).
@@ -136,7 +137,6 @@ class RulesPrior(Prior):
         if rng.random() < c.rules_noise_prob:
             if task == "classification":
                 flip = rng.random(n_rows) < rng.uniform(*c.rules_flip_rate)
-                y = y.copy()
                 y[flip] = rng.integers(n_classes, size=int(flip.sum()))
             else:
                 y = y + rng.uniform(*c.rules_noise_std) * y.std() * rng.standard_normal(n_rows)
@@ -180,7 +180,7 @@ class RulesPrior(Prior):
                 groups.append(rng.permutation(np.arange(n_cat) % g))
                 thresholds.append(None)
             else:
-                # Cut points at observed values, so every cut splits the rows actually drawn;
+                # Cut points at observed values, so they lie inside the range of the rows drawn;
                 # ties on a discrete column collapse to fewer levels.
                 thr = np.unique(x[rng.integers(n_rows, size=g - 1), col])
                 g = thr.size + 1
@@ -197,7 +197,7 @@ class RulesPrior(Prior):
         elif mode == "list":
             values = self._decision_list(rng, grid, n_levels, task, n_classes)
         else:
-            values = self._score(rng, grid, n_levels, task, n_classes)
+            values = self._score(rng, grid, n_levels)
         target = RuleTarget(
             np.asarray(features, dtype=np.int64), tuple(groups), tuple(thresholds), n_levels,
             values, mode,
@@ -213,8 +213,18 @@ class RulesPrior(Prior):
             return cover_classes(rng, n, n_classes)
         return rng.standard_normal(n)
 
-    def _decision_list(self, rng, grid, n_levels, task, n_classes) -> np.ndarray:
-        """Output of a random first-match decision list in every cell."""
+    def _decision_list(
+        self,
+        rng: np.random.Generator,
+        grid: np.ndarray,
+        n_levels: np.ndarray,
+        task: Task,
+        n_classes: int,
+    ) -> np.ndarray:
+        """Output of a random first-match decision list in every cell.
+
+        ``grid`` holds the level tuple of every cell, shape (n_cells, m).
+        """
         c = self.config
         n_rules = uniform_int(rng, c.rules_n_rules)
         if task == "classification":
@@ -235,7 +245,7 @@ class RulesPrior(Prior):
         return self._outputs(rng, n_rules + 1, task, n_classes)[rule_of_cell]
 
     @staticmethod
-    def _score(rng, grid, n_levels, task, n_classes) -> np.ndarray:
+    def _score(rng: np.random.Generator, grid: np.ndarray, n_levels: np.ndarray) -> np.ndarray:
         """Total points of every cell: one N(0, 1) value per level of each feature, summed."""
         total = np.zeros(grid.shape[0])
         for f, g in enumerate(n_levels):
@@ -243,7 +253,9 @@ class RulesPrior(Prior):
         return total
 
     @staticmethod
-    def _bin_score(rng, target: RuleTarget, x: np.ndarray, n_classes: int) -> RuleTarget:
+    def _bin_score(
+        rng: np.random.Generator, target: RuleTarget, x: np.ndarray, n_classes: int
+    ) -> RuleTarget:
         """Turn a score rule into ``k`` ordered classes with edges at observed totals.
 
         Each edge is the total of some row, so every class is non-empty on ``x`` when there
