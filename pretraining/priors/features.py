@@ -78,8 +78,16 @@ def sample_quantisation(
 
     Parameters
     ----------
+    rng : numpy Generator
+        Not touched when ``feature_quantize_prob`` is 0.
     numeric : ndarray of shape (n_features,), bool
         Columns that may be quantised (the non-categorical ones).
+    config : PriorConfig
+        Uses the ``feature_quantize_*`` fields.
+
+    Returns
+    -------
+    Quantisation or None
     """
     prob = config.feature_quantize_prob
     if prob <= 0.0 or rng.random() >= prob:  # prob 0: draw nothing (keeps the v1 stream)
@@ -103,6 +111,18 @@ def sample_copula_loadings(
     with ``f ~ N(0, I_r)``, ``e ~ N(0, I_d)``: unit-variance margins and correlation matrix
     ``D^-1/2 (W W^T + I) D^-1/2``, a random positive-definite matrix whose strength grows with
     the loading std ``~ U(feature_copula_strength)``.
+
+    Parameters
+    ----------
+    rng : numpy Generator
+        Not touched when ``feature_copula_prob`` is 0.
+    n_features : int
+    config : PriorConfig
+        Uses the ``feature_copula_*`` fields.
+
+    Returns
+    -------
+    ndarray of shape (n_features, r) or None
     """
     prob = config.feature_copula_prob
     if prob <= 0.0 or rng.random() >= prob:  # prob 0: draw nothing (keeps the v1 stream)
