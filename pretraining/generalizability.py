@@ -44,20 +44,24 @@ import time
 import warnings
 import zlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from .config import PriorConfig
-from .evaluate import checkpoint_task, classification_metrics, evaluate_checkpoint, quick_validation, regression_metrics
+from .data import split_support_query
+from .evaluate import checkpoint_task, evaluate_checkpoint, quick_validation, summarize
+from .evaluate.metrics import HIGHER_IS_BETTER, Task, expand_proba, score_predictions
 from .priors import PriorGenerationError, get_prior
-from .realdata import markdown_table
+from .realdata import SUITES, markdown_table
 
 __all__ = [
+    "G_METRICS",
     "EvalTable",
+    "GeneralizabilityResult",
     "make_eval_tables",
     "generalizability_matrix",
     "save_generalizability",
@@ -68,14 +72,12 @@ __all__ = [
     "run",
 ]
 
-Task = Literal["classification", "regression"]
-#: Metrics of G per task, with whether higher is better.
-METRICS: dict[str, dict[str, bool]] = {
-    "classification": {"auc": True, "accuracy": True, "ce": False},
-    "regression": {"rmse": False, "r2": True},
+#: The metrics of G per task: the paper's short name -> the metric of
+#: `pretraining.evaluate.metrics` (which also says whether higher is better).
+G_METRICS: dict[str, dict[str, str]] = {
+    "classification": {"auc": "roc_auc", "accuracy": "accuracy", "ce": "log_loss"},
+    "regression": {"rmse": "rmse", "r2": "r2"},
 }
-# G metric name -> column of pretraining.evaluate's results.
-_REAL_DATA_COLUMN = {"auc": "roc_auc", "accuracy": "accuracy", "ce": "log_loss", "rmse": "rmse", "r2": "r2"}
 _SPLIT_TRIES = 10  # re-shuffles so the support set holds every class of the table
 _TABLE_TRIES = 10  # re-draws of a table that fails to generate or to split
 
@@ -117,21 +119,6 @@ def _draw(rng: np.random.Generator, value: int | tuple[int, int] | None, default
     if isinstance(value, (tuple, list)):
         return int(rng.integers(value[0], value[1] + 1))
     return int(value)
-
-
-def _split_table(rng: np.random.Generator, x: np.ndarray, y: np.ndarray, n_support: int, task: Task,
-                 n_classes: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """Support/query row indices; None when no shuffle puts every class in the support set."""
-    for _ in range(_SPLIT_TRIES):
-        rows = rng.permutation(len(y))
-        support, query = rows[:n_support], rows[n_support:]
-        if task == "regression":
-            if np.ptp(y[support]) > 0:
-                return support, query
-            continue
-        if np.unique(y[support]).size == n_classes:
-            return support, query
-    return None
 
 
 def make_eval_tables(
@@ -181,10 +168,12 @@ def make_eval_tables(
                 table = generator.sample(rng, n_support + n_query, d, task, k)
             except PriorGenerationError:
                 continue
-            rows = _split_table(rng, table.x, table.y, n_support, task, table.n_classes)
+            rows = split_support_query(rng, table.y, n_support, task, table.n_classes, tries=_SPLIT_TRIES)
             if rows is None:
-                continue
+                continue  # a class never made it into the support set: draw another table
             support, query = rows
+            if task == "regression" and np.ptp(table.y[support]) == 0:
+                continue  # a constant support target says nothing about a model
             tables.append(EvalTable(prior, index, table.x[support], table.y[support], table.x[query],
                                     table.y[query], table.n_classes))
             break
@@ -194,28 +183,99 @@ def make_eval_tables(
 
 
 def _score_table(estimator: Any, table: EvalTable, task: Task) -> dict[str, float]:
-    """Fit ``estimator`` on the support set and score the query set."""
+    """Fit ``estimator`` on the support set and score the query set (one-vs-one AUC, as the paper)."""
     estimator.fit(table.x_support, table.y_support)
     if task == "classification":
-        proba = np.zeros((len(table.y_query), table.n_classes))
-        proba[:, estimator.classes_.astype(int)] = estimator.predict_proba(table.x_query)
-        m = classification_metrics(table.y_query, proba, multi_class="ovo")
-        return {"auc": m["roc_auc"], "accuracy": m["accuracy"], "ce": m["log_loss"]}
-    m = regression_metrics(table.y_query, estimator.predict(table.x_query), table.y_support)
-    return {"rmse": m["rmse"], "r2": m["r2"]}
+        prediction = expand_proba(estimator.predict_proba(table.x_query), estimator.classes_.astype(int),
+                                  table.n_classes)
+    else:
+        prediction = estimator.predict(table.x_query)
+    m = score_predictions(task, table.y_query, prediction, table.y_support, multi_class="ovo")
+    return {short: m[metric] for short, metric in G_METRICS[task].items()}
 
 
 def _real_data_vector(checkpoint: str, task: Task, real_data: str, seed: int, device: str) -> dict[str, float]:
-    """P for one model: metrics on the "sklearn" quick suite or the "benchmark" suite."""
-    names = METRICS[task]
+    """P for one model: metrics on the "sklearn" quick suite or one split of a benchmark suite."""
+    names = G_METRICS[task]
     if real_data == "sklearn":
         q = quick_validation(checkpoint, task, seed=seed, device=device, multi_class="ovo")
-        return {m: q[_REAL_DATA_COLUMN[m]] for m in names}
+        return {short: q[metric] for short, metric in names.items()}
     frame = evaluate_checkpoint(checkpoint, task, real_data, n_estimators=1, n_repeats=1, seed=seed,
                                 device=device, multi_class="ovo")
-    frame = frame[frame["error"] == ""]
-    per_dataset = frame.groupby("dataset")[[_REAL_DATA_COLUMN[m] for m in names]].mean()
-    return {m: float(per_dataset[_REAL_DATA_COLUMN[m]].mean()) for m in names}
+    summary = summarize(frame, task)  # means over datasets, failed fits left out
+    if summary.empty:
+        return {short: float("nan") for short in names}
+    return {short: float(summary[metric].iloc[0]) for short, metric in names.items()}
+
+
+@dataclass(frozen=True)
+class GeneralizabilityResult:
+    """G (models x priors) and P (models) of every metric, with the per-table scores.
+
+    Attributes
+    ----------
+    task : {"classification", "regression"}
+    models : list of str
+        Row names of G (usually the prior each model was trained on).
+    priors : list of str
+        Column names of G: the evaluation priors.
+    G : dict of str to ndarray of shape (n_models, n_priors)
+        Metric (the keys of `G_METRICS` for the task) -> mean over the prior's tables.
+    G_std : dict of str to ndarray of shape (n_models, n_priors)
+        Standard deviation over the tables.
+    P : dict of str to ndarray of shape (n_models,)
+        Metric -> real-data score of each model (NaN without real data).
+    per_table : pandas.DataFrame
+        One row per model and table: ``model, prior, table, n_classes, n_features``, the
+        metrics and ``seconds``.
+    settings : dict
+        How the result was made (checkpoints, table sizes, seed, real-data suite, ...).
+    """
+
+    task: Task
+    models: list[str]
+    priors: list[str]
+    G: dict[str, np.ndarray]
+    G_std: dict[str, np.ndarray]
+    P: dict[str, np.ndarray]
+    per_table: pd.DataFrame = field(repr=False)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def metrics(self) -> list[str]:
+        """Metric names, in `G_METRICS` order."""
+        return list(self.G)
+
+    def higher_is_better(self, metric: str) -> bool:
+        """Whether a larger value of ``metric`` (a key of `G`) is better."""
+        self._check(metric)
+        return HIGHER_IS_BETTER[G_METRICS[self.task][metric]]
+
+    def frame(self, metric: str = "auc") -> pd.DataFrame:
+        """G of one metric as a DataFrame (index: models; columns: priors, then ``P``)."""
+        self._check(metric)
+        frame = pd.DataFrame(self.G[metric], index=self.models, columns=self.priors)
+        frame["P"] = self.P[metric]
+        frame.index.name = "model"
+        return frame
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything but the per-table scores, as plain Python (``generalizability.json``)."""
+        return {
+            "task": self.task,
+            "models": self.models,
+            "priors": self.priors,
+            "metrics": {m: {"higher_is_better": self.higher_is_better(m)} for m in self.metrics},
+            "G": self.G,
+            "G_std": self.G_std,
+            "P": self.P,
+            "distinctiveness": {m: distinctiveness(self, m) for m in self.metrics},
+            "settings": self.settings,
+        }
+
+    def _check(self, metric: str) -> None:
+        if metric not in self.G:
+            raise ValueError(f"unknown metric {metric!r} for {self.task}; choose from {self.metrics}")
 
 
 def generalizability_matrix(
@@ -234,7 +294,7 @@ def generalizability_matrix(
     device: str = "auto",
     config: PriorConfig | None = None,
     verbose: bool = False,
-) -> dict[str, Any]:
+) -> GeneralizabilityResult:
     """Compute G (models x priors) and P (models) for every metric.
 
     Parameters
@@ -256,9 +316,10 @@ def generalizability_matrix(
         Seed of the tables (the same for every model) and of the estimators.
     n_estimators : int, default=1
         Ensemble members of each model (1 = the raw pretrained model).
-    real_data : {"sklearn", "benchmark"} or None, default="sklearn"
-        Suite for P (``"sklearn"`` runs `pretraining.evaluate.quick_validation`; ``"benchmark"``
-        one split of every benchmark dataset), or None to skip P.
+    real_data : str or None, default="sklearn"
+        Suite for P: ``"sklearn"`` runs `pretraining.evaluate.quick_validation`; a benchmark
+        suite (``"benchmark"``, ``"benchmark-select"``, ``"benchmark-report"``) one split of
+        each of its datasets; None skips P.
     device : str, default="auto"
         Estimator device.
     config : PriorConfig, optional
@@ -268,19 +329,22 @@ def generalizability_matrix(
 
     Returns
     -------
-    dict
-        ``models``, ``priors``, ``task``, ``metrics`` (names, with ``higher_is_better``),
-        ``G`` (metric -> ndarray of shape (n_models, n_priors), mean over tables), ``G_std``
-        (standard deviation over tables), ``P`` (metric -> ndarray of shape (n_models,), NaN
-        without real data), ``per_table`` (DataFrame: model, prior, table, n_classes,
-        n_features, metrics, seconds) and ``settings``.
+    GeneralizabilityResult
+
+    Raises
+    ------
+    ValueError
+        Unknown task or real-data suite, no checkpoint or prior, or a checkpoint of the other
+        task.
     """
     from mitra_sklearn import MitraClassifier, MitraRegressor
 
-    if task not in METRICS:
+    if task not in G_METRICS:
         raise ValueError(f"task must be 'classification' or 'regression', got {task!r}")
     if not checkpoints or not priors:
         raise ValueError("need at least one checkpoint and one prior")
+    if real_data is not None and real_data not in SUITES:
+        raise ValueError(f"real_data must be None or a suite ({', '.join(SUITES)}), got {real_data!r}")
     for name, checkpoint in checkpoints.items():
         found = checkpoint_task(checkpoint)
         if found != task:
@@ -297,7 +361,7 @@ def generalizability_matrix(
 
     estimator_cls = MitraClassifier if task == "classification" else MitraRegressor
     names = list(checkpoints)
-    metric_names = list(METRICS[task])
+    metric_names = list(G_METRICS[task])
     rows = []
     # Model-major loop: one model stays loaded (and cached) while it reads every table.
     for model in names:
@@ -326,32 +390,25 @@ def generalizability_matrix(
             vector = _real_data_vector(os.fspath(checkpoints[model]), task, real_data, seed, device)
             for m in metric_names:
                 P[m][i] = vector[m]
-    return {
-        "task": task,
-        "models": names,
-        "priors": list(priors),
-        "metrics": {m: {"higher_is_better": METRICS[task][m]} for m in metric_names},
-        "G": G,
-        "G_std": G_std,
-        "P": P,
-        "per_table": per_table,
-        "settings": {
+    return GeneralizabilityResult(
+        task=task, models=names, priors=list(priors), G=G, G_std=G_std, P=P, per_table=per_table,
+        settings={
             "checkpoints": {k: os.fspath(v) for k, v in checkpoints.items()},
             "n_tables": n_tables, "n_support": n_support, "n_query": n_query,
             "n_features": n_features, "n_classes": n_classes, "seed": seed, "n_estimators": n_estimators,
             "real_data": real_data, "auc_multiclass": "ovo",
             "seconds": time.perf_counter() - start,
         },
-    }
+    )
 
 
 # ============================================================================ reading G
-def distinctiveness(result: Mapping[str, Any], metric: str = "auc") -> dict[str, dict[str, float]]:
+def distinctiveness(result: GeneralizabilityResult, metric: str = "auc") -> dict[str, dict[str, float]]:
     """Per prior: its diagonal entry and the best score of any *other* model on it.
 
     Parameters
     ----------
-    result : dict
+    result : GeneralizabilityResult
         Output of `generalizability_matrix`.
     metric : str, default="auc"
 
@@ -362,9 +419,9 @@ def distinctiveness(result: Mapping[str, Any], metric: str = "auc") -> dict[str,
         "best_other": best over models not named after the prior}``. A low diagonal means a
         diverse prior; a low ``best_other`` means the other priors' models do not cover it.
     """
-    G = np.asarray(result["G"][metric], dtype=float)
-    models, priors = result["models"], result["priors"]
-    higher = result["metrics"][metric]["higher_is_better"]
+    higher = result.higher_is_better(metric)
+    G = np.asarray(result.G[metric], dtype=float)
+    models, priors = result.models, result.priors
     out = {}
     for j, prior in enumerate(priors):
         own = [i for i, m in enumerate(models) if m == prior]
@@ -372,13 +429,6 @@ def distinctiveness(result: Mapping[str, Any], metric: str = "auc") -> dict[str,
         best = (max(others) if higher else min(others)) if others else float("nan")
         out[prior] = {"diagonal": float(G[own[0], j]) if own else float("nan"), "best_other": float(best)}
     return out
-
-
-def _frame(result: Mapping[str, Any], metric: str) -> pd.DataFrame:
-    frame = pd.DataFrame(result["G"][metric], index=result["models"], columns=result["priors"])
-    frame["P"] = result["P"][metric]
-    frame.index.name = "model"
-    return frame
 
 
 def _json_ready(value: Any) -> Any:
@@ -398,12 +448,13 @@ def _json_ready(value: Any) -> Any:
     return str(value)
 
 
-def save_generalizability(result: Mapping[str, Any], out: str | os.PathLike, *, plot: bool = True) -> list[Path]:
+def save_generalizability(result: GeneralizabilityResult, out: str | os.PathLike, *,
+                          plot: bool = True) -> list[Path]:
     """Write G/P as CSV and JSON, the per-table scores as CSV and (optionally) the heatmaps.
 
     Parameters
     ----------
-    result : dict
+    result : GeneralizabilityResult
         Output of `generalizability_matrix`.
     out : str or path-like
         Output folder (created).
@@ -418,42 +469,32 @@ def save_generalizability(result: Mapping[str, Any], out: str | os.PathLike, *, 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for metric in result["metrics"]:
+    for metric in result.metrics:
         path = out / f"G_{metric}.csv"
-        _frame(result, metric).to_csv(path)
+        result.frame(metric).to_csv(path)
         written.append(path)
 
-    payload = {
-        "task": result["task"],
-        "models": result["models"],
-        "priors": result["priors"],
-        "metrics": result["metrics"],
-        "G": result["G"],
-        "G_std": result["G_std"],
-        "P": result["P"],
-        "distinctiveness": {m: distinctiveness(result, m) for m in result["metrics"]},
-        "settings": result["settings"],
-    }
     path = out / "generalizability.json"
-    path.write_text(json.dumps(_json_ready(payload), indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    path.write_text(json.dumps(_json_ready(result.to_dict()), indent=2, allow_nan=False) + "\n", encoding="utf-8")
     written.append(path)
     path = out / "per_table.csv"
-    result["per_table"].to_csv(path, index=False)
+    result.per_table.to_csv(path, index=False)
     written.append(path)
     if plot:
-        for metric in result["metrics"]:
+        for metric in result.metrics:
             png = plot_generalizability(result, out / f"G_{metric}.png", metric)
             if png is not None:
                 written.append(png)
     return written
 
 
-def plot_generalizability(result: Mapping[str, Any], path: str | os.PathLike, metric: str = "auc") -> Path | None:
+def plot_generalizability(result: GeneralizabilityResult, path: str | os.PathLike,
+                          metric: str = "auc") -> Path | None:
     """Heatmap of G with annotated cells and P as an extra column.
 
     Parameters
     ----------
-    result : dict
+    result : GeneralizabilityResult
         Output of `generalizability_matrix`.
     path : str or path-like
         PNG to write.
@@ -473,10 +514,10 @@ def plot_generalizability(result: Mapping[str, Any], path: str | os.PathLike, me
         warnings.warn("matplotlib is not installed (pip install matplotlib); no heatmap written", UserWarning,
                       stacklevel=2)
         return None
-    G = np.asarray(result["G"][metric], dtype=float)
-    P = np.asarray(result["P"][metric], dtype=float)
-    models, priors = result["models"], result["priors"]
-    higher = result["metrics"][metric]["higher_is_better"]
+    higher = result.higher_is_better(metric)
+    G = np.asarray(result.G[metric], dtype=float)
+    P = np.asarray(result.P[metric], dtype=float)
+    models, priors = result.models, result.priors
     cmap = "viridis" if higher else "viridis_r"  # brighter = better in both cases
     has_p = not np.all(np.isnan(P))
     width = len(priors) + (1.4 if has_p else 0)
@@ -506,7 +547,7 @@ def plot_generalizability(result: Mapping[str, Any], path: str | os.PathLike, me
     axes[0, 0].set_xlabel("evaluation prior")
     axes[0, 0].set_ylabel("model (training prior)")
     if has_p:
-        draw(axes[0, 1], P[:, None], [str(result["settings"].get("real_data"))], "P (real data)")
+        draw(axes[0, 1], P[:, None], [str(result.settings.get("real_data"))], "P (real data)")
         axes[0, 1].set_yticks([])
     fig.suptitle(
         f"Generalizability ({metric}, {'higher' if higher else 'lower'} is better): "
@@ -522,19 +563,19 @@ def plot_generalizability(result: Mapping[str, Any], path: str | os.PathLike, me
     return path
 
 
-def markdown(result: Mapping[str, Any], metric: str = "auc") -> str:
+def markdown(result: GeneralizabilityResult, metric: str = "auc") -> str:
     """G and P of one metric as a markdown table (rows: models; columns: priors, then P).
 
     Parameters
     ----------
-    result : dict
+    result : GeneralizabilityResult
     metric : str, default="auc"
 
     Returns
     -------
     str
     """
-    return markdown_table(_frame(result, metric).reset_index())
+    return markdown_table(result.frame(metric).reset_index())
 
 
 # ============================================================================ CLI
@@ -562,7 +603,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--n-features", help="fixed count or range 'LOW-HIGH' (default: PriorConfig range)")
     parser.add_argument("--n-classes", help="fixed count or range 'LOW-HIGH' (default: drawn by the prior)")
     parser.add_argument("--n-estimators", type=int, default=1)
-    parser.add_argument("--real-data", choices=["sklearn", "benchmark", "none"], default="sklearn")
+    parser.add_argument("--real-data", choices=[*SUITES, "none"], default="sklearn",
+                        help="suite for P (default sklearn); benchmark-select while choosing priors")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--out", default="docs/results/generalizability")
@@ -587,7 +629,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
+def run(argv: Sequence[str] | None = None) -> GeneralizabilityResult:
     """Run the CLI and return the `generalizability_matrix` result.
 
     Parameters
@@ -596,7 +638,7 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
     Returns
     -------
-    dict
+    GeneralizabilityResult
     """
     from .priors import PRIORS
 
@@ -618,7 +660,7 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
         device=args.device, verbose=not args.quiet,
     )
     written = save_generalizability(result, args.out)
-    for metric in result["metrics"]:
+    for metric in result.metrics:
         print(f"\n### G ({metric}; rows: trained on, columns: tested on; P = real data)\n")
         print(markdown(result, metric))
     print("\nwrote " + ", ".join(str(p) for p in written), file=sys.stderr)

@@ -50,24 +50,24 @@ def test_eval_tables_are_seeded_and_valid():
 
 
 def test_matrix_shape_and_range(result):
-    assert result["models"] == ["scm", "dt"] and result["priors"] == ["scm", "dt"]
-    assert set(result["G"]) == {"auc", "accuracy", "ce"}
+    assert result.models == ["scm", "dt"] and result.priors == ["scm", "dt"]
+    assert set(result.G) == {"auc", "accuracy", "ce"}
     for metric in ("auc", "accuracy"):
-        G = result["G"][metric]
+        G = result.G[metric]
         assert G.shape == (2, 2)
         assert np.all((G >= 0) & (G <= 1))
-        assert result["P"][metric].shape == (2,)
-        assert np.all((result["P"][metric] >= 0) & (result["P"][metric] <= 1))
-    assert np.all(result["G"]["ce"] > 0)
-    per_table = result["per_table"]
+        assert result.P[metric].shape == (2,)
+        assert np.all((result.P[metric] >= 0) & (result.P[metric] <= 1))
+    assert np.all(result.G["ce"] > 0)
+    per_table = result.per_table
     assert len(per_table) == 2 * 2 * 3
     # G is the mean of the per-table scores.
     mean = per_table[(per_table["model"] == "dt") & (per_table["prior"] == "scm")]["accuracy"].mean()
-    assert result["G"]["accuracy"][1, 0] == pytest.approx(mean)
+    assert result.G["accuracy"][1, 0] == pytest.approx(mean)
 
 
 def test_every_model_sees_the_same_tables(result):
-    per_table = result["per_table"]
+    per_table = result.per_table
     columns = ["prior", "table", "n_classes", "n_features"]
     shapes = [g[columns].to_numpy().tolist() for _, g in per_table.groupby("model")]
     assert len(shapes) == 2 and shapes[0] == shapes[1]
@@ -79,7 +79,7 @@ def test_files_written(result, tmp_path):
     assert {"G_auc.csv", "G_accuracy.csv", "G_ce.csv", "generalizability.json", "per_table.csv"} <= names
     frame = pd.read_csv(tmp_path / "G_auc.csv", index_col="model")
     assert list(frame.columns) == ["scm", "dt", "P"] and list(frame.index) == ["scm", "dt"]
-    np.testing.assert_allclose(frame[["scm", "dt"]].to_numpy(), result["G"]["auc"])
+    np.testing.assert_allclose(frame[["scm", "dt"]].to_numpy(), result.G["auc"])
     payload = json.loads((tmp_path / "generalizability.json").read_text())
     assert np.array(payload["G"]["accuracy"]).shape == (2, 2)
     assert set(payload["distinctiveness"]["auc"]) == {"scm", "dt"}
@@ -113,5 +113,5 @@ def test_regression_matrix(tmp_path):
     reg = str(make_tiny_checkpoint(tmp_path / "reg", "REGRESSION"))
     out = gz.generalizability_matrix({"scm": reg}, ["scm", "dsrf"], n_tables=2, n_support=40, n_query=10,
                                      task="regression", real_data=None)
-    assert set(out["G"]) == {"rmse", "r2"} and out["G"]["rmse"].shape == (1, 2)
-    assert np.isfinite(out["G"]["rmse"]).all()
+    assert set(out.G) == {"rmse", "r2"} and out.G["rmse"].shape == (1, 2)
+    assert np.isfinite(out.G["rmse"]).all()

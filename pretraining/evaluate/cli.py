@@ -1,0 +1,204 @@
+"""Command line of the real-data evaluation (``python -m pretraining.evaluate``).
+
+::
+
+    python -m pretraining.evaluate --classifier runs/mix/final --regressor runs/mix-reg/final \\
+        --suite benchmark-select --ablation scm=runs/scm/final --n-estimators 1 8 --out docs/results
+
+writes ``results.csv`` (one row per dataset, split and method), ``results.md`` (the tables to
+paste into the docs) and ``results.png`` (needs matplotlib), and prints the markdown.
+``--from-csv`` rebuilds the report from earlier ``results.csv`` files without fitting anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from ..realdata import SUITES, dataset_names, load_suite
+from .baselines import BASELINE_PACKAGES
+from .metrics import Task
+from .reports import markdown_report, merge_results, plot_results
+from .runner import checkpoint_task, evaluate_baselines, evaluate_checkpoint
+
+__all__ = ["build_parser", "main", "run"]
+
+
+def _parse_named(values: Sequence[str]) -> list[tuple[str, str]]:
+    out = []
+    for value in values:
+        if "=" not in value:
+            raise SystemExit(f"expected NAME=VALUE, got {value!r}")
+        name, _, checkpoint = value.partition("=")
+        out.append((name.strip(), checkpoint.strip()))
+    return out
+
+
+def _variant_label(name: str, n_estimators: int, fine_tune: bool, several_n: bool) -> str:
+    label = name
+    if several_n:
+        label += f" n={n_estimators}"
+    if fine_tune:
+        label += " +ft"
+    return label
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line parser of ``python -m pretraining.evaluate``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m pretraining.evaluate",
+        description="Evaluate Mitra checkpoints and baselines on real datasets (same splits for all).",
+    )
+    parser.add_argument("--classifier", help="classification checkpoint (method name 'Mitra')")
+    parser.add_argument("--regressor", help="regression checkpoint (method name 'Mitra')")
+    parser.add_argument("--ablation", action="append", default=[], metavar="NAME=CHECKPOINT",
+                        help="extra named checkpoint (task read from its config.json); repeatable")
+    parser.add_argument("--suite", default="benchmark", choices=list(SUITES),
+                        help="datasets: 'benchmark-select' to choose between variants, 'benchmark-report' only "
+                             "for the final checkpoint, 'benchmark' = both halves, 'sklearn' = quick")
+    parser.add_argument("--datasets", help="comma-separated subset of the suite's datasets")
+    parser.add_argument("--n-estimators", type=int, nargs="+", default=[4],
+                        help="Mitra ensemble sizes to compare, e.g. 1 8 (default 4)")
+    parser.add_argument("--fine-tune", choices=["off", "on", "both"], default="off")
+    parser.add_argument("--fine-tune-steps", type=int, default=50)
+    parser.add_argument("--baselines", default="all",
+                        help="comma-separated baselines (LogReg,Ridge,RF,HGB,"
+                             f"{','.join(BASELINE_PACKAGES)}), 'all' or 'none'")
+    parser.add_argument("--n-repeats", type=int, default=3)
+    parser.add_argument("--test-size", type=float, default=0.2)
+    parser.add_argument("--max-train-rows", type=int, default=2000)
+    parser.add_argument("--max-test-rows", type=int, default=2000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--batch-size", type=int, default=1024)
+    parser.add_argument("--n-jobs", type=int, default=-1, help="threads of the tree baselines")
+    parser.add_argument("--out", default="docs/results", help="output folder")
+    parser.add_argument("--quiet", action="store_true", help="no per-split progress lines")
+    parser.add_argument("--from-csv", nargs="+", metavar="CSV",
+                        help="evaluate nothing: merge earlier results.csv files (later files win on the "
+                             "same method, dataset and split) and write the report to --out")
+    parser.add_argument("--rename", action="append", nargs=2, default=[], metavar=("OLD", "NEW"),
+                        help="with --from-csv: rename a method (repeatable)")
+    parser.add_argument("--max-repeats", type=int, default=None,
+                        help="with --from-csv: keep only the first N repeats (to compare runs made with fewer)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point (``python -m pretraining.evaluate`` / ``python -m pretraining evaluate``).
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        Arguments (default ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        Exit status (0).
+    """
+    run(argv)
+    return 0
+
+
+def run(argv: Sequence[str] | None = None) -> pd.DataFrame:
+    """Run the CLI and return the raw results (one row per dataset, split and method).
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        Arguments (default ``sys.argv[1:]``).
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
+    args = build_parser().parse_args(argv)
+    out = Path(args.out)
+    if args.from_csv:
+        results = merge_results([pd.read_csv(path, keep_default_na=False, na_values=[""])
+                                 for path in args.from_csv])
+        results["error"] = ["" if pd.isna(e) else str(e) for e in results["error"]]  # all-NaN reads as float
+        results["method"] = results["method"].replace(dict(args.rename))
+        if args.max_repeats is not None:
+            results = results[results["repeat"] < args.max_repeats].reset_index(drop=True)
+        return _write_report(results, out, args.suite)
+    checkpoints: list[tuple[str, str, Task]] = []
+    if args.classifier:
+        checkpoints.append(("Mitra", args.classifier, "classification"))
+    if args.regressor:
+        checkpoints.append(("Mitra", args.regressor, "regression"))
+    for name, checkpoint in _parse_named(args.ablation):
+        checkpoints.append((name, checkpoint, checkpoint_task(checkpoint)))
+    if not checkpoints and args.baselines == "none":
+        raise SystemExit("nothing to evaluate: give --classifier/--regressor/--ablation or baselines")
+    tasks = sorted({t for _, _, t in checkpoints}) or ["classification", "regression"]
+    names = [n.strip() for n in args.datasets.split(",")] if args.datasets else None
+    if names is not None:
+        # A name outside the suite (e.g. a report-half dataset under --suite benchmark-select) is
+        # not evaluated; say so rather than drop it silently.
+        outside = [n for n in names if n not in dataset_names(args.suite)]
+        if outside:
+            warnings.warn(f"not in suite {args.suite!r}, skipped: {', '.join(outside)}", UserWarning, stacklevel=2)
+    fine_tunes = {"off": [False], "on": [True], "both": [False, True]}[args.fine_tune]
+    split = dict(max_train_rows=args.max_train_rows, max_test_rows=args.max_test_rows,
+                 n_repeats=args.n_repeats, test_size=args.test_size, seed=args.seed)
+    verbose = not args.quiet
+
+    frames = []
+    for task in tasks:
+        wanted = None if names is None else [n for n in names if n in dataset_names(args.suite, task)]
+        datasets = load_suite(args.suite, task=task, names=wanted)
+        if not datasets:
+            warnings.warn(f"no {task} dataset to evaluate", UserWarning, stacklevel=2)
+            continue
+        for name, checkpoint, checkpoint_task_ in checkpoints:
+            if checkpoint_task_ != task:
+                continue
+            for n_estimators in args.n_estimators:
+                for fine_tune in fine_tunes:
+                    label = _variant_label(name, n_estimators, fine_tune, len(args.n_estimators) > 1)
+                    print(f"[{task}] {label}: {checkpoint}", file=sys.stderr, flush=True)
+                    frames.append(evaluate_checkpoint(
+                        checkpoint, task, datasets, n_estimators=n_estimators, fine_tune=fine_tune,
+                        fine_tune_steps=args.fine_tune_steps, method=label, device=args.device,
+                        batch_size=args.batch_size, verbose=verbose, **split,
+                    ))
+                    _write_partial(frames, out)
+        if args.baselines != "none":
+            chosen = None if args.baselines == "all" else [b.strip() for b in args.baselines.split(",")]
+            if chosen is not None:  # LogReg/Ridge are one baseline under two task names
+                swap = {"LogReg": "Ridge"} if task == "regression" else {"Ridge": "LogReg"}
+                chosen = list(dict.fromkeys(swap.get(b, b) for b in chosen))
+            print(f"[{task}] baselines", file=sys.stderr, flush=True)
+            frames.append(evaluate_baselines(task, datasets, baselines=chosen, n_jobs=args.n_jobs,
+                                             verbose=verbose, **split))
+            _write_partial(frames, out)
+    if not frames:
+        raise SystemExit("nothing was evaluated")
+    results = pd.concat(frames, ignore_index=True)
+    results = _write_report(results, out, args.suite)
+    (out / "results.partial.csv").unlink(missing_ok=True)
+    return results
+
+
+def _write_partial(frames: list[pd.DataFrame], out: Path) -> None:
+    # Long runs: what has finished survives a kill (results.csv is only written at the end).
+    out.mkdir(parents=True, exist_ok=True)
+    pd.concat(frames, ignore_index=True).to_csv(out / "results.partial.csv", index=False)
+
+
+def _write_report(results: pd.DataFrame, out: Path, suite: str) -> pd.DataFrame:
+    out.mkdir(parents=True, exist_ok=True)
+    results.to_csv(out / "results.csv", index=False)
+    report = markdown_report(results, title=f"Real-data evaluation ({suite} suite)")
+    (out / "results.md").write_text(report + "\n", encoding="utf-8")
+    png = plot_results(results, out / "results.png")
+    print(report)
+    print(f"\nwrote {out / 'results.csv'}, {out / 'results.md'}" + (f", {png}" if png else ""), file=sys.stderr)
+    return results
