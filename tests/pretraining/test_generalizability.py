@@ -115,3 +115,117 @@ def test_regression_matrix(tmp_path):
                                      task="regression", real_data=None)
     assert set(out.G) == {"rmse", "r2"} and out.G["rmse"].shape == (1, 2)
     assert np.isfinite(out.G["rmse"]).all()
+
+
+# ----------------------------------------------------------------------------- the support/query split
+def _replay(seed: int, n_rows: int, permutations: int) -> dict:
+    rng = np.random.default_rng(seed)
+    for _ in range(permutations):
+        rng.permutation(n_rows)
+    return rng.bit_generator.state
+
+
+def test_split_puts_every_class_in_the_support_set():
+    from pretraining.data import split_support_query
+
+    y = np.repeat(np.arange(6), [30, 5, 5, 3, 2, 1])  # rare classes make first shuffles fail
+    accepted = 0
+    for seed in range(40):
+        rows = split_support_query(np.random.default_rng(seed), y, 20, "classification", 6, tries=10)
+        if rows is None:
+            continue
+        accepted += 1
+        support, query = rows
+        assert len(support) == 20 and len(query) == len(y) - 20
+        assert np.array_equal(np.sort(np.concatenate([support, query])), np.arange(len(y)))
+        assert np.array_equal(np.unique(y[support]), np.arange(6))
+    assert 0 < accepted < 40  # some seeds need re-splits, some run out of tries
+    # Fewer support rows than classes can never work.
+    assert split_support_query(np.random.default_rng(0), y, 5, "classification", 6, tries=5) is None
+
+
+def test_split_is_deterministic_and_costs_one_permutation_per_try():
+    # The pretraining stream resumes on this: same rng calls in the same order as before.
+    from pretraining.data import split_support_query
+
+    y = np.repeat(np.arange(4), [40, 4, 4, 2])
+    for seed in range(30):
+        a = np.random.default_rng(seed)
+        first = split_support_query(a, y, 12, "classification", 4)
+        b = np.random.default_rng(seed)
+        second = split_support_query(b, y, 12, "classification", 4)
+        assert (first is None) == (second is None)
+        if first is not None:
+            np.testing.assert_array_equal(first[0], second[0])
+            np.testing.assert_array_equal(first[1], second[1])
+        # The state equals that of k plain permutations: k = the accepted try, or all 3 tries.
+        states = [_replay(seed, len(y), k) for k in (1, 2, 3)]
+        assert a.bit_generator.state in states
+        if first is None:
+            assert a.bit_generator.state == states[2]
+        else:  # the first permutation that put every class in the support set was kept
+            rng = np.random.default_rng(seed)
+            tries = [rng.permutation(len(y)) for _ in range(states.index(a.bit_generator.state) + 1)]
+            np.testing.assert_array_equal(first[0], tries[-1][:12])
+            assert all(np.unique(y[t[:12]]).size < 4 for t in tries[:-1])
+    # Regression takes the first shuffle.
+    rng = np.random.default_rng(1)
+    support, _ = split_support_query(rng, np.zeros(10), 4, "regression", 0)
+    assert rng.bit_generator.state == _replay(1, 10, 1)
+    np.testing.assert_array_equal(support, np.random.default_rng(1).permutation(10)[:4])
+
+
+def test_split_rejects_bad_arguments():
+    from pretraining.data import split_support_query
+
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match="task must be"):
+        split_support_query(rng, np.zeros(5), 2, "ranking", 2)
+    with pytest.raises(ValueError, match="n_support"):
+        split_support_query(rng, np.zeros(5), 6, "regression", 0)
+    with pytest.raises(ValueError, match="tries"):
+        split_support_query(rng, np.zeros(5), 2, "regression", 0, tries=0)
+
+
+def test_stream_and_eval_tables_use_the_one_split(monkeypatch):
+    import pretraining.data as data
+    from pretraining.config import PriorConfig
+
+    calls = []
+    real = data.split_support_query
+
+    def spy(rng, y, n_support, task, n_classes, tries=3):
+        calls.append(tries)
+        return real(rng, y, n_support, task, n_classes, tries)
+
+    monkeypatch.setattr(data, "split_support_query", spy)
+    monkeypatch.setattr(gz, "split_support_query", spy)
+    config = PriorConfig(n_support=(8, 16), n_query=(4, 8), n_features=(2, 4))
+    data.SyntheticTableStream("classification", 2, config, prior="dt", seed=0, rank=0, world_size=1).make_batch(0)
+    assert calls and set(calls) == {3}  # the stream: up to 3 re-splits
+    calls.clear()
+    gz.make_eval_tables("dt", n_tables=2, n_support=16, n_query=4)
+    assert calls and set(calls) == {10}  # the evaluation tables: up to 10
+
+
+# ----------------------------------------------------------------------------- the result object
+def test_result_is_a_dataclass_with_metric_directions(result):
+    from pretraining.evaluate import HIGHER_IS_BETTER
+
+    assert isinstance(result, gz.GeneralizabilityResult)
+    assert result.task == "classification" and result.metrics == ["auc", "accuracy", "ce"]
+    for metric in result.metrics:
+        assert result.higher_is_better(metric) == HIGHER_IS_BETTER[gz.G_METRICS["classification"][metric]]
+    assert not result.higher_is_better("ce")
+    frame = result.frame("accuracy")
+    assert list(frame.columns) == ["scm", "dt", "P"] and frame.index.name == "model"
+    np.testing.assert_array_equal(frame[["scm", "dt"]].to_numpy(), result.G["accuracy"])
+    with pytest.raises(ValueError, match="unknown metric 'rmse'"):
+        result.frame("rmse")
+    payload = result.to_dict()
+    assert payload["metrics"]["ce"] == {"higher_is_better": False} and "per_table" not in payload
+
+
+def test_unknown_real_data_suite_is_rejected(checkpoints):
+    with pytest.raises(ValueError, match="real_data must be None or a suite"):
+        gz.generalizability_matrix(checkpoints, ["scm"], **SMALL, real_data="kaggle")
