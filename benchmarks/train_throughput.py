@@ -22,8 +22,7 @@ import torch.nn.functional as F
 from _official import official_tab2d
 
 from mitra_sklearn.devices import autocast_context, resolve_precision
-from mitra_sklearn.finetune import parameter_groups
-from mitra_sklearn.model import MitraConfig, MitraModel
+from mitra_sklearn.model import MitraConfig, MitraModel, optimizer_groups
 
 
 def step_flops(dim: int, layers: int, tables: int, support: int, query: int, features: int) -> float:
@@ -36,7 +35,7 @@ def step_flops(dim: int, layers: int, tables: int, support: int, query: int, fea
 
 
 def run(model: torch.nn.Module, forward, args: argparse.Namespace, device: torch.device) -> dict[str, float]:
-    optimizer = torch.optim.AdamW(parameter_groups(model, 0.01), lr=1e-4, fused=device.type == "cuda")
+    optimizer = torch.optim.AdamW(optimizer_groups(model, 0.01), lr=1e-4, fused=device.type == "cuda")
     generator = torch.Generator().manual_seed(0)
     x_support = torch.randn(args.tables, args.support, args.features, generator=generator).to(device)
     x_query = torch.randn(args.tables, args.query, args.features, generator=generator).to(device)

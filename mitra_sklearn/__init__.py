@@ -1,10 +1,36 @@
 """mitra-sklearn: scikit-learn estimators for MITRA, the tabular foundation model.
 
 Mitra: Mixed Synthetic Priors for Enhancing Tabular Foundation Models (arXiv 2510.21204).
+
+``MitraClassifier`` / ``MitraRegressor`` are the estimators. ``load_model`` / ``save_model``
+(the same as ``MitraModel.from_pretrained`` / ``model.save_pretrained``) read and write
+checkpoints in the official format; ``mitra_sklearn.checkpoint`` says where checkpoints are
+found.
 """
 
 from ._version import __version__
 from .classifier import MitraClassifier
+from .config import MitraConfig, Task
+from .exceptions import CheckpointIntegrityError, CheckpointNotFoundError, MitraError, MitraOutOfMemoryError
+from .model import MitraModel
 from .regressor import MitraRegressor
 
-__all__ = ["MitraClassifier", "MitraRegressor", "__version__"]
+#: Load a checkpoint (shipped name, local folder or Hub repo id): `MitraModel.from_pretrained`.
+load_model = MitraModel.from_pretrained
+#: Write a model as ``config.json`` + ``model.safetensors``: `MitraModel.save_pretrained`.
+save_model = MitraModel.save_pretrained
+
+__all__ = [
+    "MitraClassifier",
+    "MitraRegressor",
+    "MitraModel",
+    "MitraConfig",
+    "Task",
+    "load_model",
+    "save_model",
+    "MitraError",
+    "CheckpointNotFoundError",
+    "CheckpointIntegrityError",
+    "MitraOutOfMemoryError",
+    "__version__",
+]

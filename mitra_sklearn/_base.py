@@ -23,12 +23,14 @@ from sklearn.utils.validation import (
 from ._inference import SUPPORT_CACHE_MODES, InferenceRunner
 from ._retrieval import build_local_support
 from ._version import __version__
+from .checkpoint import default_checkpoint, load_config, resolve_checkpoint, shipped_checkpoints
+from .config import MitraConfig, Task
 from .devices import resolve_device, resolve_precision
-from .ensemble import EnsembleMember, plan_members
+from .ensemble import EnsembleMember
 from .finetune import fine_tune
-from .hub import default_checkpoint, load_config, load_model, resolve_checkpoint
-from .model import MitraConfig, MitraModel, SupportCache
+from .model import MitraModel, SupportCache
 from .preprocessing import TabularEncoder
+from .progress import progress_bar
 
 __all__ = ["MitraEstimatorBase"]
 
@@ -36,7 +38,7 @@ __all__ = ["MitraEstimatorBase"]
 class MitraEstimatorBase(BaseEstimator):
     """Fit stores the encoded training set; predict runs every ensemble member over it."""
 
-    _task_name: str  # "classification" or "regression", set by subclasses
+    _task: Task  # set by subclasses
 
     _parameter_constraints: dict = {
         "checkpoint": [str, os.PathLike, None],
@@ -135,16 +137,9 @@ class MitraEstimatorBase(BaseEstimator):
         self.task_ = self._make_task(self.config_)
 
         rng = check_random_state(self.random_state)
-        self.members_ = plan_members(
-            self.n_estimators,
-            X_encoded.shape[0],
-            X_encoded.shape[1],
-            rng,
-            y_codes=y_encoded if self._task_name == "classification" else None,
-            n_classes=getattr(self.task_, "n_classes", 0),
-            max_support_rows=self.max_support_rows,
-            max_features=self.max_features,
-            n_label_ids=getattr(self.task_, "n_label_ids", None),
+        self.members_ = self.task_.plan_members(
+            self.n_estimators, y_encoded, X_encoded.shape[1], rng,
+            max_support_rows=self.max_support_rows, max_features=self.max_features,
         )
         self.X_support_ = X_encoded
         self.y_support_ = y_encoded
@@ -171,7 +166,7 @@ class MitraEstimatorBase(BaseEstimator):
                 rng=rng,
                 max_support_rows=self.max_support_rows,
                 max_query_rows=1024 if self.batch_size == "auto" else self.batch_size,
-                stratify=self._task_name == "classification",
+                stratify=self.task_.stratify,
                 verbose=bool(self.verbose),
             )
             self.fine_tuned_weights_ = result.state_dict
@@ -194,20 +189,19 @@ class MitraEstimatorBase(BaseEstimator):
 
     def _resolved_checkpoint_reference(self) -> str:
         if self.checkpoint is None:
-            return default_checkpoint(self._task_name)
+            return default_checkpoint(self._task)
         reference = os.fspath(self.checkpoint)
         # A local folder is stored as an absolute path, so the fitted estimator does not depend
         # on the working directory.
         return os.path.abspath(reference) if os.path.isdir(reference) and not _is_shipped(reference) else reference
 
     def _check_checkpoint_fits(self, config: MitraConfig, checkpoint: str) -> None:
-        expected = self._task_name.upper()
-        if config.task != expected:
-            other = "MitraRegressor" if config.task == "REGRESSION" else "MitraClassifier"
+        if config.task is not self._task:
+            other = "MitraRegressor" if config.task is Task.REGRESSION else "MitraClassifier"
             raise ValueError(
-                f"Checkpoint {checkpoint!r} was trained for {config.task.lower()}; "
-                f"{type(self).__name__} needs a {self._task_name} checkpoint (use {other} with it, or "
-                f"checkpoint=None for the default {self._task_name} checkpoint)."
+                f"Checkpoint {checkpoint!r} was trained for {config.task.value}; "
+                f"{type(self).__name__} needs a {self._task.value} checkpoint (use {other} with it, or "
+                f"checkpoint=None for the default {self._task.value} checkpoint)."
             )
 
     def _is_trivial(self) -> bool:
@@ -221,7 +215,7 @@ class MitraEstimatorBase(BaseEstimator):
         self._runtime = _RuntimeState()
 
     def _pretrained_model(self) -> MitraModel:
-        return load_model(self.checkpoint_, device=self.device_, use_cache=True)
+        return MitraModel.from_pretrained(self.checkpoint_, device=self.device_, use_cache=True)
 
     def _inference_model(self) -> MitraModel:
         """The model used to predict: pretrained or fine-tuned, in the requested precision."""
@@ -269,13 +263,17 @@ class MitraEstimatorBase(BaseEstimator):
                 self._runtime.caches = {i: runner.encode(x, labels) for i, (x, labels) in enumerate(supports)}
         return self._runtime.caches
 
-    def _predict_members(self, X: Any) -> list[np.ndarray]:
-        """Every member's prediction for ``X`` (label-id probabilities or values in user units)."""
+    def _encode_query(self, X: Any) -> np.ndarray:
+        """Check a predict-time ``X`` (fitted estimator, 2-D, columns seen in fit) and encode it."""
         check_is_fitted(self)
         _check_2d(X)
         X = validate_data(self, X, reset=False, skip_check_array=True)
         _check_not_empty(X)
-        X_encoded = self.encoder_.transform(X)
+        return self.encoder_.transform(X)
+
+    def _predict_members(self, X: Any) -> list[np.ndarray]:
+        """Every member's prediction for ``X`` (label-id probabilities or values in user units)."""
+        X_encoded = self._encode_query(X)
         runner = self._runner()
         local = self.local_support_ is not None
         if local:
@@ -313,11 +311,7 @@ class MitraEstimatorBase(BaseEstimator):
         return result
 
     def _progress(self, total: int) -> Any:
-        if not self.verbose:
-            return None
-        from tqdm.auto import tqdm
-
-        return tqdm(total=total, desc=f"{type(self).__name__} predict", unit="row")
+        return progress_bar(total, f"{type(self).__name__} predict", "row", enabled=bool(self.verbose))
 
     # ------------------------------------------------------------------ pickling
     def __getstate__(self) -> dict[str, Any]:
@@ -400,8 +394,6 @@ def _check_not_empty(X: Any) -> None:
 
 
 def _is_shipped(reference: str) -> bool:
-    from .hub import shipped_checkpoints
-
     return reference in shipped_checkpoints()
 
 

@@ -1,9 +1,18 @@
-"""Running a Mitra model: devices, precision, query chunks and the support-set cache."""
+"""Running a Mitra model on a device: memory, query slices, support schedules, out-of-memory errors.
+
+`InferenceRunner` predicts query rows from one support set with one model: it sizes query
+slices from the free memory (`auto_query_chunk`), runs one of the three support schedules
+(layer by layer with the queries, a support set encoded beforehand, or the support rows again
+with every slice), and retries a slice in halves after an out-of-memory error (`_RowSlices`).
+The one out-of-memory guard of the package is here too (`release_if_out_of_memory`,
+`out_of_memory_as_error`), shared with fine-tuning.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 
@@ -22,6 +31,8 @@ __all__ = [
     "support_cache_bytes",
     "is_out_of_memory",
     "free_memory",
+    "release_if_out_of_memory",
+    "out_of_memory_as_error",
 ]
 
 SUPPORT_CACHE_MODES = ("predict", "fit", "off")
@@ -127,18 +138,13 @@ class InferenceRunner:
 
     def encode(self, x_support: np.ndarray, y_support: np.ndarray) -> SupportCache:
         """Encode a support set once (the work shared by every query chunk)."""
-        try:
+        advice = (
+            f"encoding {len(x_support)} support rows x {x_support.shape[1]} features. Lower max_support_rows, use "
+            "support_cache='off' (less memory, slower), inference_precision='bfloat16', or a device with more memory."
+        )
+        with out_of_memory_as_error(self.device, advice):
             with torch.inference_mode(), autocast_context(self.device, self.dtype):
                 return self.model.encode_support(self._tensor(x_support), self._labels(y_support))
-        except RuntimeError as err:
-            if not is_out_of_memory(err):
-                raise
-            free_memory(self.device)
-            raise MitraOutOfMemoryError(
-                f"Out of memory on {self.device} encoding {len(x_support)} support rows x {x_support.shape[1]} "
-                "features. Lower max_support_rows, use support_cache='off' (less memory, slower), "
-                "inference_precision='bfloat16', or a device with more memory."
-            ) from err
 
     def predict(
         self,
@@ -180,20 +186,15 @@ class InferenceRunner:
         for start in range(0, len(x_query), group):
             part = x_query[start : start + group]
             mapper = _RowSlices(rows, self.device, len(part), len(self.model.layers) + 2, progress, n_support)
-            try:
+            advice = (  # the support pass itself: query slices retry in the mapper
+                f"running {n_support} support rows x {n_features} features through the model. Lower "
+                "max_support_rows or max_features, use inference_precision='bfloat16', or a device with more memory."
+            )
+            with out_of_memory_as_error(self.device, advice):
                 with torch.inference_mode(), autocast_context(self.device, self.dtype):
                     out = self.model.predict_by_layer(
                         self._tensor(x_support), self._labels(y_support), self._tensor(part), map_rows=mapper
                     )
-            except RuntimeError as err:  # the support pass itself (query slices retry in the mapper)
-                if not is_out_of_memory(err):
-                    raise
-                free_memory(self.device)
-                raise MitraOutOfMemoryError(
-                    f"Out of memory on {self.device} running {n_support} support rows x {n_features} features "
-                    "through the model. Lower max_support_rows or max_features, use inference_precision='bfloat16', "
-                    "or a device with more memory."
-                ) from err
             outputs.append(out[0].to(self._input_dtype).cpu().numpy())
             rows = mapper.rows  # keep a slice size that fitted
         return np.concatenate(outputs, axis=0)
@@ -223,9 +224,8 @@ class _RowSlices:
             try:
                 part = fn(x[:, start:stop])
             except RuntimeError as err:
-                if not is_out_of_memory(err):
+                if not release_if_out_of_memory(err, self.device):
                     raise
-                free_memory(self.device)
                 if stop - start <= 1:
                     raise MitraOutOfMemoryError(
                         f"Out of memory on {self.device} predicting a single query row against {self.n_support} "
@@ -270,3 +270,24 @@ def free_memory(device: torch.device) -> None:
         torch.cuda.empty_cache()
     elif device.type == "mps":
         torch.mps.empty_cache()
+
+
+def release_if_out_of_memory(err: BaseException, device: torch.device) -> bool:
+    """Whether ``err`` is an out-of-memory error; if so, the device's cached blocks are released
+    first, so that a retry (or whatever runs next) can use them."""
+    if not is_out_of_memory(err):
+        return False
+    free_memory(device)
+    return True
+
+
+@contextlib.contextmanager
+def out_of_memory_as_error(device: torch.device, advice: str) -> Iterator[None]:
+    """Turn an out-of-memory error in the block into a `MitraOutOfMemoryError` that says what ran
+    out ("Out of memory on <device> <advice>") and what to change; other errors pass unchanged."""
+    try:
+        yield
+    except RuntimeError as err:
+        if not release_if_out_of_memory(err, device):
+            raise
+        raise MitraOutOfMemoryError(f"Out of memory on {device} {advice}") from err

@@ -1,4 +1,9 @@
-"""Finding, loading and saving Mitra checkpoints (``config.json`` + ``model.safetensors``).
+"""Mitra checkpoints: the file format, where a checkpoint is found, loading, saving, integrity.
+
+This module alone knows the files of a checkpoint (``config.json`` + ``model.safetensors``, the
+official format, and the optional ``<file>.sha256`` checksums) and where they can come from.
+Models get ``from_pretrained`` / ``save_pretrained`` from `PretrainedMixin`; the same two are
+``mitra_sklearn.load_model`` and ``mitra_sklearn.save_model``.
 
 Resolution order for a checkpoint reference:
 
@@ -23,10 +28,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
+from typing import Any, TypeVar
+
 import torch
 
+from .config import MitraConfig, Task
 from .exceptions import CheckpointIntegrityError, CheckpointNotFoundError
-from .model import MitraConfig, MitraModel
 
 __all__ = [
     "CONFIG_NAME",
@@ -34,24 +41,30 @@ __all__ = [
     "OFFICIAL_CHECKPOINTS",
     "SHIPPED_CHECKPOINTS_DIR",
     "CheckpointFiles",
+    "PretrainedMixin",
     "default_checkpoint",
     "shipped_checkpoints",
     "resolve_checkpoint",
-    "load_model",
-    "save_model",
+    "load_config",
+    "load_state_dict",
+    "save_checkpoint",
+    "write_checksums",
+    "is_checkpoint_folder",
 ]
+
+ModelT = TypeVar("ModelT", bound="PretrainedMixin")
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 OFFICIAL_CHECKPOINTS = {
-    "classification": "autogluon/mitra-classifier",
-    "regression": "autogluon/mitra-regressor",
+    Task.CLASSIFICATION: "autogluon/mitra-classifier",
+    Task.REGRESSION: "autogluon/mitra-regressor",
 }
 SHIPPED_CHECKPOINTS_DIR = Path(__file__).resolve().parent / "checkpoints"
 # Shipped checkpoint used by default for each task, once it exists in the package.
-DEFAULT_SHIPPED = {"classification": "mitra-small-classifier", "regression": "mitra-small-regressor"}
+DEFAULT_SHIPPED = {Task.CLASSIFICATION: "mitra-small-classifier", Task.REGRESSION: "mitra-small-regressor"}
 
-_MODEL_CACHE: OrderedDict[tuple, MitraModel] = OrderedDict()
+_MODEL_CACHE: OrderedDict[tuple, Any] = OrderedDict()
 _MODEL_CACHE_SIZE = 4
 _CACHE_LOCK = threading.Lock()
 _VERIFIED_FILES: dict[tuple, None] = {}
@@ -70,20 +83,22 @@ def shipped_checkpoints() -> list[str]:
     """Names of the checkpoints shipped inside the package."""
     if not SHIPPED_CHECKPOINTS_DIR.is_dir():
         return []
-    return sorted(
-        p.name for p in SHIPPED_CHECKPOINTS_DIR.iterdir() if (p / CONFIG_NAME).is_file() and (p / WEIGHTS_NAME).is_file()
-    )
+    return sorted(p.name for p in SHIPPED_CHECKPOINTS_DIR.iterdir() if is_checkpoint_folder(p))
 
 
-def default_checkpoint(task: str) -> str:
+def is_checkpoint_folder(folder: str | os.PathLike) -> bool:
+    """Whether ``folder`` holds both files of a checkpoint."""
+    folder = Path(folder)
+    return (folder / CONFIG_NAME).is_file() and (folder / WEIGHTS_NAME).is_file()
+
+
+def default_checkpoint(task: Task | str) -> str:
     """The checkpoint used when an estimator's ``checkpoint`` is None.
 
     The checkpoint shipped in the package for ``task`` when there is one, otherwise the official
     Hub repo id.
     """
-    task = task.lower()
-    if task not in OFFICIAL_CHECKPOINTS:
-        raise ValueError(f"task must be 'classification' or 'regression', got {task!r}.")
+    task = Task.parse(task)
     shipped = DEFAULT_SHIPPED[task]
     return shipped if shipped in shipped_checkpoints() else OFFICIAL_CHECKPOINTS[task]
 
@@ -120,53 +135,79 @@ def resolve_checkpoint(
     return CheckpointFiles(config_path, weights_path, source="hub")
 
 
-def load_model(
-    checkpoint: str | os.PathLike,
-    *,
-    revision: str | None = None,
-    cache_dir: str | os.PathLike | None = None,
-    token: str | bool | None = None,
-    local_files_only: bool = False,
-    device: str | torch.device = "cpu",
-    use_cache: bool = False,
-) -> MitraModel:
-    """Load a Mitra model in evaluation mode.
+class PretrainedMixin:
+    """``from_pretrained`` / ``save_pretrained`` for a model class built from a `MitraConfig`.
 
-    Parameters
-    ----------
-    checkpoint : str or path-like
-        Shipped checkpoint name, local folder, or Hugging Face repo id.
-    revision, cache_dir, token, local_files_only
-        Passed to ``huggingface_hub.hf_hub_download`` for Hub checkpoints.
-    device : str or torch.device, default='cpu'
-        Where to put the weights.
-    use_cache : bool, default=False
-        Return the model shared by every caller that loaded the same unchanged files onto the
-        same device in this process (the estimators do). A shared model must not be modified in
-        place: that would change every fitted estimator using it. The default returns a model
-        of your own.
-
-    Returns
-    -------
-    MitraModel
+    The model class (``MitraModel``) inherits this; it needs ``__init__(config)``, ``config``,
+    ``state_dict`` and ``load_state_dict`` (an ``nn.Module``). Keeping the file code here lets the
+    model module own the network only.
     """
-    files = resolve_checkpoint(
-        checkpoint, revision=revision, cache_dir=cache_dir, token=token, local_files_only=local_files_only
-    )
-    device = torch.device(device)
-    key = (*_file_identity(files.config_path), *_file_identity(files.weights_path), str(device))
-    if use_cache:
-        with _CACHE_LOCK:
-            if key in _MODEL_CACHE:
-                _MODEL_CACHE.move_to_end(key)
-                return _MODEL_CACHE[key]
-    model = _build_model(files, device)
-    if use_cache:
-        with _CACHE_LOCK:
-            _MODEL_CACHE[key] = model
-            while len(_MODEL_CACHE) > _MODEL_CACHE_SIZE:
-                _MODEL_CACHE.popitem(last=False)
-    return model
+
+    config: MitraConfig
+
+    @classmethod
+    def from_pretrained(
+        cls: type[ModelT],
+        checkpoint: str | os.PathLike,
+        *,
+        revision: str | None = None,
+        cache_dir: str | os.PathLike | None = None,
+        token: str | bool | None = None,
+        local_files_only: bool = False,
+        device: str | torch.device = "cpu",
+        use_cache: bool = False,
+    ) -> ModelT:
+        """Load a checkpoint in evaluation mode (also available as ``mitra_sklearn.load_model``).
+
+        Parameters
+        ----------
+        checkpoint : str or path-like
+            Shipped checkpoint name, local folder, or Hugging Face repo id (in this order, see
+            the module docstring).
+        revision, cache_dir, token, local_files_only
+            Passed to ``huggingface_hub.hf_hub_download`` for Hub checkpoints.
+        device : str or torch.device, default='cpu'
+            Where to put the weights.
+        use_cache : bool, default=False
+            Return the model shared by every caller that loaded the same unchanged files onto
+            the same device in this process (the estimators do). A shared model must not be
+            modified in place: that would change every fitted estimator using it. The default
+            returns a model of your own.
+
+        Returns
+        -------
+        model
+            An instance of the class this is called on.
+
+        Raises
+        ------
+        CheckpointNotFoundError
+            When the files cannot be found or downloaded (the message names the offline ways).
+        CheckpointIntegrityError
+            When a file is corrupt, fails its checksum, or does not fit its config.
+        """
+        files = resolve_checkpoint(
+            checkpoint, revision=revision, cache_dir=cache_dir, token=token, local_files_only=local_files_only
+        )
+        device = torch.device(device)
+        key = (cls, *_file_identity(files.config_path), *_file_identity(files.weights_path), str(device))
+        if use_cache:
+            with _CACHE_LOCK:
+                if key in _MODEL_CACHE:
+                    _MODEL_CACHE.move_to_end(key)
+                    return _MODEL_CACHE[key]
+        model = _build_model(cls, files, device)
+        if use_cache:
+            with _CACHE_LOCK:
+                _MODEL_CACHE[key] = model
+                while len(_MODEL_CACHE) > _MODEL_CACHE_SIZE:
+                    _MODEL_CACHE.popitem(last=False)
+        return model
+
+    def save_pretrained(self, folder: str | os.PathLike) -> None:
+        """Write ``config.json`` and ``model.safetensors`` in the official format (also
+        ``mitra_sklearn.save_model(model, folder)``)."""
+        save_checkpoint(folder, self.config, self.state_dict())  # type: ignore[attr-defined]
 
 
 def load_config(checkpoint_files: CheckpointFiles) -> MitraConfig:
@@ -180,25 +221,43 @@ def load_config(checkpoint_files: CheckpointFiles) -> MitraConfig:
         raise CheckpointIntegrityError(f"Invalid Mitra config file {path}: {err}") from err
 
 
-def save_model(model: MitraModel, folder: str | os.PathLike) -> None:
-    """Write ``config.json`` and ``model.safetensors`` in the official format.
+def save_checkpoint(folder: str | os.PathLike, config: MitraConfig, state_dict: dict[str, torch.Tensor]) -> None:
+    """Write a checkpoint folder (``config.json`` + ``model.safetensors``) in the official format.
 
     Files are written to temporary names and renamed, so an interrupted save never leaves a
-    half-written checkpoint behind.
+    half-written checkpoint behind. Tensors are stored in the dtype they have.
     """
     from safetensors.torch import save_file
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    state = {name: tensor.detach().to("cpu").contiguous() for name, tensor in model.state_dict().items()}
+    state = {name: tensor.detach().to("cpu").contiguous() for name, tensor in state_dict.items()}
     weights_tmp = folder / (WEIGHTS_NAME + ".tmp")
     config_tmp = folder / (CONFIG_NAME + ".tmp")
     save_file(state, str(weights_tmp))
-    config_tmp.write_text(json.dumps(model.config.to_dict()), encoding="utf-8")
+    config_tmp.write_text(json.dumps(config.to_dict()), encoding="utf-8")
     os.replace(weights_tmp, folder / WEIGHTS_NAME)
     os.replace(config_tmp, folder / CONFIG_NAME)
     for stale in (folder / (WEIGHTS_NAME + ".sha256"), folder / (CONFIG_NAME + ".sha256")):
         stale.unlink(missing_ok=True)  # a checksum of older weights would now be wrong
+
+
+def load_state_dict(checkpoint: str | os.PathLike, **resolve_kwargs: Any) -> dict[str, torch.Tensor]:
+    """The tensors of a checkpoint as stored (dtype unchanged), after the checksum check."""
+    return _read_weights(resolve_checkpoint(checkpoint, **resolve_kwargs).weights_path)
+
+
+def _read_weights(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    _verify_checksum(path)
+    try:
+        return load_file(str(path), device="cpu")
+    except Exception as err:  # safetensors raises its own error type for corrupt files
+        raise CheckpointIntegrityError(
+            f"Could not read weights file {path}: {err}. The file is corrupt or truncated; "
+            "delete it and download or copy it again."
+        ) from err
 
 
 def write_checksums(folder: str | os.PathLike) -> None:
@@ -210,32 +269,23 @@ def write_checksums(folder: str | os.PathLike) -> None:
 
 
 # ---------------------------------------------------------------------------- internals
-def _build_model(files: CheckpointFiles, device: torch.device) -> MitraModel:
-    from safetensors.torch import load_file
-
+def _build_model(model_class: type[ModelT], files: CheckpointFiles, device: torch.device) -> ModelT:
     config = load_config(files)
-    _verify_checksum(files.weights_path)
-    try:
-        state = load_file(str(files.weights_path), device="cpu")
-    except Exception as err:  # safetensors raises its own error type for corrupt files
-        raise CheckpointIntegrityError(
-            f"Could not read weights file {files.weights_path}: {err}. The file is corrupt or truncated; "
-            "delete it and download or copy it again."
-        ) from err
+    state = _read_weights(files.weights_path)
     # Weights stored in bf16/fp16 (to keep files small) are used in float32, like the official ones.
     state = {name: tensor.float() if tensor.is_floating_point() else tensor for name, tensor in state.items()}
     with torch.device("meta"):
-        model = MitraModel(config)
+        model = model_class(config)  # type: ignore[call-arg]
     problems = _state_dict_problems(model, state)
     if problems:
         raise CheckpointIntegrityError(
             f"Weights file {files.weights_path} does not fit {files.config_path} ({config}): " + "; ".join(problems)
         )
-    model.load_state_dict(state, assign=True)
-    return model.to(device).eval()
+    model.load_state_dict(state, assign=True)  # type: ignore[attr-defined]
+    return model.to(device).eval()  # type: ignore[attr-defined]
 
 
-def _state_dict_problems(model: MitraModel, state: dict[str, torch.Tensor]) -> list[str]:
+def _state_dict_problems(model: Any, state: dict[str, torch.Tensor]) -> list[str]:
     expected = model.state_dict()
     problems = []
     missing = [k for k in expected if k not in state]
@@ -256,7 +306,7 @@ def _files_in_folder(folder: Path, source: str) -> CheckpointFiles:
     if missing:
         raise CheckpointNotFoundError(
             f"Checkpoint folder {folder} is missing {' and '.join(missing)}; a Mitra checkpoint folder holds "
-            f"{CONFIG_NAME} and {WEIGHTS_NAME} (as written by save_pretrained)."
+            f"{CONFIG_NAME} and {WEIGHTS_NAME} (as written by save_model / save_pretrained)."
         )
     return CheckpointFiles(config_path, weights_path, source=source)
 
@@ -362,7 +412,7 @@ def _offline_message(repo_id: str, filename: str, reason: str) -> str:
         + shipped_hint
         + "or point checkpoint= at a local folder holding config.json and model.safetensors, or download once "
         f"on a connected machine (`hf download {repo_id} --local-dir <folder>`, or call "
-        f"mitra_sklearn.hub.load_model({repo_id!r}) there to fill the Hub cache) and copy it here; "
+        f"mitra_sklearn.load_model({repo_id!r}) there to fill the Hub cache) and copy it here; "
         "then set HF_HUB_OFFLINE=1 or pass local_files_only=True to skip network look-ups."
     )
 

@@ -10,15 +10,15 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 
 from ._base import _ATTRIBUTES_DOC, _PARAMETERS_DOC, MitraEstimatorBase
-from ._tasks import ClassificationTask
-from .model import MitraConfig
+from .config import MitraConfig, Task
+from .tasks import ClassificationTask, make_task
 from .preprocessing import _is_missing
 
 __all__ = ["MitraClassifier"]
 
 
 class MitraClassifier(ClassifierMixin, MitraEstimatorBase):
-    _task_name = "classification"
+    _task = Task.CLASSIFICATION
 
     def _encode_targets(self, y: Any) -> np.ndarray:
         y = column_or_1d(y, warn=True)
@@ -37,8 +37,7 @@ class MitraClassifier(ClassifierMixin, MitraEstimatorBase):
         return codes.astype(np.int64).ravel()
 
     def _make_task(self, config: MitraConfig) -> ClassificationTask:
-        # More classes than the head has outputs are handled with class groups (ECOC).
-        return ClassificationTask(len(self.classes_), config.dim_output)
+        return make_task(self._task, config, n_classes=len(self.classes_))
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, averaged over the ensemble members.

@@ -33,13 +33,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._inference import free_memory, is_out_of_memory
+from ._inference import out_of_memory_as_error, release_if_out_of_memory
 from .devices import autocast_context
 from .ensemble import EnsembleMember
 from .exceptions import MitraOutOfMemoryError
 from .model import MitraModel
+from .progress import progress_bar
 
-__all__ = ["FineTuneResult", "fine_tune", "parameter_groups"]
+__all__ = ["FineTuneResult", "fine_tune"]
 
 WARMUP_STEPS = 10
 WEIGHT_DECAY = 0.3
@@ -69,25 +70,6 @@ class FineTuneResult:
     state_dict: dict[str, torch.Tensor] | None
     validation_losses: list[float] = field(default_factory=list)
     best_step: int = 0
-
-
-def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """AdamW parameter groups: no weight decay on norms, biases and embeddings."""
-    decay, no_decay = [], []
-    for module_name, module in model.named_modules():
-        for name, parameter in module.named_parameters(recurse=False):
-            if not parameter.requires_grad:
-                continue
-            exempt = (
-                isinstance(module, (nn.LayerNorm, nn.Embedding))
-                or name == "bias"
-                or module_name.startswith(("x_embedding", "y_embedding"))
-            )
-            (no_decay if exempt else decay).append(parameter)
-    return [
-        {"params": decay, "weight_decay": weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
 
 
 def fine_tune(
@@ -146,26 +128,22 @@ def fine_tune(
     train_rows, valid_rows = _split(rng, y, 0.2, stratify)
     tuned = copy.deepcopy(model).to(device=device, dtype=torch.float32).train()
     tuned.gradient_checkpointing = device.type == "cuda"
-    optimizer = torch.optim.AdamW(parameter_groups(tuned, WEIGHT_DECAY), lr=learning_rate)
+    optimizer = torch.optim.AdamW(tuned.optimizer_groups(WEIGHT_DECAY), lr=learning_rate)
     warmup = min(WARMUP_STEPS, steps)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup))
 
     def validate() -> float:
-        try:
+        advice = (
+            f"validating fine-tuned weights with {min(len(train_rows), max_support_rows)} support rows. Lower "
+            "max_support_rows or batch_size, or use fine_tune=False."
+        )
+        with out_of_memory_as_error(device, advice):
             return _validation_loss(tuned, task, members[0], X, y, train_rows, valid_rows, device, dtype,
                                     max_support_rows, max_query_rows)
-        except RuntimeError as err:
-            if not is_out_of_memory(err):
-                raise
-            free_memory(device)
-            raise MitraOutOfMemoryError(
-                f"Out of memory on {device} validating fine-tuned weights with {min(len(train_rows), max_support_rows)} "
-                "support rows. Lower max_support_rows or batch_size, or use fine_tune=False."
-            ) from err
 
     result = FineTuneResult(state_dict=None, validation_losses=[validate()])
     best = result.validation_losses[0]
-    progress = _progress(steps, verbose)
+    progress = progress_bar(steps, "Mitra fine-tuning", "step", enabled=verbose)
     # Training needs several times the memory of inference: shrink its tasks, not validation's.
     task_rows = TaskRows(max_support_rows, max_query_rows)
     step = 0
@@ -176,10 +154,9 @@ def fine_tune(
         try:
             loss = _train_step(tuned, optimizer, task, member, X, y, support, query, device, dtype)
         except RuntimeError as err:
-            if not is_out_of_memory(err):
+            optimizer.zero_grad(set_to_none=True)  # before the release: the gradients hold memory too
+            if not release_if_out_of_memory(err, device):
                 raise
-            optimizer.zero_grad(set_to_none=True)
-            free_memory(device)
             task_rows = task_rows.halved(device, err)
             continue  # the same step again, on a smaller task
         scheduler.step()
@@ -301,11 +278,3 @@ def _validation_loss(
             total += float(task.loss(member, outputs, y[rows], context)) * len(rows)
             count += len(rows)
     return total / count
-
-
-def _progress(steps: int, verbose: bool) -> Any:
-    if not verbose:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=steps, desc="Mitra fine-tuning", unit="step")

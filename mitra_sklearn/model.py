@@ -21,7 +21,7 @@ This module is pure PyTorch: no NumPy, scikit-learn or Hub code.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -30,9 +30,11 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-__all__ = ["MitraConfig", "MitraModel", "SupportCache", "QuantileStats", "N_QUANTILE_LEVELS"]
+from .checkpoint import PretrainedMixin
+from .config import MitraConfig
 
-TASKS = ("CLASSIFICATION", "REGRESSION")
+# MitraConfig lives in mitra_sklearn.config and is re-exported here.
+__all__ = ["MitraConfig", "MitraModel", "SupportCache", "QuantileStats", "N_QUANTILE_LEVELS", "optimizer_groups"]
 
 # The official model normalises each feature by its rank among 999 support quantiles.
 N_QUANTILE_LEVELS = 999
@@ -43,76 +45,6 @@ _MAX_SEQUENCES_PER_CUDA_CALL = 16_384
 # Without gradients, the row-wise half of a layer (MLPs and attention across a row's cells) runs
 # on slices of rows of at most this many cells, which bounds the memory of large tables.
 _ROW_SLICE_CELLS = 1 << 16
-
-
-@dataclass(frozen=True)
-class MitraConfig:
-    """Shape of a Mitra model: the five keys of the official ``config.json``.
-
-    Parameters
-    ----------
-    dim : int, default=512
-        Width of every token.
-    dim_output : int, default=10
-        Output size: the number of classes the head supports (classification), 1 for a scalar
-        regression head, or the number of bins of a binned regression head.
-    n_layers : int, default=12
-        Number of 2D attention layers.
-    n_heads : int, default=4
-        Attention heads; ``dim`` must be divisible by it.
-    task : {'CLASSIFICATION', 'REGRESSION'}, default='CLASSIFICATION'
-        Task the head was trained for (case-insensitive on input, stored upper-case).
-    """
-
-    dim: int = 512
-    dim_output: int = 10
-    n_layers: int = 12
-    n_heads: int = 4
-    task: str = "CLASSIFICATION"
-
-    def __post_init__(self) -> None:
-        for name in ("dim", "dim_output", "n_layers", "n_heads"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"MitraConfig.{name} must be a positive integer, got {value!r}.")
-        if self.dim % self.n_heads != 0:
-            raise ValueError(
-                f"MitraConfig.dim ({self.dim}) must be divisible by n_heads ({self.n_heads})."
-            )
-        task = str(self.task).upper()
-        # The official code writes ``str(Task.X).upper()``, which may read "TASK.CLASSIFICATION".
-        task = task.rsplit(".", 1)[-1]
-        if task not in TASKS:
-            raise ValueError(f"MitraConfig.task must be one of {TASKS}, got {self.task!r}.")
-        object.__setattr__(self, "task", task)
-
-    @property
-    def is_classification(self) -> bool:
-        """Whether the head outputs class logits."""
-        return self.task == "CLASSIFICATION"
-
-    @property
-    def uses_class_label_embedding(self) -> bool:
-        """Whether support labels are looked up in an embedding table (classes or bins)."""
-        return self.is_classification or self.dim_output > 1
-
-    def to_dict(self) -> dict[str, Any]:
-        """The official ``config.json`` content."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, config: dict[str, Any]) -> MitraConfig:
-        """Build from a ``config.json`` dictionary; unknown keys are ignored."""
-        missing = [key for key in ("dim", "dim_output", "n_layers", "n_heads", "task") if key not in config]
-        if missing:
-            raise ValueError(f"Mitra config is missing the key(s) {missing}; got {sorted(config)}.")
-        return cls(
-            dim=int(config["dim"]),
-            dim_output=int(config["dim_output"]),
-            n_layers=int(config["n_layers"]),
-            n_heads=int(config["n_heads"]),
-            task=str(config["task"]),
-        )
 
 
 @dataclass
@@ -436,7 +368,7 @@ class SupportCache:
     n_features: int
 
 
-class MitraModel(nn.Module):
+class MitraModel(PretrainedMixin, nn.Module):
     """The Mitra 2D attention transformer (``Tab2D`` of the official code).
 
     Parameters
@@ -477,38 +409,10 @@ class MitraModel(nn.Module):
         nn.init.normal_(self.y_embedding.y_embedding.weight)
         nn.init.normal_(self.y_embedding.y_mask.weight)
 
-    # ------------------------------------------------------------------ loading / saving
-    @classmethod
-    def from_pretrained(
-        cls,
-        path_or_repo_id: str,
-        *,
-        revision: str | None = None,
-        cache_dir: str | None = None,
-        token: str | bool | None = None,
-        local_files_only: bool = False,
-        device: str | torch.device = "cpu",
-    ) -> MitraModel:
-        """Load a checkpoint (``config.json`` + ``model.safetensors``) from a folder or the Hub.
-
-        See :func:`mitra_sklearn.hub.load_model` for the resolution order and errors.
-        """
-        from .hub import load_model  # the model module stays free of Hub code at import time
-
-        return load_model(  # a model of the caller's own, not the estimators' shared copy
-            path_or_repo_id,
-            revision=revision,
-            cache_dir=cache_dir,
-            token=token,
-            local_files_only=local_files_only,
-            device=device,
-        )
-
-    def save_pretrained(self, folder: str) -> None:
-        """Write ``config.json`` and ``model.safetensors`` in the official format."""
-        from .hub import save_model
-
-        save_model(self, folder)
+    # ------------------------------------------------------------------ training
+    def optimizer_groups(self, weight_decay: float) -> list[dict[str, Any]]:
+        """AdamW parameter groups (`optimizer_groups`), as nanoGPT's ``configure_optimizers``."""
+        return optimizer_groups(self, weight_decay)
 
     # ------------------------------------------------------------------ forward passes
     def forward(
@@ -654,6 +558,29 @@ class MitraModel(nn.Module):
         if not self.config.uses_class_label_embedding:
             return out[..., 0]
         return out
+
+
+def optimizer_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """AdamW parameter groups: weight decay on the matrices, none on norms, biases and embeddings.
+
+    Used by fine-tuning and pretraining. Works on any module with Mitra's parameter names (the
+    official ``Tab2D`` too, for the benchmarks).
+    """
+    decay, no_decay = [], []
+    for module_name, module in model.named_modules():
+        for name, parameter in module.named_parameters(recurse=False):
+            if not parameter.requires_grad:
+                continue
+            exempt = (
+                isinstance(module, (nn.LayerNorm, nn.Embedding))
+                or name == "bias"
+                or module_name.startswith(("x_embedding", "y_embedding"))
+            )
+            (no_decay if exempt else decay).append(parameter)
+    return [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
 
 
 def _all_rows(fn: Callable[[torch.Tensor], torch.Tensor], rows: torch.Tensor) -> torch.Tensor:

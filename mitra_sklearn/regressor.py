@@ -6,17 +6,17 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import RegressorMixin
-from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d, validate_data
+from sklearn.utils.validation import check_array, column_or_1d
 
-from ._base import _ATTRIBUTES_DOC, _PARAMETERS_DOC, MitraEstimatorBase, _check_not_empty
-from ._tasks import RegressionTask
-from .model import MitraConfig
+from ._base import _ATTRIBUTES_DOC, _PARAMETERS_DOC, MitraEstimatorBase
+from .config import MitraConfig, Task
+from .tasks import RegressionTask, make_task
 
 __all__ = ["MitraRegressor"]
 
 
 class MitraRegressor(RegressorMixin, MitraEstimatorBase):
-    _task_name = "regression"
+    _task = Task.REGRESSION
 
     def _encode_targets(self, y: Any) -> np.ndarray:
         y = column_or_1d(y, warn=True)
@@ -26,7 +26,7 @@ class MitraRegressor(RegressorMixin, MitraEstimatorBase):
         return y
 
     def _make_task(self, config: MitraConfig) -> RegressionTask:
-        return RegressionTask(n_bins=config.dim_output if config.dim_output > 1 else 0)
+        return make_task(self._task, config)
 
     def _is_trivial(self) -> bool:
         return self.constant_target_ is not None
@@ -52,10 +52,7 @@ class MitraRegressor(RegressorMixin, MitraEstimatorBase):
             is 0 with ``n_estimators=1``. It is not a calibrated predictive interval.
         """
         if getattr(self, "constant_target_", None) is not None:
-            check_is_fitted(self)
-            X = validate_data(self, X, reset=False, skip_check_array=True)
-            _check_not_empty(X)
-            n_rows = self.encoder_.transform(X).shape[0]
+            n_rows = self._encode_query(X).shape[0]
             constant = np.full(n_rows, self.constant_target_)
             return (constant, np.zeros(n_rows)) if return_std else constant
         predictions = self._predict_members(X)

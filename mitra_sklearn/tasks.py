@@ -1,8 +1,10 @@
 """What classification and regression mean to the model: labels in, predictions out, losses.
 
 One object per task turns a member's support targets into what the model reads, the model's
-raw outputs back into predictions in the user's units, and outputs into a training loss for
-fine-tuning. Inference and fine-tuning share it, so the two can never disagree.
+raw outputs back into predictions in the user's units, and outputs into a training loss. The
+estimators (inference and fine-tuning) use the objects; ``pretraining`` uses the same loss
+functions (`classification_loss`, `regression_loss`), so none of them can disagree.
+`make_task` picks the object for a checkpoint's head.
 """
 
 from __future__ import annotations
@@ -14,9 +16,17 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .ensemble import EnsembleMember, decode_class_probabilities, softmax
+from .config import MitraConfig, Task
+from .ensemble import EnsembleMember, decode_class_probabilities, plan_members, softmax
 
-__all__ = ["ClassificationTask", "RegressionTask", "used_class_logits"]
+__all__ = [
+    "ClassificationTask",
+    "RegressionTask",
+    "make_task",
+    "used_class_logits",
+    "classification_loss",
+    "regression_loss",
+]
 
 
 def used_class_logits(logits: torch.Tensor, used: torch.Tensor) -> torch.Tensor:
@@ -27,6 +37,28 @@ def used_class_logits(logits: torch.Tensor, used: torch.Tensor) -> torch.Tensor:
     ``logits`` (e.g. ``[tables, 1, ids]`` for ``[tables, rows, ids]`` logits).
     """
     return logits.float().masked_fill(~used, float("-inf"))
+
+
+def classification_loss(
+    logits: torch.Tensor, targets: torch.Tensor, used: torch.Tensor, valid: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Mean cross-entropy over the label ids in use (`used_class_logits`) of the valid query rows.
+
+    ``logits`` [..., ids], ``targets`` [...] label ids, ``used`` bool broadcastable to
+    ``logits``, ``valid`` bool like ``targets`` (None: every row).
+    """
+    logits = used_class_logits(logits, used)
+    if valid is not None:
+        targets = targets.masked_fill(~valid, -100)  # cross_entropy's default ignore_index
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1).long(), ignore_index=-100)
+
+
+def regression_loss(outputs: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean squared error (in scaled target units) over the valid query rows (scalar head)."""
+    errors = (outputs.reshape(targets.shape).float() - targets.float()) ** 2
+    if valid is None:
+        return errors.mean()
+    return (errors * valid).sum() / valid.sum().clamp(min=1)
 
 
 @dataclass(frozen=True)
@@ -41,6 +73,15 @@ class ClassificationTask:
 
     n_classes: int
     n_label_ids: int
+
+    #: Splits of the training rows (fine-tuning tasks) keep the class proportions.
+    stratify = True
+
+    def plan_members(self, n_estimators: int, y: np.ndarray, n_features: int, rng: np.random.RandomState,
+                     **limits: Any) -> list[EnsembleMember]:
+        """Ensemble members: class permutations (class groups past ``n_label_ids`` classes)."""
+        return plan_members(n_estimators, len(y), n_features, rng, y_codes=y, n_classes=self.n_classes,
+                            n_label_ids=self.n_label_ids, **limits)
 
     @property
     def n_groups(self) -> int:
@@ -63,9 +104,8 @@ class ClassificationTask:
     def loss(self, member: EnsembleMember, outputs: torch.Tensor, y_query: np.ndarray, context: Any) -> torch.Tensor:
         """Cross-entropy over the label ids in use (the same softmax as at prediction time)."""
         used = torch.arange(outputs.shape[-1], device=outputs.device) < self.n_groups
-        logits = used_class_logits(outputs.reshape(-1, outputs.shape[-1]), used)
         target = torch.as_tensor(member.class_labels(y_query), dtype=torch.long, device=outputs.device)
-        return F.cross_entropy(logits, target)
+        return classification_loss(outputs.reshape(-1, outputs.shape[-1]), target, used)
 
 
 @dataclass(frozen=True)
@@ -79,6 +119,13 @@ class RegressionTask:
     """
 
     n_bins: int = 0
+
+    stratify = False
+
+    def plan_members(self, n_estimators: int, y: np.ndarray, n_features: int, rng: np.random.RandomState,
+                     **limits: Any) -> list[EnsembleMember]:
+        """Ensemble members: target mirroring, feature order and sign flips, support subsamples."""
+        return plan_members(n_estimators, len(y), n_features, rng, **limits)
 
     def _edges(self) -> np.ndarray:
         return np.linspace(-0.5, 1.5, self.n_bins + 1)
@@ -114,4 +161,13 @@ class RegressionTask:
             target = torch.as_tensor(ids, dtype=torch.long, device=outputs.device)
             return F.cross_entropy(outputs.reshape(-1, self.n_bins).float(), target)
         target = torch.as_tensor(scaled, dtype=torch.float32, device=outputs.device)
-        return F.mse_loss(outputs.reshape(-1).float(), target)
+        return regression_loss(outputs.reshape(-1), target)
+
+
+def make_task(task: Task, config: MitraConfig, n_classes: int = 0) -> ClassificationTask | RegressionTask:
+    """The task object for a checkpoint's head: ``n_classes`` classes on its label ids, or a
+    scalar (``dim_output`` 1) or binned (``dim_output`` bins) regression head."""
+    if Task.parse(task) is Task.CLASSIFICATION:
+        # More classes than the head has outputs are handled with class groups (ECOC).
+        return ClassificationTask(n_classes, config.dim_output)
+    return RegressionTask(n_bins=config.dim_output if config.dim_output > 1 else 0)

@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
             print(describe(config, name) + "\n")
         return 0
     if args.command in ("pack", "unpack"):
-        from .transport import pack, unpack
+        from .runfolder import pack, unpack
 
         if args.command == "pack":
             for path in pack(args.run, args.out, max_mib=args.max_mib, with_state=not args.weights_only):
@@ -213,8 +213,8 @@ def _resume(args: argparse.Namespace) -> int:
     """``python -m pretraining resume CAMPAIGN``: continue a committed run on this machine."""
     from pathlib import Path
 
+    from .runfolder import CAMPAIGN_CONFIG, unpack_campaign
     from .train import train
-    from .transport import CAMPAIGN_CONFIG, unpack_campaign
 
     campaign = Path(args.campaign)
     config_path = campaign / CAMPAIGN_CONFIG

@@ -1,15 +1,15 @@
 """Pretraining loop: synthetic tables in, Mitra checkpoints (official format) out.
 
 One process on the CPU or one GPU, or ``torchrun`` DDP across GPUs and nodes (NCCL on GPU,
-gloo on CPU); each rank draws different tables (see `pretraining.data`). Read top to bottom:
-set-up, data, model, optimiser, resume, loop (forward, loss, step, log, evaluate, save).
+gloo on CPU); each rank draws different tables (see `pretraining.data`). `train` reads top to
+bottom: set-up, model and optimiser, resume or warm start, data, then a short loop whose
+bookkeeping lives in two small objects: a `ThroughputMeter` (tables/s, time waiting for data)
+and a `Schedule` (when to log, save, evaluate and stop).
 
-Checkpoints go to ``<out>/checkpoints/step-XXXXXXX/``: ``config.json`` + ``model.safetensors``
-(loadable by ``MitraClassifier(checkpoint=folder)``) and ``train_state.pt`` (optimiser, schedule,
-step, RNG). Each is written to a temporary folder that is renamed into place, so a kill at any
-moment leaves only complete checkpoints; ``<out>/latest`` points at the newest one. A restarted
-run resumes from it and repeats at most the steps since that save: the data of step ``k`` depends
-only on (seed, rank, k), so a resumed run reproduces the uninterrupted one exactly on the CPU.
+Checkpoints and the training state are written by `pretraining.runfolder.RunFolder` (layout
+documented there); a restarted run resumes from the newest one and repeats at most the steps
+since that save: the data of step ``k`` depends only on (seed, rank, k), so a resumed run
+reproduces the uninterrupted one exactly on the CPU.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import contextlib
 import json
 import math
 import os
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,21 +25,21 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from mitra_sklearn._tasks import used_class_logits
+from mitra_sklearn.config import MitraConfig, Task
 from mitra_sklearn.devices import autocast_context, resolve_precision
-from mitra_sklearn.finetune import parameter_groups
-from mitra_sklearn.hub import load_model, save_model
-from mitra_sklearn.model import MitraConfig, MitraModel
+from mitra_sklearn.model import MitraModel
+from mitra_sklearn.progress import progress_bar
+from mitra_sklearn.tasks import classification_loss, regression_loss, used_class_logits
 
 from .config import TrainConfig
-from .data import IGNORE_INDEX, SyntheticTableStream
+from .data import SyntheticTableStream
+from .runfolder import RunFolder, TrainingState, is_run_folder, pack_campaign
 
-__all__ = ["train", "TrainResult", "latest_checkpoint", "lr_factor", "compute_loss", "count_parameters"]
+__all__ = ["train", "TrainResult", "lr_factor", "compute_loss", "count_parameters", "Schedule",
+           "ThroughputMeter", "model_config"]
 
-_STATE_NAME = "train_state.pt"
 _EVAL_SEED_OFFSET = 1_000_003  # held-out prior tables never overlap the training stream
 
 
@@ -55,15 +54,16 @@ class TrainResult:
 
 
 # ---------------------------------------------------------------------------- small helpers
+def model_config(config: TrainConfig) -> MitraConfig:
+    """The model shape a run trains."""
+    return MitraConfig(dim=config.dim, dim_output=config.head_size, n_layers=config.n_layers,
+                       n_heads=config.n_heads, task=config.task)
+
+
 def count_parameters(config: TrainConfig) -> int:
     with torch.device("meta"):
-        model = MitraModel(_model_config(config))
+        model = MitraModel(model_config(config))
     return sum(p.numel() for p in model.parameters())
-
-
-def _model_config(config: TrainConfig) -> MitraConfig:
-    return MitraConfig(dim=config.dim, dim_output=config.head_size, n_layers=config.n_layers,
-                       n_heads=config.n_heads, task=config.task.upper())
 
 
 def lr_factor(step: int, config: TrainConfig) -> float:
@@ -75,28 +75,25 @@ def lr_factor(step: int, config: TrainConfig) -> float:
     return config.min_lr_ratio + (1.0 - config.min_lr_ratio) * cosine
 
 
-def compute_loss(outputs: torch.Tensor, batch: dict[str, Any], task: str) -> tuple[torch.Tensor, dict[str, float]]:
-    """Cross-entropy over each table's classes, or MSE on scaled targets, over real query rows.
+def compute_loss(outputs: torch.Tensor, batch: dict[str, Any], task: str) -> tuple[torch.Tensor, dict[str, Any]]:
+    """Cross-entropy over each table's label ids, or MSE on scaled targets, over real query rows.
 
-    Logits of label ids a table does not use are masked out, which is the softmax the
-    estimators use at prediction time (`mitra_sklearn._tasks.used_class_logits`).
+    The losses are the estimators' own (`mitra_sklearn.tasks`): the softmax covers only the
+    label ids a table uses, as at prediction time.
     """
     y_query = batch["y_query"]
     valid = ~batch["padding_obs_query"]
-    if task == "classification":
+    if Task.parse(task) is Task.CLASSIFICATION:
         used = batch["classes_used"]
         if used.shape[-1] < outputs.shape[-1]:  # a head wider than the prior's label ids
-            used = F.pad(used, (0, outputs.shape[-1] - used.shape[-1]), value=False)
-        logits = used_class_logits(outputs, used[:, None, :])
-        targets = y_query.masked_fill(~valid, IGNORE_INDEX)
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=IGNORE_INDEX)
+            used = nn.functional.pad(used, (0, outputs.shape[-1] - used.shape[-1]), value=False)
+        used = used[:, None, :]
+        loss = classification_loss(outputs, y_query, used, valid)
         with torch.no_grad():
-            correct = ((logits.argmax(-1) == y_query) & valid).sum()
+            correct = ((used_class_logits(outputs, used).argmax(-1) == y_query) & valid).sum()
             accuracy = correct.float() / valid.sum().clamp(min=1)
         return loss, {"accuracy": accuracy}
-    errors = (outputs.float() - y_query.float()) ** 2
-    loss = (errors * valid).sum() / valid.sum().clamp(min=1)
-    return loss, {}
+    return regression_loss(outputs, y_query, valid), {}
 
 
 def _forward(model: nn.Module, batch: dict[str, Any], config: TrainConfig) -> torch.Tensor:
@@ -116,15 +113,6 @@ def _autocast(device: torch.device, config: TrainConfig) -> contextlib.AbstractC
     return autocast_context(device, resolve_precision(config.precision, device))
 
 
-def latest_checkpoint(out_dir: Path) -> Path | None:
-    """Newest complete checkpoint folder of a run (folders appear only once complete)."""
-    folder = Path(out_dir) / "checkpoints"
-    if not folder.is_dir():
-        return None
-    steps = sorted(p for p in folder.iterdir() if p.name.startswith("step-") and (p / _STATE_NAME).is_file())
-    return steps[-1] if steps else None
-
-
 def _worker_init(_: int) -> None:
     # Generators are single-threaded numpy/sklearn code; extra BLAS threads only fight the trainer.
     torch.set_num_threads(1)
@@ -132,6 +120,68 @@ def _worker_init(_: int) -> None:
         from threadpoolctl import threadpool_limits
 
         threadpool_limits(1)
+
+
+# ---------------------------------------------------------------------------- bookkeeping
+class ThroughputMeter:
+    """Tables per second and the share of time spent waiting for data, per logging window."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self._start, self._tables, self._data_wait = time.time(), 0, 0.0
+
+    def next_batch(self, batches: Any) -> Any:
+        """The next batch from the loader, timing the wait."""
+        start = time.time()
+        batch = next(batches)
+        self._data_wait += time.time() - start
+        return batch
+
+    def count(self, tables: int) -> None:
+        self._tables += tables
+
+    def window(self) -> dict[str, float]:
+        """Rates since the last call, which opens a new window."""
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        now = time.time()
+        elapsed = max(now - self._start, 1e-9)
+        rates = {"tables_per_s": self._tables / elapsed, "data_wait_fraction": self._data_wait / elapsed}
+        self._start, self._tables, self._data_wait = now, 0, 0.0
+        return rates
+
+
+class Schedule:
+    """When a run logs, saves, evaluates and stops.
+
+    Saves come every ``save_every`` steps and every ``save_every_seconds``; evaluations every
+    ``eval_every`` steps. The last step (``stop_after`` or the schedule's end) and running out of
+    ``time_limit`` do all three. An evaluation step is always a save step, so an evaluation
+    reads the weights of the step it reports.
+    """
+
+    def __init__(self, config: TrainConfig, final_step: int) -> None:
+        self.config, self.final_step = config, final_step
+        self.started = self.last_save = time.time()
+
+    def elapsed(self) -> float:
+        return time.time() - self.started
+
+    def log_due(self, step: int) -> bool:
+        return step % self.config.log_every == 0 or step == self.final_step
+
+    def out_of_time(self) -> bool:
+        return self.config.time_limit is not None and self.elapsed() >= self.config.time_limit
+
+    def evaluate_due(self, step: int, out_of_time: bool) -> bool:
+        return step % self.config.eval_every == 0 or step == self.final_step or out_of_time
+
+    def save_due(self, step: int, evaluate: bool) -> bool:
+        timed = time.time() - self.last_save >= self.config.save_every_seconds
+        return step % self.config.save_every == 0 or timed or evaluate
+
+    def saved(self) -> None:
+        self.last_save = time.time()
 
 
 # ---------------------------------------------------------------------------- distributed set-up
@@ -144,6 +194,20 @@ class _Dist:
     @property
     def is_main(self) -> bool:
         return self.rank == 0
+
+    def any(self, flag: bool, device: torch.device) -> bool:
+        """True on every rank when any rank says True (they must agree to stop, or collectives hang)."""
+        if self.world_size == 1:
+            return flag
+        value = torch.tensor(float(flag), device=device)
+        torch.distributed.all_reduce(value, op=torch.distributed.ReduceOp.MAX)
+        return bool(value.item())
+
+    def mean(self, value: torch.Tensor) -> float:
+        if self.world_size > 1:
+            torch.distributed.all_reduce(value)
+            value = value / self.world_size
+        return float(value)
 
 
 def _init_distributed(device_name: str | None) -> tuple[_Dist, torch.device]:
@@ -180,9 +244,11 @@ def train(
     Parameters
     ----------
     config : TrainConfig
-        The run; stored next to every checkpoint. A resumed run must use the same config.
+        The run; stored next to every checkpoint. A resumed run must keep the model shape; a
+        changed learning rate, weight decay, betas or schedule length takes effect at once.
     out_dir : path
-        Run folder: checkpoints, ``latest`` link, ``log.jsonl``, ``train_config.json``.
+        Run folder (`pretraining.runfolder.RunFolder`): checkpoints, ``latest``, ``log.jsonl``,
+        ``train_config.json``.
     device : str, optional
         'cpu', 'cuda', ... (default: CUDA when available). Under torchrun each rank uses its
         local GPU.
@@ -198,7 +264,7 @@ def train(
         config), after every save: what a repository commits so that a fresh clone continues
         the run (``python -m pretraining resume <campaign>``).
     """
-    out_dir = Path(out_dir)
+    run = RunFolder(out_dir)
     dist, device = _init_distributed(device)
     torch.manual_seed(config.seed + dist.rank)
     micro = config.micro_batch_size or max(1, config.batch_size // dist.world_size)
@@ -209,149 +275,126 @@ def train(
             "an integer number of accumulation steps."
         )
 
-    model = MitraModel(_model_config(config)).to(device)
+    model = MitraModel(model_config(config)).to(device)
     model.gradient_checkpointing = config.gradient_checkpointing
-    optimizer = torch.optim.AdamW(
-        parameter_groups(model, config.weight_decay), lr=config.lr, betas=(config.beta1, config.beta2),
-        fused=device.type == "cuda",
-    )
+    optimizer = torch.optim.AdamW(model.optimizer_groups(config.weight_decay), lr=config.lr,
+                                  betas=(config.beta1, config.beta2), fused=device.type == "cuda")
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, config))
 
-    start_step, tables_seen, train_seconds = 0, 0, 0.0
-    checkpoint = latest_checkpoint(out_dir) if resume else None
+    state = TrainingState()
+    checkpoint = run.latest_checkpoint() if resume else None
     if checkpoint is not None:
-        start_step, tables_seen, train_seconds = _load_state(checkpoint, model, optimizer, scheduler, config, device)
+        state = _restore(run, checkpoint, model, optimizer, scheduler, config, device)
     elif config.init_from is not None:
         _warm_start(model, config)
     if dist.is_main:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "train_config.json").write_text(json.dumps(config.to_dict(), indent=2))
+        run.write_config(config.to_dict())
 
-    forward_model: nn.Module = model
-    if config.compile:
-        forward_model = torch.compile(model)
+    forward_model: nn.Module = torch.compile(model) if config.compile else model
     if dist.world_size > 1:
         forward_model = nn.parallel.DistributedDataParallel(
             forward_model, device_ids=[device.index] if device.type == "cuda" else None
         )
-
-    prior_config = config.priors
     stream = SyntheticTableStream(
-        config.task, micro, prior_config, seed=config.seed, rank=dist.rank,
-        world_size=dist.world_size, same_shape_per_batch=config.same_shape_per_batch,
-        start_batch=start_step * accumulation,
+        config.task, micro, config.priors, seed=config.seed, rank=dist.rank, world_size=dist.world_size,
+        same_shape_per_batch=config.same_shape_per_batch, start_batch=state.step * accumulation,
     )
     loader = torch.utils.data.DataLoader(
         stream, batch_size=None, num_workers=config.num_workers, pin_memory=device.type == "cuda",
         worker_init_fn=_worker_init if config.num_workers else None,
         prefetch_factor=4 if config.num_workers else None, persistent_workers=config.num_workers > 0,
     )
-    eval_batches = _held_out_batches(config, prior_config, micro) if dist.is_main else []
+    eval_batches = _held_out_batches(config, micro) if dist.is_main else []
 
-    log_path = out_dir / "log.jsonl"
-    bar = _progress_bar(config.steps, start_step, progress and dist.is_main)
-    last_save, window_start, window_tables, window_data_wait = time.time(), time.time(), 0, 0.0
-    run_start = time.time()
-    step = start_step
-    last_checkpoint = checkpoint
-    stopped_early = False
-    batches = iter(loader)
     final_step = min(config.steps, stop_after) if stop_after is not None else config.steps
-    if dist.is_main and step == 0:
-        _log(log_path, {"step": 0, **_evaluate(model, eval_batches, config, device, out_dir, real_data=False)})
+    schedule, meter = Schedule(config, final_step), ThroughputMeter(device)
+    bar = progress_bar(config.steps, "pretraining", "step", enabled=progress and dist.is_main, initial=state.step)
+    batches = iter(loader)
+    seconds_before = state.train_seconds
+    if dist.is_main and state.step == 0:
+        run.log({"step": 0, **_evaluate(model, eval_batches, config, device, real_data=False)})
 
-    while step < final_step:
-        forward_model.train()
-        step_losses = []
-        for micro_step in range(accumulation):
-            wait_start = time.time()
-            batch = _to_device(next(batches), device)
-            window_data_wait += time.time() - wait_start
-            sync = contextlib.nullcontext()
-            if dist.world_size > 1 and micro_step < accumulation - 1:
-                sync = forward_model.no_sync()
-            with sync:
-                with _autocast(device, config):
-                    outputs = _forward(forward_model, batch, config)
-                loss, _ = compute_loss(outputs, batch, config.task)
-                (loss / accumulation).backward()
-            step_losses.append(loss.detach())
-        grad_norm = nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-        optimizer.step()
+    stopped_early = False
+    while state.step < final_step:
+        loss, grad_norm = _optimizer_step(forward_model, model, optimizer, batches, meter, accumulation, dist, config,
+                                          device)
         scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        step += 1
-        tables_seen += config.batch_size
-        window_tables += config.batch_size
+        state.step += 1
+        state.tables_seen += config.batch_size
+        state.train_seconds = seconds_before + schedule.elapsed()
+        meter.count(config.batch_size)
 
-        if step % config.log_every == 0 or step == final_step:
-            mean_loss = torch.stack(step_losses).mean()
-            if dist.world_size > 1:
-                torch.distributed.all_reduce(mean_loss)
-                mean_loss /= dist.world_size
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            now = time.time()
-            elapsed = now - window_start
-            record = {
-                "step": step, "loss": float(mean_loss), "lr": scheduler.get_last_lr()[0],
-                "grad_norm": float(grad_norm), "tables_per_s": window_tables / max(elapsed, 1e-9),
-                "data_wait_fraction": window_data_wait / max(elapsed, 1e-9), "tables_seen": tables_seen,
-                "train_seconds": train_seconds + (now - run_start),
-            }
+        if schedule.log_due(state.step):
+            record = {"step": state.step, "loss": dist.mean(loss), "lr": scheduler.get_last_lr()[0],
+                      "grad_norm": float(grad_norm), **meter.window(), "tables_seen": state.tables_seen,
+                      "train_seconds": state.train_seconds}
             if dist.is_main:
-                _log(log_path, record)
+                run.log(record)
                 if bar is not None:
                     bar.set_postfix(loss=f"{record['loss']:.4f}", tables_s=f"{record['tables_per_s']:.1f}")
-            window_start, window_tables, window_data_wait = now, 0, 0.0
         if bar is not None:
             bar.update(1)
 
-        out_of_time = config.time_limit is not None and time.time() - run_start >= config.time_limit
-        if dist.world_size > 1:  # every rank must agree to stop, or the collectives hang
-            flag = torch.tensor(float(out_of_time), device=device)
-            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
-            out_of_time = bool(flag.item())
-        evaluate_now = step % config.eval_every == 0 or step == final_step or out_of_time
-        # An evaluation step is also a save step, so every evaluation reads its own step's weights.
-        due = step % config.save_every == 0 or time.time() - last_save >= config.save_every_seconds
-        if due or evaluate_now:
+        out_of_time = dist.any(schedule.out_of_time(), device)
+        evaluate = schedule.evaluate_due(state.step, out_of_time)
+        if schedule.save_due(state.step, evaluate):
             if dist.is_main:
-                last_checkpoint = _save(out_dir, model, optimizer, scheduler, config, step, tables_seen,
-                                        train_seconds + time.time() - run_start)
+                checkpoint = run.save(model, optimizer, scheduler, state, config.to_dict(), config.keep_checkpoints)
                 if campaign is not None:
-                    from .transport import pack_campaign
-
-                    pack_campaign(out_dir, campaign)
-            last_save = time.time()
-        if dist.is_main and evaluate_now:
-            _log(log_path, {"step": step, **_evaluate(model, eval_batches, config, device, out_dir,
-                                                      real_data=config.real_data_eval, checkpoint=last_checkpoint)})
+                    pack_campaign(run.path, campaign)
+            schedule.saved()
+        if dist.is_main and evaluate:
+            run.log({"step": state.step, **_evaluate(model, eval_batches, config, device, real_data=config.real_data_eval,
+                                                     checkpoint=checkpoint)})
         if out_of_time:
-            stopped_early = step < final_step
+            stopped_early = state.step < final_step
             break
     if bar is not None:
         bar.close()
     if dist.world_size > 1:
         torch.distributed.barrier()
-    return TrainResult(step=step, checkpoint=last_checkpoint, log_path=log_path, stopped_early=stopped_early)
+    return TrainResult(step=state.step, checkpoint=checkpoint, log_path=run.log_path, stopped_early=stopped_early)
+
+
+def _optimizer_step(
+    forward_model: nn.Module, model: MitraModel, optimizer: torch.optim.Optimizer, batches: Any,
+    meter: ThroughputMeter, accumulation: int, dist: _Dist, config: TrainConfig, device: torch.device,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Forward, backward (over ``accumulation`` micro-batches) and one optimizer step."""
+    forward_model.train()
+    losses = []
+    for micro_step in range(accumulation):
+        batch = _to_device(meter.next_batch(batches), device)
+        sync = contextlib.nullcontext()
+        if dist.world_size > 1 and micro_step < accumulation - 1:
+            sync = forward_model.no_sync()  # all-reduce the gradients once per optimizer step
+        with sync:
+            with _autocast(device, config):
+                outputs = _forward(forward_model, batch, config)
+            loss, _ = compute_loss(outputs, batch, config.task)
+            (loss / accumulation).backward()
+        losses.append(loss.detach())
+    grad_norm = nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return torch.stack(losses).mean(), grad_norm
 
 
 # ---------------------------------------------------------------------------- evaluation
-def _held_out_batches(config: TrainConfig, prior_config: Any, micro: int) -> list[dict[str, Any]]:
+def _held_out_batches(config: TrainConfig, micro: int) -> list[dict[str, Any]]:
     """A fixed sample of prior tables (same mixture, another seed), generated once per run."""
     size = min(micro, config.n_eval_tables)
-    stream = SyntheticTableStream(config.task, size, prior_config,
-                                  seed=config.seed + _EVAL_SEED_OFFSET, rank=0, world_size=1,
-                                  same_shape_per_batch=config.same_shape_per_batch)
+    stream = SyntheticTableStream(config.task, size, config.priors, seed=config.seed + _EVAL_SEED_OFFSET, rank=0,
+                                  world_size=1, same_shape_per_batch=config.same_shape_per_batch)
     return [stream.make_batch(i) for i in range(max(1, config.n_eval_tables // size))]
 
 
 @torch.no_grad()
 def _evaluate(
-    model: MitraModel, batches: list[dict[str, Any]], config: TrainConfig, device: torch.device, out_dir: Path,
+    model: MitraModel, batches: list[dict[str, Any]], config: TrainConfig, device: torch.device,
     *, real_data: bool, checkpoint: Path | None = None,
 ) -> dict[str, float]:
+    """Held-out prior loss (and accuracy); real-data scores of ``checkpoint``, the weights of this step."""
     model.eval()
     losses, accuracies = [], []
     for batch in batches:
@@ -383,99 +426,47 @@ def _real_data_metrics(checkpoint: Path, task: str) -> dict[str, Any]:
     return {f"eval_real_{name}": float(value) for name, value in metrics.items()}
 
 
-# ---------------------------------------------------------------------------- checkpoints
-def _save(
-    out_dir: Path, model: MitraModel, optimizer: torch.optim.Optimizer, scheduler: Any, config: TrainConfig,
-    step: int, tables_seen: int, train_seconds: float,
-) -> Path:
-    """Write a complete checkpoint folder atomically and point ``latest`` at it."""
-    folder = out_dir / "checkpoints"
-    final = folder / f"step-{step:07d}"
-    if (final / _STATE_NAME).is_file():
-        return final
-    tmp = folder / f".tmp-step-{step:07d}-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    save_model(model, tmp)
-    state = {
-        "step": step,
-        "tables_seen": tables_seen,
-        "train_seconds": train_seconds,
-        "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict(),
-        "torch_rng": torch.get_rng_state(),
-        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "config": json.dumps(config.to_dict()),
-    }
-    torch.save(state, tmp / _STATE_NAME)
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(tmp, final)
-    link_tmp = out_dir / ".latest-tmp"
-    with contextlib.suppress(FileNotFoundError):
-        link_tmp.unlink()
-    os.symlink(Path("checkpoints") / final.name, link_tmp)
-    os.replace(link_tmp, out_dir / "latest")
-    old = sorted(p for p in folder.iterdir() if p.name.startswith("step-"))[: -config.keep_checkpoints]
-    for stale in old:
-        shutil.rmtree(stale, ignore_errors=True)
-    return final
-
-
+# ---------------------------------------------------------------------------- resume / warm start
 def _warm_start(model: MitraModel, config: TrainConfig) -> None:
     """Initial weights of a new run from ``config.init_from`` (same model shape required)."""
-    source = Path(str(config.init_from))
-    if (source / "checkpoints").is_dir():  # a run folder: its newest checkpoint
-        newest = latest_checkpoint(source)
+    source = str(config.init_from)
+    if is_run_folder(source):  # a run folder: its newest checkpoint
+        newest = RunFolder(source).latest_checkpoint()
         if newest is None:
-            raise FileNotFoundError(f"init_from={config.init_from!r}: the run folder has no checkpoint")
-        source = newest
-    trained = load_model(str(source))
+            raise FileNotFoundError(f"init_from={source!r}: the run folder has no checkpoint")
+        source = str(newest)
+    trained = MitraModel.from_pretrained(source)
     if trained.config != model.config:
-        raise ValueError(
-            f"init_from={config.init_from!r} holds a {trained.config} model; this run asks for {model.config}."
-        )
+        raise ValueError(f"init_from={config.init_from!r} holds a {trained.config} model; this run asks for {model.config}.")
     model.load_state_dict(trained.state_dict())
 
 
-def _load_state(
-    checkpoint: Path, model: MitraModel, optimizer: torch.optim.Optimizer, scheduler: Any, config: TrainConfig,
-    device: torch.device,
-) -> tuple[int, int, float]:
-    from safetensors.torch import load_file
-
-    # Our own training state: tensors and plain containers only, so weights_only loading works.
-    state = torch.load(checkpoint / _STATE_NAME, map_location="cpu", weights_only=True)
-    saved = TrainConfig.from_dict(json.loads(state["config"]))
-    if _model_config(saved) != _model_config(config):
+def _restore(
+    run: RunFolder, checkpoint: Path, model: MitraModel, optimizer: torch.optim.Optimizer, scheduler: Any,
+    config: TrainConfig, device: torch.device,
+) -> TrainingState:
+    """Load a checkpoint's weights and training state; this run's optimiser settings win."""
+    saved = run.read_state(checkpoint)
+    saved_model = model_config(TrainConfig.from_dict(json.loads(saved["config"])))
+    if saved_model != model.config:
         raise ValueError(
-            f"Cannot resume {checkpoint}: it holds a {_model_config(saved)} model, this run asks for "
-            f"{_model_config(config)}. Use another --out folder or the same preset."
+            f"Cannot resume {checkpoint}: it holds a {saved_model} model, this run asks for {model.config}. "
+            "Use another --out folder or the same preset."
         )
-    model.load_state_dict(load_file(str(checkpoint / "model.safetensors"), device=str(device)))
-    optimizer.load_state_dict(state["optimizer"])
-    scheduler.load_state_dict(state["scheduler"])
+    model.load_state_dict(MitraModel.from_pretrained(checkpoint, device=device).state_dict())
+    optimizer.load_state_dict(saved["optimizer"])
+    scheduler.load_state_dict(saved["scheduler"])
+    state = run.state_of(saved)
     # The restored state carries the old run's base rates and decay; this run's config wins, so a
     # changed --lr, weight decay or betas on resume takes effect from the next step.
     scheduler.base_lrs = [config.lr for _ in optimizer.param_groups]
-    factor = lr_factor(int(state["step"]), config)
-    for group, fresh in zip(optimizer.param_groups, parameter_groups(model, config.weight_decay)):
+    factor = lr_factor(state.step, config)
+    for group, fresh in zip(optimizer.param_groups, model.optimizer_groups(config.weight_decay)):
         group.update(initial_lr=config.lr, lr=config.lr * factor, weight_decay=fresh["weight_decay"],
                      betas=(config.beta1, config.beta2))
     scheduler._last_lr = [group["lr"] for group in optimizer.param_groups]
-    torch.set_rng_state(state["torch_rng"])
-    if state["cuda_rng"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda_rng"])
-    return int(state["step"]), int(state["tables_seen"]), float(state["train_seconds"])
+    torch.set_rng_state(saved["torch_rng"])
+    if saved["cuda_rng"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(saved["cuda_rng"])
+    return state
 
-
-def _log(path: Path, record: dict[str, Any]) -> None:
-    with open(path, "a", encoding="utf-8") as handle:
-        handle.write(json.dumps({k: (float(v) if isinstance(v, (np.floating, torch.Tensor)) else v)
-                                 for k, v in record.items()}) + "\n")
-
-
-def _progress_bar(total: int, start: int, enabled: bool) -> Any:
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, initial=start, desc="pretraining", unit="step")

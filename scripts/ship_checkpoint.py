@@ -3,7 +3,7 @@
     python scripts/ship_checkpoint.py runs/cpu-small-classification/latest mitra-small-classifier
 
 Writes ``config.json`` and ``model.safetensors`` (float32, or bfloat16 with ``--bf16`` to halve
-the size) and ``<file>.sha256`` next to each, which ``mitra_sklearn.hub`` verifies at load time.
+the size) and ``<file>.sha256`` next to each, which ``mitra_sklearn.checkpoint`` verifies at load time.
 Refuses files over 30 MB (the limit for checkpoints shipped in the wheel).
 """
 
@@ -16,7 +16,8 @@ from pathlib import Path
 
 import torch
 
-from mitra_sklearn.hub import SHIPPED_CHECKPOINTS_DIR, load_model, save_model, write_checksums
+from mitra_sklearn import load_model, save_model
+from mitra_sklearn.checkpoint import SHIPPED_CHECKPOINTS_DIR, write_checksums
 
 MAX_BYTES = 30 * 1000 * 1000
 

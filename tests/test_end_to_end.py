@@ -15,7 +15,8 @@ from sklearn.model_selection import train_test_split
 
 from mitra_sklearn import MitraClassifier, MitraRegressor
 from mitra_sklearn.exceptions import CheckpointIntegrityError
-from mitra_sklearn.hub import SHIPPED_CHECKPOINTS_DIR, default_checkpoint, load_model
+from mitra_sklearn import load_model
+from mitra_sklearn.checkpoint import SHIPPED_CHECKPOINTS_DIR, default_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,7 +29,7 @@ def test_the_default_checkpoints_are_shipped_and_verified(task, name):
     for file in ("config.json", "model.safetensors"):
         assert (folder / (file + ".sha256")).is_file()
         assert (folder / file).stat().st_size < 30_000_000
-    assert load_model(name).config.task == task.upper()
+    assert load_model(name).config.task.official_name == task.upper()
 
 
 def test_default_classifier_on_a_real_dataset():

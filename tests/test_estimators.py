@@ -18,7 +18,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from mitra_sklearn import MitraClassifier, MitraRegressor
-from mitra_sklearn.hub import load_model
+from mitra_sklearn import load_model
 
 from .conftest import PARITY, make_tiny_checkpoint
 

@@ -9,9 +9,10 @@ import time
 import pytest
 import torch
 
-from mitra_sklearn import hub
+from mitra_sklearn import checkpoint as hub
 from mitra_sklearn.exceptions import CheckpointIntegrityError, CheckpointNotFoundError
-from mitra_sklearn.hub import load_model, resolve_checkpoint, write_checksums
+from mitra_sklearn import load_model
+from mitra_sklearn.checkpoint import resolve_checkpoint, write_checksums
 from mitra_sklearn.model import MitraModel
 
 from .conftest import make_tiny_checkpoint

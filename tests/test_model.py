@@ -8,7 +8,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from mitra_sklearn.hub import load_model
+from mitra_sklearn import Task, load_model
 from mitra_sklearn.model import MitraConfig, MitraModel
 
 from .conftest import PARITY
@@ -95,7 +95,7 @@ def test_released_shape_state_dict_layout(config, n_tensors, n_parameters):
     assert state["layers.11.attention2.o.weight"].shape == (512, 512)
     assert state["layers.0.linear1.weight"].shape == (2048, 512)
     assert state["final_layer.weight"].shape == (config.dim_output, 512)
-    if config.task == "REGRESSION":
+    if config.task is Task.REGRESSION:
         assert state["y_embedding.y_embedding.weight"].shape == (512, 1)
         assert "y_embedding.y_embedding.bias" in state
     else:

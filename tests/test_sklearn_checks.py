@@ -14,7 +14,7 @@ import numpy as np
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from mitra_sklearn import MitraClassifier, MitraRegressor
-from mitra_sklearn.hub import default_checkpoint, shipped_checkpoints
+from mitra_sklearn.checkpoint import default_checkpoint, shipped_checkpoints
 
 from .conftest import make_tiny_checkpoint
 

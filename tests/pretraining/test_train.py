@@ -18,7 +18,8 @@ from safetensors.torch import load_file
 from mitra_sklearn import MitraClassifier, MitraRegressor
 from pretraining.cli import main as cli_main
 from pretraining.config import preset
-from pretraining.train import latest_checkpoint, lr_factor, train
+from pretraining.runfolder import latest_checkpoint
+from pretraining.train import lr_factor, train
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,0 +1,350 @@
+"""A pretraining run on disk: its folder layout, checkpoints, training state, packing, campaigns.
+
+This module alone knows the layout of a run folder::
+
+    <run>/
+      train_config.json             the run's TrainConfig
+      log.jsonl                     one JSON record per log line (loss, lr, tables/s, evaluations)
+      latest -> checkpoints/step-0003000
+      checkpoints/step-0002950/     a checkpoint in the official format (mitra_sklearn.checkpoint)
+                                    + train_state.pt (optimizer, scheduler, step, RNG, config)
+      checkpoints/step-0003000/
+
+and of a campaign folder (a run's newest state packed small, to commit to a repository)::
+
+    <campaign>/
+      train_config.json, log.jsonl  copies of the run's
+      state/manifest.json           step, tables seen, scheduler, optimiser groups, config
+      state/pack-*.safetensors      weights and Adam moments in bfloat16 (shards of <= max_mib)
+
+A checkpoint is written to a temporary folder that is renamed into place and ``latest`` is
+replaced atomically, so a kill at any moment leaves only complete checkpoints. ``train_state.pt``
+is our own file of tensors and plain containers, read with ``torch.load(weights_only=True)``.
+Packing stores bfloat16: the weights and Adam moments lose precision below bf16's 8-bit
+mantissa, so a run resumed from a pack continues from a very close, not bit-identical, state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from mitra_sklearn.checkpoint import (
+    is_checkpoint_folder,
+    load_config,
+    load_state_dict,
+    resolve_checkpoint,
+    save_checkpoint,
+)
+from mitra_sklearn.config import MitraConfig
+from mitra_sklearn.model import MitraModel
+
+__all__ = [
+    "RunFolder",
+    "TrainingState",
+    "latest_checkpoint",
+    "pack",
+    "unpack",
+    "pack_campaign",
+    "unpack_campaign",
+    "campaign_step",
+    "CAMPAIGN_CONFIG",
+]
+
+STATE_NAME = "train_state.pt"
+CONFIG_NAME = "train_config.json"
+LOG_NAME = "log.jsonl"
+CAMPAIGN_CONFIG = CONFIG_NAME
+_MANIFEST = "manifest.json"
+_CAMPAIGN_STATE = "state"
+_CAMPAIGN_OLD_STATE = ".state-old"  # left by a kill between the two renames of a campaign save
+
+
+@dataclass
+class TrainingState:
+    """Where a run stands: what the loop advances and a checkpoint restores."""
+
+    step: int = 0
+    tables_seen: int = 0
+    train_seconds: float = 0.0
+
+
+class RunFolder:
+    """The folder of one pretraining run (see the module docstring for its layout)."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+
+    @property
+    def log_path(self) -> Path:
+        return self.path / LOG_NAME
+
+    @property
+    def config_path(self) -> Path:
+        return self.path / CONFIG_NAME
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / "checkpoints"
+
+    def latest_checkpoint(self) -> Path | None:
+        """Newest complete checkpoint folder (folders appear only once complete)."""
+        if not self.checkpoints.is_dir():
+            return None
+        steps = sorted(p for p in self.checkpoints.iterdir() if p.name.startswith("step-") and (p / STATE_NAME).is_file())
+        return steps[-1] if steps else None
+
+    def write_config(self, config_dict: dict[str, Any]) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.config_path.write_text(json.dumps(config_dict, indent=2), encoding="utf-8")
+
+    def log(self, record: dict[str, Any]) -> None:
+        """Append one record to ``log.jsonl``."""
+        with open(self.log_path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps({k: (float(v) if isinstance(v, (np.floating, torch.Tensor)) else v)
+                                     for k, v in record.items()}) + "\n")
+
+    # ------------------------------------------------------------------ checkpoints
+    def save(
+        self, model: MitraModel, optimizer: torch.optim.Optimizer, scheduler: Any, state: TrainingState,
+        config_dict: dict[str, Any], keep: int,
+    ) -> Path:
+        """Write a complete checkpoint of ``state.step`` atomically, point ``latest`` at it and keep
+        the newest ``keep`` checkpoints."""
+        final = self.checkpoints / f"step-{state.step:07d}"
+        if (final / STATE_NAME).is_file():
+            return final
+        tmp = self.checkpoints / f".tmp-step-{state.step:07d}-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        model.save_pretrained(tmp)
+        torch.save({
+            "step": state.step,
+            "tables_seen": state.tables_seen,
+            "train_seconds": state.train_seconds,
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "config": json.dumps(config_dict),
+        }, tmp / STATE_NAME)
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(tmp, final)
+        self._point_latest_at(final)
+        for stale in sorted(p for p in self.checkpoints.iterdir() if p.name.startswith("step-"))[:-keep]:
+            shutil.rmtree(stale, ignore_errors=True)
+        return final
+
+    @staticmethod
+    def read_state(checkpoint: Path) -> dict[str, Any]:
+        """The training state saved with a checkpoint (optimizer, scheduler, step, RNG, config JSON)."""
+        return torch.load(checkpoint / STATE_NAME, map_location="cpu", weights_only=True)
+
+    @staticmethod
+    def state_of(saved: dict[str, Any]) -> TrainingState:
+        return TrainingState(int(saved["step"]), int(saved["tables_seen"]), float(saved["train_seconds"]))
+
+    def _point_latest_at(self, folder: Path) -> None:
+        link_tmp = self.path / ".latest-tmp"
+        with contextlib.suppress(FileNotFoundError):
+            link_tmp.unlink()
+        os.symlink(Path("checkpoints") / folder.name, link_tmp)
+        os.replace(link_tmp, self.path / "latest")
+
+    # ------------------------------------------------------------------ packing
+    def pack(self, out_dir: str | os.PathLike, *, max_mib: float = 15.0, with_state: bool = True) -> list[Path]:
+        """Write the newest checkpoint as bf16 shards of at most ``max_mib`` MiB plus a manifest."""
+        checkpoint = self.latest_checkpoint()
+        if checkpoint is None:
+            raise FileNotFoundError(f"{self.path} has no complete checkpoint to pack")
+        tensors = {f"model/{k}": v for k, v in load_state_dict(checkpoint).items()}
+        config = load_config(resolve_checkpoint(checkpoint))
+        meta: dict[str, Any] = {"checkpoint": checkpoint.name, "model_config": config.to_dict()}
+        if with_state:
+            state = self.read_state(checkpoint)
+            optimizer = state.pop("optimizer")
+            for index, entry in optimizer["state"].items():
+                for key, value in entry.items():
+                    tensors[f"optim/{index}/{key}"] = value
+            meta["optimizer_param_groups"] = optimizer["param_groups"]
+            meta["train_state"] = {k: v for k, v in state.items() if not isinstance(v, (torch.Tensor, list))}
+        dtypes = {name: str(t.dtype).removeprefix("torch.") for name, t in tensors.items()}
+        max_bytes = int(max_mib * 2**20)
+        limit = max_bytes - min(64 * 1024, max_bytes // 10)  # room for the safetensors header
+        if limit < 1024:
+            raise ValueError(f"max_mib={max_mib} is too small for a shard")
+        shards, current, size = [], {}, 0
+        for name, tensor in _split(tensors, limit):
+            nbytes = tensor.numel() * tensor.element_size()
+            if current and size + nbytes > limit:
+                shards.append(current)
+                current, size = {}, 0
+            current[name] = tensor
+            size += nbytes
+        if current:
+            shards.append(current)
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        written = []
+        for number, shard in enumerate(shards, start=1):
+            path = out / f"pack-{number:05d}-of-{len(shards):05d}.safetensors"
+            save_file(shard, str(path))
+            written.append(path)
+        manifest = {**meta, "dtypes": dtypes, "shards": [p.name for p in written]}
+        (out / _MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+        return [*written, out / _MANIFEST]
+
+    def unpack(self, pack_dir: str | os.PathLike) -> Path:
+        """Rebuild a packed checkpoint inside this run folder and point ``latest`` at it."""
+        pack_dir = Path(pack_dir)
+        manifest = json.loads((pack_dir / _MANIFEST).read_text(encoding="utf-8"))
+        pieces: dict[str, torch.Tensor] = {}
+        for shard in manifest["shards"]:
+            pieces.update(load_file(str(pack_dir / shard)))
+        tensors = _join(pieces, manifest["dtypes"])
+        folder = self.checkpoints / manifest["checkpoint"]
+        tmp = folder.with_name(f".tmp-unpack-{folder.name}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        model = {k.removeprefix("model/"): v.contiguous() for k, v in tensors.items() if k.startswith("model/")}
+        # Packs written before "model_config" existed hold the config.json text instead.
+        config = manifest.get("model_config") or json.loads(manifest["config_json"])
+        save_checkpoint(tmp, MitraConfig.from_dict(config), model)
+        if "train_state" in manifest:
+            optimizer_state: dict[int, dict[str, torch.Tensor]] = {}
+            for name, tensor in tensors.items():
+                if name.startswith("optim/"):
+                    _, index, key = name.split("/", 2)
+                    optimizer_state.setdefault(int(index), {})[key] = tensor
+            train_state = dict(manifest["train_state"])
+            train_state.update({
+                "optimizer": {"state": optimizer_state, "param_groups": manifest["optimizer_param_groups"]},
+                "torch_rng": torch.get_rng_state(), "cuda_rng": [],
+            })
+            torch.save(train_state, tmp / STATE_NAME)
+        shutil.rmtree(folder, ignore_errors=True)
+        os.replace(tmp, folder)
+        self._point_latest_at(folder)
+        return folder
+
+
+def latest_checkpoint(run_dir: str | os.PathLike) -> Path | None:
+    """Newest complete checkpoint folder of a run (`RunFolder.latest_checkpoint`)."""
+    return RunFolder(run_dir).latest_checkpoint()
+
+
+def pack(run_dir: str | os.PathLike, out_dir: str | os.PathLike, *, max_mib: float = 15.0,
+         with_state: bool = True) -> list[Path]:
+    """`RunFolder.pack` of ``run_dir``."""
+    return RunFolder(run_dir).pack(out_dir, max_mib=max_mib, with_state=with_state)
+
+
+def unpack(pack_dir: str | os.PathLike, run_dir: str | os.PathLike) -> Path:
+    """`RunFolder.unpack` into ``run_dir``."""
+    return RunFolder(run_dir).unpack(pack_dir)
+
+
+def checkpoint_step(checkpoint: Path) -> int:
+    """The step a checkpoint folder was saved at (from its ``step-XXXXXXX`` name)."""
+    return int(checkpoint.name.removeprefix("step-"))
+
+
+# ---------------------------------------------------------------------------- campaigns
+def pack_campaign(run_dir: str | os.PathLike, campaign_dir: str | os.PathLike, *, max_mib: float = 15.0) -> Path:
+    """Replace the campaign's packed state with the run's newest checkpoint (plus log and config).
+
+    The new pack is written beside the old one and swapped in by renames, so a kill leaves either
+    the old or the new state (`unpack_campaign` reads a state left half-swapped too).
+    """
+    run, campaign = RunFolder(run_dir), Path(campaign_dir)
+    campaign.mkdir(parents=True, exist_ok=True)
+    fresh, old = campaign / ".state-new", campaign / _CAMPAIGN_OLD_STATE
+    shutil.rmtree(fresh, ignore_errors=True)
+    run.pack(fresh, max_mib=max_mib, with_state=True)
+    shutil.rmtree(old, ignore_errors=True)
+    if (campaign / _CAMPAIGN_STATE).exists():
+        os.replace(campaign / _CAMPAIGN_STATE, old)
+    os.replace(fresh, campaign / _CAMPAIGN_STATE)
+    shutil.rmtree(old, ignore_errors=True)
+    for source in (run.log_path, run.config_path):
+        if source.is_file():
+            tmp = campaign / f".{source.name}.tmp"
+            shutil.copyfile(source, tmp)
+            os.replace(tmp, campaign / source.name)
+    return campaign / _CAMPAIGN_STATE
+
+
+def campaign_step(campaign_dir: str | os.PathLike) -> int | None:
+    """Training step of the campaign's packed state, or None when it holds none."""
+    state = _campaign_state(Path(campaign_dir))
+    if state is None:
+        return None
+    manifest = json.loads((state / _MANIFEST).read_text(encoding="utf-8"))
+    return int(manifest.get("train_state", {}).get("step", 0))
+
+
+def unpack_campaign(campaign_dir: str | os.PathLike, run_dir: str | os.PathLike) -> Path | None:
+    """Bring the campaign's state into ``run_dir`` unless the run already holds that step or a newer one.
+
+    Returns the checkpoint folder training will resume from (None: nothing to resume).
+    """
+    campaign, run = Path(campaign_dir), RunFolder(run_dir)
+    state = _campaign_state(campaign)
+    current = run.latest_checkpoint()
+    if state is None or (current is not None and checkpoint_step(current) >= campaign_step(campaign)):
+        return current
+    folder = run.unpack(state)
+    if (campaign / LOG_NAME).is_file():
+        shutil.copyfile(campaign / LOG_NAME, run.log_path)
+    return folder
+
+
+def _campaign_state(campaign: Path) -> Path | None:
+    for name in (_CAMPAIGN_STATE, _CAMPAIGN_OLD_STATE):
+        if (campaign / name / _MANIFEST).is_file():
+            return campaign / name
+    return None
+
+
+# ---------------------------------------------------------------------------- shards
+def _split(tensors: dict[str, torch.Tensor], limit: int) -> list[tuple[str, torch.Tensor]]:
+    """bf16 copies of the float tensors, cut along dim 0 where one alone exceeds ``limit`` bytes."""
+    pieces = []
+    for name, tensor in tensors.items():
+        tensor = tensor.to(torch.bfloat16) if tensor.is_floating_point() else tensor
+        flat = tensor.reshape(-1).contiguous()
+        per_part = max(1, limit // flat.element_size())
+        shape = "x".join(map(str, tensor.shape)) or "scalar"
+        if flat.numel() <= per_part:
+            pieces.append((f"{name}::full::{shape}", flat))
+            continue
+        for part, start in enumerate(range(0, flat.numel(), per_part)):
+            pieces.append((f"{name}::{part}::{shape}", flat[start : start + per_part].clone()))
+    return pieces
+
+
+def _join(pieces: dict[str, torch.Tensor], dtypes: dict[str, str]) -> dict[str, torch.Tensor]:
+    grouped: dict[str, list[tuple[int, str, torch.Tensor]]] = {}
+    for key, tensor in pieces.items():
+        name, part, shape = key.rsplit("::", 2)
+        grouped.setdefault(name, []).append((-1 if part == "full" else int(part), shape, tensor))
+    out = {}
+    for name, parts in grouped.items():
+        parts.sort(key=lambda item: item[0])
+        flat = torch.cat([tensor for _, _, tensor in parts])
+        shape_text = parts[0][1]
+        shape = () if shape_text == "scalar" else tuple(int(v) for v in shape_text.split("x"))
+        out[name] = flat.reshape(shape).to(getattr(torch, dtypes[name]))
+    return out
+
+
+def is_run_folder(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a run folder (has a ``checkpoints`` folder), not a checkpoint folder."""
+    return (Path(path) / "checkpoints").is_dir() and not is_checkpoint_folder(path)
