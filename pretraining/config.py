@@ -30,8 +30,11 @@ class PriorConfig:
     """
 
     # ---- table sizes (paper: <= 16 features, <= 640 rows = support <= 512 + 128 query) ----
-    # Support size uniform in range; lower bound unpublished, 64 keeps some small-data tables.
+    # Support size in range; lower bound unpublished, 64 keeps some small-data tables.
     n_support: IntRange = (64, 512)
+    # How the support size is drawn: "uniform" in the range, or "log_uniform" (as many tables of
+    # 32-64 rows as of 512-1024: large tables seen, small ones, which are cheap, kept common).
+    support_size_sampling: str = "uniform"
     # Query size; Mitra v1 used a fixed 128 query rows (config field `n_samples_query`).
     n_query: IntRange = (128, 128)
     # Feature count uniform in range; Mitra's max is 16, its min is unpublished (TabICL uses 2).
@@ -249,6 +252,10 @@ class PriorConfig:
             raise ValueError("PriorConfig: need rules_max_literals >= 1, 0 < rules_categories_geometric_p <= 1")
         if self.additive_noise[0] <= 0.0:
             raise ValueError("PriorConfig.additive_noise is log-uniform: its low end must be > 0")
+        if self.support_size_sampling not in ("uniform", "log_uniform"):
+            raise ValueError(
+                f"PriorConfig.support_size_sampling must be 'uniform' or 'log_uniform', got {self.support_size_sampling!r}"
+            )
         if self.class_ids not in CLASS_ID_MODES:
             raise ValueError(f"PriorConfig.class_ids must be one of {CLASS_ID_MODES}, got {self.class_ids!r}")
 
@@ -350,6 +357,10 @@ class TrainConfig:
     # ---- optimisation (AdamW, decay-free norms/biases/embeddings, warm-up + cosine to 10%) ----
     batch_size: int = 64
     micro_batch_size: int | None = None
+    # Most table cells (rows x (features + 1)) one forward pass holds: a micro-batch of large
+    # tables is split into chunks under this, which bounds the activation memory (about 32 KB per
+    # cell at dim 96 x 3 layers) whatever the table size. None: no limit.
+    max_cells_per_forward: int | None = None
     steps: int = 1000
     lr: float = 1e-4
     min_lr_ratio: float = 0.1
@@ -390,6 +401,8 @@ class TrainConfig:
                 raise ValueError(f"TrainConfig.{name} must be >= 1, got {getattr(self, name)}")
         if self.micro_batch_size is not None and self.micro_batch_size < 1:
             raise ValueError("TrainConfig.micro_batch_size must be >= 1")
+        if self.max_cells_per_forward is not None and self.max_cells_per_forward < 1:
+            raise ValueError("TrainConfig.max_cells_per_forward must be >= 1")
         if self.precision not in ("auto", "float32", "bfloat16", "float16"):
             raise ValueError(f"TrainConfig.precision: unknown {self.precision!r}")
         if not 0.0 <= self.min_lr_ratio <= 1.0:
@@ -447,6 +460,17 @@ class TrainConfig:
         return dataclasses.replace(self, **changes)
 
 
+#: The mitra-small v2 campaign's mixture: the paper's SCM + five tree priors, plus the rule-based
+#: and additive priors for the real-data failures of v1 (docs/priors.md).
+V2_MIXTURE_SPEC = "scm=0.4,rules=0.15,additive=0.15,et=0.06,gb=0.06,dt=0.06,rf=0.06,dsrf=0.06"
+#: PriorConfig settings of the v2 campaign: ``PriorConfig().replace(**V2_PRIOR_SETTINGS)``.
+V2_PRIOR_SETTINGS: dict[str, Any] = {
+    "mixture": parse_mixture(V2_MIXTURE_SPEC),
+    "feature_quantize_prob": 0.3,
+    "feature_copula_prob": 0.3,
+}
+
+
 def _sizes(n_support: IntRange, n_query: IntRange, n_features: IntRange, **more: Any) -> PriorConfig:
     return PriorConfig(n_support=n_support, n_query=n_query, n_features=n_features, **more)
 
@@ -460,12 +484,16 @@ PRESETS: dict[str, TrainConfig] = {
         batch_size=32, steps=3000, lr=1e-3, warmup_steps=100, weight_decay=0.01, num_workers=1,
         log_every=10, eval_every=250, save_every=50, n_eval_tables=64,
     ),
-    # mitra-small v2, stage 1 (a CPU campaign over many sessions, warm-started from v1): larger
-    # tables (up to 512 support rows, 24 features), more multiclass tables, every head id trained.
+    # mitra-small v2 (a CPU campaign over many sessions, warm-started from v1, one run per task):
+    # the v2 mixture (rule-like and additive priors, quantised and correlated inputs), tables of
+    # 32-512 support rows (log-uniform) and 2-20 features, 30 % binary tables, every head id.
+    # A later stage (--init-from this run) moves to 1,024-2,048 rows and 32-64 features.
     "cpu-v2": TrainConfig(
         dim=96, n_layers=3, n_heads=4,
-        priors=_sizes((32, 512), (64, 128), (2, 24), binary_prob=0.3, class_ids="random_subset"),
-        batch_size=32, steps=8000, lr=5e-4, warmup_steps=200, weight_decay=0.01, num_workers=1,
+        priors=_sizes((32, 512), (64, 128), (2, 20), support_size_sampling="log_uniform", binary_prob=0.3,
+                      class_ids="random_subset", **V2_PRIOR_SETTINGS),
+        batch_size=32, max_cells_per_forward=131_072, steps=8000, lr=5e-4, warmup_steps=200, weight_decay=0.01,
+        num_workers=0,
         log_every=10, eval_every=250, save_every=50, save_every_seconds=300, n_eval_tables=64,
     ),
     # One H100 for about 8 minutes (bf16, no activation checkpointing at this size).

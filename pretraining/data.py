@@ -211,8 +211,13 @@ class SyntheticTableStream(IterableDataset):
     # ---- one table ----
     def _draw_shape(self, rng: np.random.Generator) -> tuple[int, int, int]:
         c = self.config
+        low, high = c.n_support
+        if c.support_size_sampling == "log_uniform":  # as many 32-64 row tables as 512-1024 row ones
+            n_support = min(high, int(np.exp(rng.uniform(np.log(low), np.log(high + 1)))))
+        else:
+            n_support = int(rng.integers(low, high + 1))
         return (
-            int(rng.integers(c.n_support[0], c.n_support[1] + 1)),
+            n_support,
             int(rng.integers(c.n_query[0], c.n_query[1] + 1)),
             int(rng.integers(c.n_features[0], c.n_features[1] + 1)),
         )

@@ -360,24 +360,45 @@ def _optimizer_step(
     forward_model: nn.Module, model: MitraModel, optimizer: torch.optim.Optimizer, batches: Any,
     meter: ThroughputMeter, accumulation: int, dist: _Dist, config: TrainConfig, device: torch.device,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Forward, backward (over ``accumulation`` micro-batches) and one optimizer step."""
+    """Forward, backward (over ``accumulation`` micro-batches, each in chunks of at most
+    ``max_cells_per_forward`` cells) and one optimizer step."""
     forward_model.train()
     losses = []
     for micro_step in range(accumulation):
         batch = _to_device(meter.next_batch(batches), device)
-        sync = contextlib.nullcontext()
-        if dist.world_size > 1 and micro_step < accumulation - 1:
-            sync = forward_model.no_sync()  # all-reduce the gradients once per optimizer step
-        with sync:
-            with _autocast(device, config):
-                outputs = _forward(forward_model, batch, config)
-            loss, _ = compute_loss(outputs, batch, config.task)
-            (loss / accumulation).backward()
-        losses.append(loss.detach())
+        chunks = _chunks(batch, config.max_cells_per_forward)
+        for index, (chunk, share) in enumerate(chunks):
+            sync = contextlib.nullcontext()
+            if dist.world_size > 1 and (micro_step < accumulation - 1 or index < len(chunks) - 1):
+                sync = forward_model.no_sync()  # all-reduce the gradients once per optimizer step
+            with sync:
+                with _autocast(device, config):
+                    outputs = _forward(forward_model, chunk, config)
+                loss, _ = compute_loss(outputs, chunk, config.task)
+                (loss * share / accumulation).backward()
+            losses.append(loss.detach() * share)
     grad_norm = nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
-    return torch.stack(losses).mean(), grad_norm
+    return torch.stack(losses).sum() / accumulation, grad_norm
+
+
+def _chunks(batch: dict[str, Any], max_cells: int | None) -> list[tuple[dict[str, Any], float]]:
+    """The batch's tables in chunks of at most ``max_cells`` cells, each with its share of the tables.
+
+    Tables of one batch share a shape (or are padded to one), so every table weighs the same in
+    the batch loss and ``sum(share * chunk loss)`` is the loss of the whole batch.
+    """
+    n_tables, n_support, n_features = batch["x_support"].shape
+    cells = (n_support + batch["x_query"].shape[1]) * (n_features + 1)
+    per_chunk = n_tables if max_cells is None else max(1, min(n_tables, max_cells // max(cells, 1)))
+    if per_chunk >= n_tables:
+        return [(batch, 1.0)]
+    out = []
+    for start in range(0, n_tables, per_chunk):
+        part = {k: (v[start : start + per_chunk] if isinstance(v, (torch.Tensor, list)) else v) for k, v in batch.items()}
+        out.append((part, len(part["x_support"]) / n_tables))
+    return out
 
 
 # ---------------------------------------------------------------------------- evaluation

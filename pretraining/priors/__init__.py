@@ -21,7 +21,7 @@ options (``docs/priors.md``); the default mixture (``PriorConfig.mixture``) is u
 
 from __future__ import annotations
 
-from ..config import PriorConfig, parse_mixture
+from ..config import V2_MIXTURE_SPEC, V2_PRIOR_SETTINGS, PriorConfig
 from .additive import AdditivePrior
 from .base import Prior, PriorGenerationError, Table, as_rng, sample_n_classes
 from .dsrf import DSRFPrior
@@ -43,15 +43,7 @@ PRIORS: dict[str, type[Prior]] = {
     "additive": AdditivePrior,
 }
 
-#: Suggested v2-campaign mixture: less SCM, rule-like and additive tables, trees as before.
-V2_MIXTURE_SPEC = "scm=0.4,rules=0.15,additive=0.15,et=0.06,gb=0.06,dt=0.06,rf=0.06,dsrf=0.06"
-#: PriorConfig overrides for the v2 campaign: ``PriorConfig().replace(**V2_PRIOR_SETTINGS)``,
-#: or ``--set priors.<field>=<value>`` per item.
-V2_PRIOR_SETTINGS: dict[str, object] = {
-    "mixture": parse_mixture(V2_MIXTURE_SPEC),
-    "feature_quantize_prob": 0.3,
-    "feature_copula_prob": 0.3,
-}
+# The v2 campaign's mixture and feature options are defined with its preset (re-exported here).
 
 
 def get_prior(name: str, config: PriorConfig | None = None) -> Prior:

@@ -149,3 +149,76 @@ def test_pack_and_unpack_move_a_run_in_small_files(tmp_path):
     rng = np.random.RandomState(0)
     X, y = rng.randn(30, 3), rng.randint(0, 2, 30)
     assert MitraClassifier(str(moved), n_estimators=1).fit(X, y).predict(X).shape == (30,)
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_chunked_forward_passes_give_the_batch_gradient(task):
+    """Splitting a batch of large tables into chunks bounds memory and leaves the gradient as it is."""
+    from mitra_sklearn.model import MitraModel
+    from pretraining.data import SyntheticTableStream
+    from pretraining.train import _chunks, compute_loss, model_config
+
+    config = preset("tiny", task=task)
+    batch = SyntheticTableStream(task, 8, config.priors, seed=1).make_batch(0)
+    torch.manual_seed(0)
+    model = MitraModel(model_config(config))
+
+    def gradients(max_cells):
+        model.zero_grad()
+        chunks = _chunks(batch, max_cells)
+        for chunk, share in chunks:
+            loss, _ = compute_loss(model(chunk["x_support"], chunk["y_support"], chunk["x_query"]), chunk, task)
+            (loss * share).backward()
+        return len(chunks), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+    n_whole, whole = gradients(None)
+    n_chunked, chunked = gradients(300)
+    assert n_whole == 1 and n_chunked > 2
+    for name, grad in whole.items():
+        torch.testing.assert_close(chunked[name], grad, atol=1e-6, rtol=1e-4, msg=name)
+
+
+def test_init_from_warm_starts_and_refuses_another_shape(tmp_path):
+    first = train(preset("tiny", steps=4, save_every=4), tmp_path / "first", progress=False)
+    config = preset("tiny", steps=1, save_every=1, lr=1e-12, warmup_steps=1, init_from=str(tmp_path / "first"))
+    second = train(config, tmp_path / "second", progress=False)
+    a, b = _weights(first.checkpoint), _weights(second.checkpoint)
+    for name in a:  # one step at a negligible learning rate: the warm-start weights
+        torch.testing.assert_close(b[name], a[name], atol=1e-6, rtol=0, msg=name)
+    with pytest.raises(ValueError, match="init_from"):
+        train(preset("tiny", steps=1, dim=64, init_from=str(first.checkpoint)), tmp_path / "third", progress=False)
+
+
+def test_a_changed_learning_rate_takes_effect_on_resume(tmp_path):
+    config = preset("tiny", steps=20, save_every=5, warmup_steps=2, log_every=1)
+    train(config, tmp_path / "run", progress=False, stop_after=5)
+    train(config.replace(lr=config.lr / 10), tmp_path / "run", progress=False, stop_after=6)
+    step6 = [r for r in _records(tmp_path / "run" / "log.jsonl", "lr") if r["step"] == 6][-1]
+    assert step6["lr"] == pytest.approx(config.lr / 10 * lr_factor(6, config))
+
+
+def test_every_evaluation_reads_the_weights_of_its_own_step(tmp_path, monkeypatch):
+    import pretraining.train as train_module
+
+    seen = []
+    monkeypatch.setattr(train_module, "_real_data_metrics", lambda checkpoint, task: seen.append(checkpoint.name) or {})
+    config = preset("tiny", steps=12, save_every=5, eval_every=3, real_data_eval=True)
+    train(config, tmp_path / "run", progress=False)
+    assert seen == [f"step-{s:07d}" for s in (3, 6, 9, 12)]
+
+
+def test_campaign_state_continues_on_a_fresh_run_folder(tmp_path):
+    campaign = tmp_path / "campaign"
+    config = preset("tiny", steps=20, save_every=5)
+    train(config, tmp_path / "run", progress=False, stop_after=10, campaign=campaign)
+    assert (campaign / "state" / "manifest.json").is_file() and (campaign / "train_config.json").is_file()
+    assert sum(p.stat().st_size for p in (campaign / "state").iterdir()) < 2**20
+    assert cli_main(["resume", str(campaign), "--out", str(tmp_path / "fresh"), "--no-progress"]) == 0
+    resumed = latest_checkpoint(tmp_path / "fresh")
+    assert resumed.name == "step-0000020"
+    steps = [r["step"] for r in _records(tmp_path / "fresh" / "log.jsonl", "loss")]
+    assert steps == [5, 10, 15, 20]  # the campaign's log came along, then the new steps
+    reference = train(config, tmp_path / "reference", progress=False)
+    a, b = _weights(reference.checkpoint), _weights(resumed)
+    for name in a:  # bf16 packing: close to, not equal to, the uninterrupted run
+        torch.testing.assert_close(b[name], a[name], atol=0.05, rtol=0.05, msg=name)
