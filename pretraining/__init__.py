@@ -1,10 +1,22 @@
-"""Regenerating MITRA's pretraining data: synthetic priors, their configuration and a torch stream.
+"""Regenerating Mitra weights: synthetic priors, pretraining, and evaluation on real data.
 
-* `pretraining.config.PriorConfig` -- every generator choice the paper leaves open.
-* `pretraining.priors` -- SCM, DT/ET/GB/RF fitted on random labels, DSRF, and their `Mixture`.
-* `pretraining.data.SyntheticTableStream` -- padded batches of support/query tables for training.
+A folder of the repository, used from a checkout (``python -m pretraining --help``); the wheel
+installs only ``mitra_sklearn``, which this package imports the model from (never the other
+way round).
+
+* `pretraining.config` -- `PriorConfig` (every generator choice the paper leaves open) and
+  `TrainConfig` (a run: model shape, ``priors``, optimiser, schedule), the named `PRESETS`.
+* `pretraining.priors` -- SCM, DT/ET/GB/RF fitted on random labels, DSRF, the rule-based and
+  additive priors, and their `Mixture`.
+* `pretraining.data` -- `SyntheticTableStream`, deterministic batches of support/query tables.
+* `pretraining.train` -- the training loop (one process, or torchrun DDP).
+* `pretraining.runfolder` -- a run's folder, checkpoints and training state, packing, campaigns.
+* `pretraining.evaluate` -- real-data evaluation against baselines; `pretraining.realdata` --
+  the offline datasets; `pretraining.generalizability` -- the paper's G matrix and P vector.
+* `pretraining.cli` -- ``python -m pretraining train | resume | presets | pack | unpack |
+  evaluate | generalizability``.
 """
 
-from .config import PriorConfig
+from .config import PriorConfig, TrainConfig
 
-__all__ = ["PriorConfig"]
+__all__ = ["PriorConfig", "TrainConfig"]

@@ -88,11 +88,13 @@ def build_config(args: argparse.Namespace, base: TrainConfig | None = None) -> T
             value = json.loads(raw)
         except json.JSONDecodeError:
             value = raw
-        if key == "priors.mixture" and isinstance(value, str):
-            value = parse_mixture(value)
-        elif key == "priors.mixture" and isinstance(value, dict):
-            value = tuple((str(k), float(w)) for k, w in value.items())
-        overrides[key] = tuple(value) if isinstance(value, list) else value
+        if prior_key is not None:
+            try:
+                overrides[key] = PriorConfig.field_value(prior_key, value)
+            except (TypeError, ValueError) as err:
+                raise SystemExit(f"--set {key}: {err}") from None
+        else:
+            overrides[key] = tuple(value) if isinstance(value, list) else value
     try:
         if base is not None:
             return base.replace(**overrides)

@@ -15,6 +15,8 @@ import dataclasses
 from dataclasses import dataclass, fields
 from typing import Any
 
+from mitra_sklearn.config import N_LABEL_IDS
+
 __all__ = ["PriorConfig", "TrainConfig", "PRESETS", "preset"]
 
 IntRange = tuple[int, int]
@@ -42,7 +44,7 @@ class PriorConfig:
 
     # ---- classes ----
     # Output head width of the Mitra classifier.
-    max_classes: int = 10
+    max_classes: int = N_LABEL_IDS
     # P(binary); otherwise uniform in 2..max_classes, as in TabPFN v1 and TabICL.
     binary_prob: float = 0.5
     # Which head ids a k-class table uses: "random_subset" maps its classes to k random ids of
@@ -280,16 +282,19 @@ class PriorConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"PriorConfig.from_dict: unknown keys {unknown}")
-        kwargs: dict[str, Any] = {}
-        for name, value in data.items():
-            if name in cls._WEIGHT_PAIR_FIELDS:
-                items = value.items() if isinstance(value, dict) else value
-                kwargs[name] = tuple((str(k), float(w)) for k, w in items)
-            elif isinstance(value, list):
-                kwargs[name] = tuple(value)
-            else:
-                kwargs[name] = value
-        return cls(**kwargs)
+        return cls(**{name: cls.field_value(name, value) for name, value in data.items()})
+
+    @classmethod
+    def field_value(cls, name: str, value: Any) -> Any:
+        """A field's value from its JSON / command-line form: lists become tuples, and weight pairs
+        (``mixture``, ``scm_label_modes``, ``rules_modes``) come from a dict, a list of pairs or an
+        ``"a=0.5,b=0.5"`` string."""
+        if name in cls._WEIGHT_PAIR_FIELDS:
+            if isinstance(value, str):
+                return parse_mixture(value)
+            items = value.items() if isinstance(value, dict) else value
+            return tuple((str(k), float(w)) for k, w in items)
+        return tuple(value) if isinstance(value, list) else value
 
     def replace(self, **changes: Any) -> PriorConfig:
         """Shorthand for `dataclasses.replace`."""

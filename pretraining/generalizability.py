@@ -41,7 +41,6 @@ import json
 import os
 import sys
 import time
-import warnings
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -55,6 +54,7 @@ from .config import PriorConfig
 from .data import split_support_query
 from .evaluate import checkpoint_task, evaluate_checkpoint, quick_validation, summarize
 from .evaluate.metrics import HIGHER_IS_BETTER, Task, expand_proba, score_predictions
+from .evaluate.reports import pyplot
 from .priors import PriorGenerationError, get_prior
 from .realdata import SUITES, markdown_table
 
@@ -505,14 +505,8 @@ def plot_generalizability(result: GeneralizabilityResult, path: str | os.PathLik
     Path or None
         None (with a warning) when matplotlib is not installed.
     """
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        warnings.warn("matplotlib is not installed (pip install matplotlib); no heatmap written", UserWarning,
-                      stacklevel=2)
+    plt = pyplot("heatmap")
+    if plt is None:
         return None
     higher = result.higher_is_better(metric)
     G = np.asarray(result.G[metric], dtype=float)

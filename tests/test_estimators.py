@@ -262,6 +262,33 @@ def test_fine_tuning_restores_the_best_weights(tiny_classifier_checkpoint):
     np.testing.assert_allclose(restored.predict_proba(X), est.predict_proba(X), rtol=1e-6)
 
 
+def test_fine_tuning_keeps_the_weights_of_the_best_validation_step(tiny_classifier_checkpoint, monkeypatch):
+    """Scripted validation losses put the best step at 2 of 6: exactly its weights must be kept."""
+    from mitra_sklearn import finetune
+
+    scripted = iter([1.0, 0.8, 0.5, 0.7, 0.9, 0.95, 0.99])
+    monkeypatch.setattr(finetune, "_validation_loss", lambda *args, **kwargs: next(scripted))
+    snapshots = []
+    real_step = finetune._train_step
+
+    def recording_step(model, *args, **kwargs):
+        loss = real_step(model, *args, **kwargs)
+        snapshots.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+        return loss
+
+    monkeypatch.setattr(finetune, "_train_step", recording_step)
+    rng = np.random.RandomState(0)
+    X, y = rng.randn(80, 3), rng.randint(0, 2, 80)
+    est = MitraClassifier(tiny_classifier_checkpoint, n_estimators=1, fine_tune=True, fine_tune_steps=6,
+                          fine_tune_lr=1e-2, random_state=0).fit(X, y)
+    np.testing.assert_allclose(est.fine_tune_losses_, [1.0, 0.8, 0.5, 0.7, 0.9, 0.95, 0.99])
+    assert len(snapshots) == 6
+    kept = est.fine_tuned_weights_
+    for name, best in snapshots[1].items():  # after step 2
+        torch.testing.assert_close(kept[name], best, rtol=0, atol=0, msg=name)
+    assert any(not torch.equal(kept[name], last) for name, last in snapshots[-1].items())
+
+
 def test_fine_tuning_regression(tiny_regressor_checkpoint):
     rng = np.random.RandomState(0)
     X = rng.randn(60, 3)

@@ -73,18 +73,21 @@ def test_thirty_classes_give_probabilities_over_all_classes(tiny_classifier_chec
     assert set(clf.predict(X[:20])) <= set(y)
 
 
-def test_thirty_classes_on_the_parity_checkpoint_learns_something():
-    """The decoded probabilities carry the members' signal: better than chance on easy blobs."""
-    from tests.conftest import PARITY
+def test_thirty_classes_with_the_shipped_checkpoint_beat_chance_clearly():
+    """The decoded probabilities carry the members' signal: far above chance (1/30) on easy blobs.
 
+    (A random-weight checkpoint sits at chance here, so this needs trained weights.)
+    """
     rng = np.random.RandomState(0)
     centres = rng.randn(30, 3) * 6
     y = np.arange(900) % 30
     X = centres[y] + rng.randn(900, 3) * 0.3
-    clf = MitraClassifier(str(PARITY / "classification"), n_estimators=2, random_state=0).fit(X[:600], y[:600])
+    clf = MitraClassifier(n_estimators=2, random_state=0).fit(X[:600], y[:600])
     proba = clf.predict_proba(X[600:])
     assert proba.shape == (300, 30)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    accuracy = (clf.classes_[proba.argmax(axis=1)] == y[600:]).mean()
+    assert accuracy > 0.5, accuracy  # chance: 0.033; the v1 shipped checkpoint reaches 0.97
 
 
 def test_many_features_are_split_across_members(tiny_classifier_checkpoint):

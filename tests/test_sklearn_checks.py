@@ -7,9 +7,6 @@ matrix products whose shapes differ. ``test_float32_subset_invariance`` covers f
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 import numpy as np
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
@@ -17,10 +14,6 @@ from mitra_sklearn import MitraClassifier, MitraRegressor
 from mitra_sklearn.checkpoint import default_checkpoint, shipped_checkpoints
 
 from .conftest import make_tiny_checkpoint
-
-_FOLDER = Path(tempfile.mkdtemp(prefix="mitra-checks-"))
-_CLASSIFIER_CKPT = str(make_tiny_checkpoint(_FOLDER / "cls", "CLASSIFICATION"))
-
 
 # No checkpoint argument: the shipped checkpoints, so that the accuracy checks
 # (check_classifiers_train, check_regressors_train) run against trained weights.
@@ -38,10 +31,11 @@ def test_the_checks_use_the_shipped_checkpoints():
     assert {default_checkpoint("classification"), default_checkpoint("regression")} <= set(shipped_checkpoints())
 
 
-def test_float32_subset_invariance():
+def test_float32_subset_invariance(tmp_path):
+    checkpoint = str(make_tiny_checkpoint(tmp_path / "cls", "CLASSIFICATION"))
     rng = np.random.RandomState(0)
     X, y = rng.randn(60, 5), rng.randint(0, 3, 60)
-    clf = MitraClassifier(_CLASSIFIER_CKPT, n_estimators=2, random_state=0, batch_size=7).fit(X, y)
+    clf = MitraClassifier(checkpoint, n_estimators=2, random_state=0, batch_size=7).fit(X, y)
     full = clf.predict_proba(X)
     for rows in (slice(0, 10), slice(13, 14), slice(30, 60)):
         np.testing.assert_allclose(clf.predict_proba(X[rows]), full[rows], rtol=1e-5, atol=1e-6)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Sequence
+from typing import Any
 from pathlib import Path
 
 import numpy as np
@@ -311,6 +312,21 @@ def markdown_report(results: pd.DataFrame, title: str = "Real-data evaluation") 
     return "\n".join(parts)
 
 
+def pyplot(what: str) -> Any:
+    """``matplotlib.pyplot`` on the file-only Agg backend, or None (with a warning that no ``what``
+    is written) when matplotlib is not installed: plots are optional, results are not."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        warnings.warn(f"matplotlib is not installed (pip install matplotlib); no {what} written", UserWarning,
+                      stacklevel=3)
+        return None
+    return plt
+
+
 def plot_results(results: pd.DataFrame, path: str | os.PathLike) -> Path | None:
     """Draw, per task, the average rank and the per-dataset primary metric of each method.
 
@@ -325,14 +341,8 @@ def plot_results(results: pd.DataFrame, path: str | os.PathLike) -> Path | None:
     Path or None
         None (with a warning) when matplotlib is not installed.
     """
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        warnings.warn("matplotlib is not installed (pip install matplotlib); no plot written", UserWarning,
-                      stacklevel=2)
+    plt = pyplot("plot")
+    if plt is None:
         return None
     tasks = [t for t in TASK_METRICS if (results["task"] == t).any()]
     if not tasks:
