@@ -73,7 +73,7 @@ class MitraConfig:
     """
 
     dim: int = 512
-    dim_output: int = 10
+    dim_output: int = N_LABEL_IDS
     n_layers: int = 12
     n_heads: int = 4
     task: Task = Task.CLASSIFICATION

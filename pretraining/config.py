@@ -15,7 +15,7 @@ import dataclasses
 from dataclasses import dataclass, fields
 from typing import Any
 
-from mitra_sklearn.config import N_LABEL_IDS
+from mitra_sklearn.config import N_LABEL_IDS, Task
 
 __all__ = ["PriorConfig", "TrainConfig", "PRESETS", "preset"]
 
@@ -346,7 +346,7 @@ class TrainConfig:
     ``--set priors.binary_prob=0.3`` reaches any of them from the command line.
     """
 
-    task: str = "classification"
+    task: Task = Task.CLASSIFICATION
     # ---- model (Mitra layout; the released checkpoints are dim 512, 12 layers, 4 heads) ----
     dim: int = 512
     n_layers: int = 12
@@ -399,8 +399,10 @@ class TrainConfig:
     real_data_eval: bool = True
 
     def __post_init__(self) -> None:
-        if self.task not in ("classification", "regression"):
-            raise ValueError(f"TrainConfig.task must be 'classification' or 'regression', got {self.task!r}")
+        try:  # parsed once, here: the rest of pretraining reads a Task
+            object.__setattr__(self, "task", Task.parse(self.task))
+        except ValueError as err:
+            raise ValueError(f"TrainConfig.task: {err}") from None
         for name in ("dim", "n_layers", "n_heads", "batch_size", "steps", "log_every", "eval_every", "save_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"TrainConfig.{name} must be >= 1, got {getattr(self, name)}")
@@ -414,7 +416,7 @@ class TrainConfig:
             raise ValueError("TrainConfig.min_lr_ratio must be in [0, 1]")
         if not isinstance(self.priors, PriorConfig):
             raise TypeError(f"TrainConfig.priors must be a PriorConfig, got {type(self.priors).__name__}")
-        if self.task == "classification" and self.priors.max_classes > self.head_size:
+        if self.task is Task.CLASSIFICATION and self.priors.max_classes > self.head_size:
             raise ValueError(
                 f"TrainConfig: priors.max_classes ({self.priors.max_classes}) exceeds the head width "
                 f"({self.head_size})"
@@ -425,7 +427,7 @@ class TrainConfig:
         """Output size of the model head."""
         if self.dim_output is not None:
             return self.dim_output
-        return self.priors.max_classes if self.task == "classification" else 1
+        return self.priors.max_classes if self.task is Task.CLASSIFICATION else 1
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly dict; ``priors`` is nested (`PriorConfig.to_dict`)."""

@@ -40,6 +40,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from mitra_sklearn.config import Task
+
 __all__ = [
     "Dataset",
     "DatasetSpec",
@@ -55,7 +57,6 @@ __all__ = [
     "suite_table",
 ]
 
-Task = Literal["classification", "regression"]
 Half = Literal["select", "report"]
 
 #: The two fixed halves of the benchmark suite: ``select`` chooses between model variants during

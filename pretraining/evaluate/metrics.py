@@ -16,6 +16,8 @@ from typing import Literal
 import numpy as np
 from sklearn.metrics import log_loss, r2_score, roc_auc_score
 
+from mitra_sklearn.config import Task
+
 __all__ = [
     "Task",
     "MultiClass",
@@ -32,7 +34,6 @@ __all__ = [
     "score_predictions",
 ]
 
-Task = Literal["classification", "regression"]
 MultiClass = Literal["ovr", "ovo"]
 
 #: Metrics computed for each task, in report order.

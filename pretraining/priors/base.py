@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Literal, Union
+from typing import Union
 
 import numpy as np
+
+from mitra_sklearn.config import Task
 
 from ..config import PriorConfig
 from .features import add_missing_mcar
@@ -21,7 +23,6 @@ __all__ = [
     "sample_n_classes",
 ]
 
-Task = Literal["classification", "regression"]
 SeedLike = Union[int, np.integer, np.random.Generator, np.random.SeedSequence]
 TASKS = ("classification", "regression")
 
