@@ -14,6 +14,15 @@ Resolution order for a checkpoint reference:
 
 Weights are only ever read with ``safetensors`` (no unpickling). A file ``<name>.sha256`` next
 to a checkpoint file holds its expected SHA-256; when present it is checked at load time.
+
+Config and weights are checked against each other at load time (`_config_problems`). The
+tensors' shapes tell ``dim``, ``dim_output``, ``n_layers`` and whether the head is a scalar
+regression head; they cannot tell ``n_heads`` (the attention projections are ``dim x dim``
+whatever the number of heads) nor classification from a binned regression head (both embed
+labels in a ``dim_output x dim`` table). `save_checkpoint` therefore also writes the config
+into the safetensors header (metadata key ``mitra_config``), and a checkpoint carrying it is
+checked field by field; files without it (the official checkpoints, older saves) are checked
+on what the shapes tell only.
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ import socket
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -63,6 +73,11 @@ OFFICIAL_CHECKPOINTS = {
 SHIPPED_CHECKPOINTS_DIR = Path(__file__).resolve().parent / "checkpoints"
 # Shipped checkpoint used by default for each task, once it exists in the package.
 DEFAULT_SHIPPED = {Task.CLASSIFICATION: "mitra-small-classifier", Task.REGRESSION: "mitra-small-regressor"}
+
+# The config as saved with the weights, in the safetensors header.
+_CONFIG_METADATA_KEY = "mitra_config"
+# Problems listed in a config/weights mismatch message (per kind).
+_MAX_LISTED = 5
 
 _MODEL_CACHE: OrderedDict[tuple, Any] = OrderedDict()
 _MODEL_CACHE_SIZE = 4
@@ -110,8 +125,24 @@ def resolve_checkpoint(
     cache_dir: str | os.PathLike | None = None,
     token: str | bool | None = None,
     local_files_only: bool = False,
+    task: Task | str | None = None,
+    estimator: str | None = None,
 ) -> CheckpointFiles:
     """Find ``config.json`` and ``model.safetensors`` for a checkpoint reference.
+
+    Parameters
+    ----------
+    checkpoint : str or path-like
+        Shipped checkpoint name, local folder or Hub repo id.
+    revision, cache_dir, token, local_files_only
+        Passed to ``huggingface_hub.hf_hub_download`` for Hub checkpoints.
+    task : Task or str, optional
+        The task the caller needs; only shapes the error message (which shipped checkpoint
+        to suggest). None: the task of an official repo id, else every shipped checkpoint.
+    estimator : str, optional
+        Name of the estimator class asking (e.g. ``"MitraRegressor"``); only shapes the error
+        message, which then suggests that estimator's arguments (it has no
+        ``local_files_only``).
 
     Raises
     ------
@@ -130,8 +161,9 @@ def resolve_checkpoint(
             f"({', '.join(shipped_checkpoints()) or 'none installed'}), nor a Hugging Face repo id "
             "of the form 'owner/name'."
         )
-    config_path = _hub_file(reference, CONFIG_NAME, revision, cache_dir, token, local_files_only)
-    weights_path = _hub_file(reference, WEIGHTS_NAME, revision, cache_dir, token, local_files_only)
+    hints = _OfflineHints(None if task is None else Task.parse(task), estimator)
+    config_path = _hub_file(reference, CONFIG_NAME, revision, cache_dir, token, local_files_only, hints)
+    weights_path = _hub_file(reference, WEIGHTS_NAME, revision, cache_dir, token, local_files_only, hints)
     return CheckpointFiles(config_path, weights_path, source="hub")
 
 
@@ -225,7 +257,8 @@ def save_checkpoint(folder: str | os.PathLike, config: MitraConfig, state_dict: 
     """Write a checkpoint folder (``config.json`` + ``model.safetensors``) in the official format.
 
     Files are written to temporary names and renamed, so an interrupted save never leaves a
-    half-written checkpoint behind. Tensors are stored in the dtype they have.
+    half-written checkpoint behind. Tensors are stored in the dtype they have; the config is
+    also stored in the safetensors header (what loading checks ``n_heads`` against).
     """
     from safetensors.torch import save_file
 
@@ -234,7 +267,7 @@ def save_checkpoint(folder: str | os.PathLike, config: MitraConfig, state_dict: 
     state = {name: tensor.detach().to("cpu").contiguous() for name, tensor in state_dict.items()}
     weights_tmp = folder / (WEIGHTS_NAME + ".tmp")
     config_tmp = folder / (CONFIG_NAME + ".tmp")
-    save_file(state, str(weights_tmp))
+    save_file(state, str(weights_tmp), metadata={_CONFIG_METADATA_KEY: json.dumps(config.to_dict())})
     config_tmp.write_text(json.dumps(config.to_dict()), encoding="utf-8")
     os.replace(weights_tmp, folder / WEIGHTS_NAME)
     os.replace(config_tmp, folder / CONFIG_NAME)
@@ -276,7 +309,7 @@ def _build_model(model_class: type[ModelT], files: CheckpointFiles, device: torc
     state = {name: tensor.float() if tensor.is_floating_point() else tensor for name, tensor in state.items()}
     with torch.device("meta"):
         model = model_class(config)  # type: ignore[call-arg]
-    problems = _state_dict_problems(model, state)
+    problems = _config_problems(config, state, _read_metadata(files.weights_path)) + _state_dict_problems(model, state)
     if problems:
         raise CheckpointIntegrityError(
             f"Weights file {files.weights_path} does not fit {files.config_path} ({config}): " + "; ".join(problems)
@@ -286,18 +319,76 @@ def _build_model(model_class: type[ModelT], files: CheckpointFiles, device: torc
 
 
 def _state_dict_problems(model: Any, state: dict[str, torch.Tensor]) -> list[str]:
+    """Missing, unexpected and mis-shaped tensors, at most `_MAX_LISTED` of each kind."""
     expected = model.state_dict()
-    problems = []
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
+    shapes = [
+        f"{key} has shape {tuple(tensor.shape)}, expected {tuple(expected[key].shape)}"
+        for key, tensor in state.items()
+        if key in expected and tuple(tensor.shape) != tuple(expected[key].shape)
+    ]
+    problems = []
     if missing:
-        problems.append(f"missing tensors {missing[:5]}{' ...' if len(missing) > 5 else ''}")
+        problems.append(f"{len(missing)} missing tensor(s) {_capped(missing)}")
     if unexpected:
-        problems.append(f"unexpected tensors {unexpected[:5]}{' ...' if len(unexpected) > 5 else ''}")
-    for key, tensor in state.items():
-        if key in expected and tuple(tensor.shape) != tuple(expected[key].shape):
-            problems.append(f"{key} has shape {tuple(tensor.shape)}, expected {tuple(expected[key].shape)}")
+        problems.append(f"{len(unexpected)} unexpected tensor(s) {_capped(unexpected)}")
+    problems.extend(shapes[:_MAX_LISTED])
+    if len(shapes) > _MAX_LISTED:
+        problems.append(f"and {len(shapes) - _MAX_LISTED} more tensors of other shapes")
     return problems
+
+
+def _capped(names: list[str]) -> str:
+    return f"{names[:_MAX_LISTED]}{' ...' if len(names) > _MAX_LISTED else ''}"
+
+
+def _config_problems(config: MitraConfig, state: dict[str, torch.Tensor], stored: dict[str, Any] | None) -> list[str]:
+    """Fields of ``config`` that the tensors (or the config saved with them) contradict.
+
+    From shapes: ``dim`` (cell embedding), ``dim_output`` (head), ``n_layers`` (layer
+    indices), and a scalar regression head (its label embedding has a bias). ``n_heads`` and
+    classification vs a binned regression head only from ``stored`` (the safetensors metadata).
+    """
+    told: dict[str, Any] = {}
+    if "x_embedding.x_embedding.weight" in state:
+        told["dim"] = int(state["x_embedding.x_embedding.weight"].shape[0])
+    if "final_layer.weight" in state:
+        told["dim_output"] = int(state["final_layer.weight"].shape[0])
+    layers = {int(key.split(".")[1]) for key in state if key.startswith("layers.") and key.split(".")[1].isdigit()}
+    if layers:
+        told["n_layers"] = max(layers) + 1
+    if "y_embedding.y_embedding.bias" in state:  # only the scalar head's label embedding is a Linear
+        told["task"] = Task.REGRESSION
+    problems = [
+        f"config.json says {name}={getattr(config, name)!s}, the tensors have {name}={value!s}"
+        for name, value in told.items()
+        if getattr(config, name) != value
+    ]
+    if stored is not None:
+        try:
+            saved = MitraConfig.from_dict(stored)
+        except (ValueError, TypeError, KeyError):
+            return problems
+        problems += [
+            f"config.json says {name}={getattr(config, name)!s}, the weights were saved with {name}="
+            f"{getattr(saved, name)!s}"
+            for name in ("dim", "dim_output", "n_layers", "n_heads", "task")
+            if name not in told and getattr(config, name) != getattr(saved, name)
+        ]
+    return problems
+
+
+def _read_metadata(path: Path) -> dict[str, Any] | None:
+    """The config saved in a safetensors header by `save_checkpoint`, or None."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+        return json.loads(metadata[_CONFIG_METADATA_KEY]) if _CONFIG_METADATA_KEY in metadata else None
+    except Exception:  # unreadable or foreign metadata: the shapes are still checked
+        return None
 
 
 def _files_in_folder(folder: Path, source: str) -> CheckpointFiles:
@@ -325,6 +416,14 @@ def _offline_mode() -> bool:
         return os.environ.get("HF_HUB_OFFLINE", "0").upper() in {"1", "ON", "YES", "TRUE"}
 
 
+@dataclass(frozen=True)
+class _OfflineHints:
+    """Who asks for a Hub checkpoint: what the error message may suggest."""
+
+    task: Task | None = None
+    estimator: str | None = None
+
+
 def _hub_file(
     repo_id: str,
     filename: str,
@@ -332,6 +431,7 @@ def _hub_file(
     cache_dir: str | os.PathLike | None,
     token: str | bool | None,
     local_files_only: bool,
+    hints: _OfflineHints = _OfflineHints(),
 ) -> Path:
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import (
@@ -347,12 +447,13 @@ def _hub_file(
         return Path(hf_hub_download(**kwargs, local_files_only=True))
     except LocalEntryNotFoundError:
         pass
+    message = partial(_offline_message, repo_id, filename, hints=hints, local_files_only=local_files_only)
     if local_files_only or _offline_mode():
         reason = "local_files_only=True" if local_files_only else "HF_HUB_OFFLINE is set"
-        raise CheckpointNotFoundError(_offline_message(repo_id, filename, f"downloads are disabled ({reason})"))
+        raise CheckpointNotFoundError(message(f"downloads are disabled ({reason})"))
     unreachable = _hub_unreachable_reason()
     if unreachable:
-        raise CheckpointNotFoundError(_offline_message(repo_id, filename, unreachable))
+        raise CheckpointNotFoundError(message(unreachable))
     try:
         return Path(hf_hub_download(**kwargs))
     except GatedRepoError as err:
@@ -366,14 +467,14 @@ def _hub_file(
             f"name, revision and token. Hub said: {type(err).__name__}"
         ) from err
     except LocalEntryNotFoundError as err:  # connection failed during the download
-        raise CheckpointNotFoundError(_offline_message(repo_id, filename, "the Hub could not be reached")) from err
+        raise CheckpointNotFoundError(message("the Hub could not be reached")) from err
     except EntryNotFoundError as err:
         raise CheckpointNotFoundError(
             f"Hugging Face repo {repo_id!r} has no file {filename!r}; a Mitra checkpoint needs {CONFIG_NAME} and "
             f"{WEIGHTS_NAME}."
         ) from err
     except OSError as err:  # other network failures (proxy, TLS, timeouts)
-        raise CheckpointNotFoundError(_offline_message(repo_id, filename, f"download failed ({err})")) from err
+        raise CheckpointNotFoundError(message(f"download failed ({err})")) from err
 
 
 def _hub_unreachable_reason() -> str | None:
@@ -399,22 +500,55 @@ def _hub_unreachable_reason() -> str | None:
     return None
 
 
-def _offline_message(repo_id: str, filename: str, reason: str) -> str:
-    shipped = shipped_checkpoints()
-    shipped_hint = (
-        f"use a checkpoint shipped with the package (checkpoint={shipped[0]!r}; all: {', '.join(shipped)}), "
-        if shipped
-        else "use the checkpoint shipped with the package (checkpoint=None, once one is installed), "
+def _offline_message(repo_id: str, filename: str, reason: str, *, hints: _OfflineHints,
+                     local_files_only: bool) -> str:
+    """What went wrong and the offline alternatives that apply to this caller and task."""
+    task = hints.task or next((t for t, repo in OFFICIAL_CHECKPOINTS.items() if repo == repo_id), None)
+    estimator = hints.estimator
+    use = f"{estimator}(checkpoint=...)" if estimator else "checkpoint="
+    alternatives = [_shipped_hint(task, estimator)]
+    alternatives.append(
+        f"point {use} at a local folder holding {CONFIG_NAME} and {WEIGHTS_NAME}, e.g. downloaded once on a "
+        f"connected machine (`hf download {repo_id} --local-dir <folder>`) and copied here"
     )
-    return (
+    alternatives.append(
+        f"fill the Hub cache on a connected machine (mitra_sklearn.load_model({repo_id!r})) and copy it here"
+    )
+    skip = [] if _offline_mode() else ["set HF_HUB_OFFLINE=1"]
+    if estimator is None and not local_files_only:
+        skip.append("pass local_files_only=True")
+    text = (
         f"Cannot get {filename!r} of the Hugging Face repo {repo_id!r}: {reason}, and it is not in the local Hub "
-        "cache. Offline alternatives: "
-        + shipped_hint
-        + "or point checkpoint= at a local folder holding config.json and model.safetensors, or download once "
-        f"on a connected machine (`hf download {repo_id} --local-dir <folder>`, or call "
-        f"mitra_sklearn.load_model({repo_id!r}) there to fill the Hub cache) and copy it here; "
-        "then set HF_HUB_OFFLINE=1 or pass local_files_only=True to skip network look-ups."
+        "cache. Offline alternatives: " + "; or ".join(alternatives) + "."
     )
+    if skip:
+        text += f" With the files in the Hub cache, {' or '.join(skip)} to skip network look-ups."
+    return text
+
+
+def _shipped_hint(task: Task | None, estimator: str | None) -> str:
+    """Suggest the shipped checkpoint for ``task`` (all shipped ones when the task is unknown)."""
+    shipped = {name: _shipped_task(name) for name in shipped_checkpoints()}
+    if task is not None:
+        names = [name for name, its_task in shipped.items() if its_task is task]
+        if not names:
+            return f"install mitra-sklearn with its shipped {task.value} checkpoint (none is installed here)"
+        name = DEFAULT_SHIPPED[task] if DEFAULT_SHIPPED[task] in names else names[0]
+        default = " (what checkpoint=None uses)" if name == DEFAULT_SHIPPED[task] else ""
+        argument = f"{estimator}(checkpoint={name!r})" if estimator else f"checkpoint={name!r}"
+        return f"use the {task.value} checkpoint shipped with the package, {argument}{default}"
+    if not shipped:
+        return "use a checkpoint shipped with the package (checkpoint=None, once one is installed)"
+    listed = ", ".join(f"{name!r} ({its_task.value if its_task else 'unknown task'})" for name, its_task in shipped.items())
+    return f"use a checkpoint shipped with the package: {listed}"
+
+
+def _shipped_task(name: str) -> Task | None:
+    try:
+        raw = json.loads((SHIPPED_CHECKPOINTS_DIR / name / CONFIG_NAME).read_text(encoding="utf-8"))
+        return Task.parse(raw.get("task"))
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def _file_identity(path: Path) -> tuple:

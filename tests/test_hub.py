@@ -180,3 +180,95 @@ def test_half_precision_weights_load_as_float32(tmp_path):
     assert all(p.dtype == torch.float32 for p in again.parameters())
     for (name, a), (_, b) in zip(model.state_dict().items(), again.state_dict().items()):
         torch.testing.assert_close(a.float(), b, msg=name)
+
+
+# ---------------------------------------------------------------------------- issue 12: hints and checks
+@pytest.fixture
+def offline_empty_cache(tmp_path, monkeypatch):
+    """HF_HUB_OFFLINE set and an empty Hub cache (the estimators use the default cache)."""
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+
+
+@pytest.mark.parametrize(("estimator", "mine", "other"), [
+    ("MitraRegressor", "mitra-small-regressor", "mitra-small-classifier"),
+    ("MitraClassifier", "mitra-small-classifier", "mitra-small-regressor"),
+])
+def test_offline_hints_fit_the_estimator_and_task(offline_empty_cache, estimator, mine, other):
+    import numpy as np
+
+    import mitra_sklearn
+
+    repo = "autogluon/" + mine.replace("small-", "")
+    cls = getattr(mitra_sklearn, estimator)
+    with pytest.raises(CheckpointNotFoundError) as info:
+        cls(checkpoint=repo).fit(np.random.rand(10, 2), np.arange(10) % 2)
+    message = str(info.value)
+    assert f"{estimator}(checkpoint={mine!r})" in message
+    assert other not in message
+    assert "local_files_only" not in message  # the estimators have no such argument
+    assert "set HF_HUB_OFFLINE" not in message  # it is set already
+    assert "HF_HUB_OFFLINE is set" in message
+
+
+def test_library_offline_hints_name_the_task_of_an_official_repo_and_skip_what_is_set(tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    with pytest.raises(CheckpointNotFoundError) as info:
+        resolve_checkpoint("autogluon/mitra-regressor", cache_dir=tmp_path, local_files_only=True)
+    message = str(info.value)
+    assert "checkpoint='mitra-small-regressor'" in message and "mitra-small-classifier" not in message
+    assert "set HF_HUB_OFFLINE=1" in message and "pass local_files_only=True" not in message
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(CheckpointNotFoundError) as info:
+        resolve_checkpoint("someone/else", cache_dir=tmp_path)
+    message = str(info.value)
+    assert "set HF_HUB_OFFLINE" not in message and "pass local_files_only=True" in message
+    assert "'mitra-small-classifier' (classification)" in message  # unknown task: every shipped one
+
+
+def test_config_tensor_mismatch_message_is_capped_and_names_the_fields(tmp_path):
+    folder = make_tiny_checkpoint(tmp_path / "a", "CLASSIFICATION", dim=16, n_layers=4)
+    other = make_tiny_checkpoint(tmp_path / "b", "CLASSIFICATION", dim=32, n_layers=4)
+    shutil.copy(other / "model.safetensors", folder / "model.safetensors")
+    with pytest.raises(CheckpointIntegrityError) as info:
+        load_model(folder, use_cache=False)
+    message = str(info.value)
+    assert "config.json says dim=16, the tensors have dim=32" in message
+    assert "more tensors of other shapes" in message
+    assert len(message) < 1500
+
+
+def _with_config(folder, **changes):
+    import json
+
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, **changes}))
+
+
+def test_every_config_field_the_files_can_tell_is_checked(tmp_path):
+    folder = make_tiny_checkpoint(tmp_path / "heads", "CLASSIFICATION", dim=16, n_heads=2)
+    _with_config(folder, n_heads=4)  # 4 divides 16: only the saved config can tell
+    with pytest.raises(CheckpointIntegrityError, match="n_heads=4, the weights were saved with n_heads=2"):
+        load_model(folder, use_cache=False)
+    folder = make_tiny_checkpoint(tmp_path / "layers", "CLASSIFICATION", n_layers=2)
+    _with_config(folder, n_layers=3)
+    with pytest.raises(CheckpointIntegrityError, match="n_layers=3, the tensors have n_layers=2"):
+        load_model(folder, use_cache=False)
+    folder = make_tiny_checkpoint(tmp_path / "task", "REGRESSION", dim_output=1)
+    _with_config(folder, task="CLASSIFICATION")
+    with pytest.raises(CheckpointIntegrityError, match="task=classification, the tensors have task=regression"):
+        load_model(folder, use_cache=False)
+
+
+def test_without_saved_config_n_heads_cannot_be_checked(tmp_path):
+    """Official files carry no config in their header: n_heads is invisible in the shapes (documented)."""
+    from safetensors.torch import load_file, save_file
+
+    folder = make_tiny_checkpoint(tmp_path / "official-like", "CLASSIFICATION", dim=16, n_heads=2)
+    weights = folder / "model.safetensors"
+    save_file(load_file(str(weights)), str(weights))  # no metadata, as in the official repos
+    _with_config(folder, n_heads=4)
+    assert load_model(folder, use_cache=False).config.n_heads == 4
