@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -10,7 +11,7 @@ from sklearn.utils.validation import check_array, column_or_1d
 
 from ._base import _ATTRIBUTES_DOC, _PARAMETERS_DOC, MitraEstimatorBase
 from .config import MitraConfig, Task
-from .tasks import RegressionTask, make_task
+from .tasks import OUTLIER_SPREADS, PREDICTION_MARGIN, RegressionTask, TargetScaling, make_task
 
 __all__ = ["MitraRegressor"]
 
@@ -20,9 +21,21 @@ class MitraRegressor(RegressorMixin, MitraEstimatorBase):
 
     def _encode_targets(self, y: Any) -> np.ndarray:
         y = column_or_1d(y, warn=True)
-        y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
+        with np.errstate(over="ignore", invalid="ignore"):  # its quick finiteness sum overflows near 1.8e308
+            y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
         # A constant target needs no model: every prediction is that constant.
         self.constant_target_ = float(y[0]) if np.all(y == y[0]) else None
+        scaling = TargetScaling.fit(y)
+        if scaling.robust:
+            warnings.warn(
+                f"y has {scaling.n_clipped} outlying target(s), more than {OUTLIER_SPREADS:g} times the 5-95 % quantile "
+                f"spread beyond those quantiles: min-max scaling would squeeze the other targets into a sliver of "
+                f"the model's range. The targets are scaled with the range of the others, [{scaling.low:.6g}, "
+                f"{scaling.high:.6g}], the outliers clipped to it, and predictions stay within {PREDICTION_MARGIN:g} "
+                "times that range of it. Drop or transform the outliers (e.g. a log target) if they are real.",
+                UserWarning,
+                stacklevel=5,
+            )
         return y
 
     def _make_task(self, config: MitraConfig) -> RegressionTask:
@@ -58,7 +71,7 @@ class MitraRegressor(RegressorMixin, MitraEstimatorBase):
         predictions = self._predict_members(X)
         mean = self.task_.combine(predictions, self.members_)
         if return_std:
-            return mean, np.std(predictions, axis=0)
+            return mean, self.task_.spread(predictions)
         return mean
 
 
@@ -68,7 +81,9 @@ MitraRegressor.__doc__ = (
     ``fit`` stores the training set as the support set of a pretrained 2D attention transformer;
     ``predict`` reads support and query rows together and averages the predictions of
     ``n_estimators`` ensemble members. Targets are min-max scaled to [0, 1] with the support
-    rows' range (as the official model expects) and mapped back exactly.
+    rows' range (as the official model expects) and mapped back exactly; when a few outliers
+    dominate that range, with the range of the other targets instead (outliers clipped, with a
+    warning in ``fit``), see Notes.
 """
     + _PARAMETERS_DOC.format(
         official="autogluon/mitra-regressor",
@@ -85,6 +100,15 @@ MitraRegressor.__doc__ = (
     See Also
     --------
     MitraClassifier : The classification counterpart.
+
+    Notes
+    -----
+    Target scaling (`mitra_sklearn.tasks.TargetScaling`), per member support set: min-max
+    with the support targets' minimum and maximum, unless a target lies more than 10 times
+    the 5-95 % quantile spread beyond those quantiles; then min-max with the other targets'
+    range, the outliers clipped into [0, 1]. Predictions are kept within half the scaling
+    range of it (scaled [-0.5, 1.5]) and within the finite float64 range, so finite targets
+    of any size (up to about 1.8e308) give finite predictions.
 
     Examples
     --------

@@ -4,7 +4,9 @@ One object per task turns a member's support targets into what the model reads, 
 raw outputs back into predictions in the user's units, and outputs into a training loss. The
 estimators (inference and fine-tuning) use the objects; ``pretraining`` uses the same loss
 functions (`classification_loss`, `regression_loss`), so none of them can disagree.
-`make_task` picks the object for a checkpoint's head.
+`make_task` picks the object for a checkpoint's head. `TargetScaling` is the one place where
+regression targets are scaled for the model and predictions mapped back (the rule is in its
+docstring).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from .ensemble import EnsembleMember, decode_class_probabilities, plan_members, 
 __all__ = [
     "ClassificationTask",
     "RegressionTask",
+    "TargetScaling",
     "make_task",
     "used_class_logits",
     "classification_loss",
@@ -101,16 +104,111 @@ class ClassificationTask:
             return np.mean([p[:, m.class_ids] for p, m in zip(predictions, members)], axis=0)
         return decode_class_probabilities(predictions, members, self.n_classes)
 
-    def loss(self, member: EnsembleMember, outputs: torch.Tensor, y_query: np.ndarray, context: Any) -> torch.Tensor:
-        """Cross-entropy over the label ids in use (the same softmax as at prediction time)."""
+    def loss(self, member: EnsembleMember, outputs: torch.Tensor, y_query: np.ndarray, context: Any,
+             weights: np.ndarray | None = None) -> torch.Tensor:
+        """Cross-entropy over the label ids in use (the same softmax as at prediction time);
+        the ``weights``-weighted mean over the query rows when given."""
         used = torch.arange(outputs.shape[-1], device=outputs.device) < self.n_groups
         target = torch.as_tensor(member.class_labels(y_query), dtype=torch.long, device=outputs.device)
-        return classification_loss(outputs.reshape(-1, outputs.shape[-1]), target, used)
+        logits = outputs.reshape(-1, outputs.shape[-1])
+        if weights is None:
+            return classification_loss(logits, target, used)
+        losses = F.cross_entropy(used_class_logits(logits, used), target, reduction="none")
+        return _weighted_mean(losses, weights)
+
+
+#: A target further than this many 5-95 % quantile spreads beyond those quantiles is an outlier.
+OUTLIER_SPREADS = 10.0
+#: Scaled predictions are kept within [-PREDICTION_MARGIN, 1 + PREDICTION_MARGIN]: the interval of
+#: the binned head's bins (the official edges), half the scaling range beyond each end.
+PREDICTION_MARGIN = 0.5
+_FLOAT64_MAX = float(np.finfo(np.float64).max)
+
+
+@dataclass(frozen=True)
+class TargetScaling:
+    """How one support set's regression targets are mapped onto the model's [0, 1] and back.
+
+    The rule (`fit`):
+
+    * **Common case: min-max.** ``low``/``high`` are the support targets' minimum and maximum,
+      exactly as the official model and ``pretraining`` scale them, so the support targets
+      span [0, 1].
+    * **Outliers: robust min-max.** When a support target lies more than `OUTLIER_SPREADS`
+      (10) times the 5-95 % quantile spread below the 5 % or above the 95 % quantile, the
+      range is dominated by outliers (min-max would squeeze the other targets into less than
+      a tenth of [0, 1]). Then ``low``/``high`` are the minimum and maximum of the other
+      targets, and the outliers are clipped to 0 or 1: the model never sees support targets
+      outside the range it was trained on. (With more than 5 % outliers, or when 90 % of the
+      targets are equal, the quantiles cannot tell them apart and min-max is kept.)
+    * A constant support target is scaled to 0 (predictions equal it).
+
+    `unscale` clips scaled predictions to [-0.5, 1.5] (`PREDICTION_MARGIN`) before mapping
+    them back, so a prediction is never further than half the scaling range from it. The
+    arithmetic is overflow-free for any finite float64 targets (up to about +-1.8e308):
+    a range that overflows is computed from halved terms, and predictions are clipped to the
+    finite float64 range.
+
+    Attributes
+    ----------
+    low, high : float
+        Targets mapped to 0 and 1.
+    n_clipped : int
+        Support targets outside [low, high] (outliers; 0 for min-max scaling).
+    """
+
+    low: float
+    high: float
+    n_clipped: int = 0
+
+    @property
+    def robust(self) -> bool:
+        """Whether outliers were left out of the range (and clipped)."""
+        return self.n_clipped > 0
+
+    @classmethod
+    def fit(cls, y: np.ndarray) -> TargetScaling:
+        """The scaling of support targets ``y`` (finite float64 values), by the rule above."""
+        y = np.asarray(y, dtype=np.float64)
+        low, high = float(np.min(y)), float(np.max(y))
+        if high <= low:  # constant: any unit works; the scaled targets are all 0
+            return cls(low, low + max(1.0, float(np.spacing(abs(low)))))
+        # Quarter values: differences of targets near +-1.8e308 stay finite.
+        quarter = y / 4
+        q05, q95 = np.quantile(quarter, [0.05, 0.95])
+        spread = q95 - q05
+        if spread > 0:
+            with np.errstate(over="ignore"):
+                inside = (quarter >= q05 - OUTLIER_SPREADS * spread) & (quarter <= q95 + OUTLIER_SPREADS * spread)
+            if not inside.all():
+                return cls(float(y[inside].min()), float(y[inside].max()), n_clipped=int((~inside).sum()))
+        return cls(low, high)
+
+    def scale(self, y: np.ndarray) -> np.ndarray:
+        """``(y - low) / (high - low)``, not clipped (outliers far beyond a tiny range may be +-inf)."""
+        y = np.asarray(y, dtype=np.float64)
+        with np.errstate(over="ignore"):
+            span = self.high - self.low
+            if np.isfinite(span):
+                return (y - self.low) / span
+            return (y / 2 - self.low / 2) / (self.high / 2 - self.low / 2)
+
+    def unscale(self, scaled: np.ndarray) -> np.ndarray:
+        """Predictions in target units from scaled ones, clipped to [-0.5, 1.5] first."""
+        scaled = np.clip(np.asarray(scaled, dtype=np.float64), -PREDICTION_MARGIN, 1.0 + PREDICTION_MARGIN)
+        with np.errstate(over="ignore"):
+            span = self.high - self.low
+            if np.isfinite(span):
+                values = scaled * span + self.low
+            else:
+                values = (scaled * (self.high / 2 - self.low / 2) + self.low / 2) * 2
+        return np.clip(values, -_FLOAT64_MAX, _FLOAT64_MAX)
 
 
 @dataclass(frozen=True)
 class RegressionTask:
-    """Targets min-max scaled with the support rows' range (then mirrored per member).
+    """Targets scaled onto [0, 1] with the support rows' range (`TargetScaling`), then mirrored
+    per member.
 
     ``n_bins`` > 1 is a binned head (``dim_output`` bins over [-0.5, 1.5], the official code's
     edges): support targets become bin ids and a prediction is the probability-weighted mean of
@@ -128,40 +226,66 @@ class RegressionTask:
         return plan_members(n_estimators, len(y), n_features, rng, **limits)
 
     def _edges(self) -> np.ndarray:
-        return np.linspace(-0.5, 1.5, self.n_bins + 1)
+        return np.linspace(-PREDICTION_MARGIN, 1.0 + PREDICTION_MARGIN, self.n_bins + 1)
 
-    def support_labels(self, member: EnsembleMember, y_support: np.ndarray) -> tuple[np.ndarray, Any]:
-        low, high = float(np.min(y_support)), float(np.max(y_support))
-        if high <= low:  # a constant support target: any unit scale works, predictions equal `low`
-            high = low + 1.0
-        scaled = member.scale_targets(y_support, low, high)
+    def _bin_ids(self, scaled: np.ndarray) -> np.ndarray:
+        return np.clip(np.searchsorted(self._edges(), scaled, side="right") - 1, 0, self.n_bins - 1).astype(np.int64)
+
+    def support_labels(self, member: EnsembleMember, y_support: np.ndarray) -> tuple[np.ndarray, TargetScaling]:
+        """Scaled (then mirrored) support targets in [0, 1], or their bin ids; the scaling is the context."""
+        scaling = TargetScaling.fit(y_support)
+        scaled = member.mirror(np.clip(scaling.scale(y_support), 0.0, 1.0))
         if self.n_bins:
-            ids = np.clip(np.searchsorted(self._edges(), scaled, side="right") - 1, 0, self.n_bins - 1)
-            return ids.astype(np.int64), (low, high)
-        return scaled.astype(np.float32), (low, high)
+            return self._bin_ids(scaled), scaling
+        return scaled.astype(np.float32), scaling
 
-    def member_prediction(self, member: EnsembleMember, outputs: np.ndarray, context: Any) -> np.ndarray:
-        low, high = context
+    def member_prediction(self, member: EnsembleMember, outputs: np.ndarray, context: TargetScaling) -> np.ndarray:
         if self.n_bins:
             edges = self._edges()
             centres = (edges[:-1] + edges[1:]) / 2
             outputs = softmax(outputs.astype(np.float64)) @ centres
-        return member.unscale_targets(outputs, low, high)
+        return context.unscale(member.mirror(np.asarray(outputs, dtype=np.float64)))
 
     def combine(self, predictions: list[np.ndarray], members: list[EnsembleMember]) -> np.ndarray:
         """Mean of the members' predictions."""
-        return np.mean(predictions, axis=0)
+        with np.errstate(over="ignore", invalid="ignore"):
+            mean = np.mean(predictions, axis=0)
+        if not np.isfinite(mean).all():  # the sum overflowed: targets near float64's limit
+            mean = np.sum(np.asarray(predictions) / len(predictions), axis=0)
+        return mean
 
-    def loss(self, member: EnsembleMember, outputs: torch.Tensor, y_query: np.ndarray, context: Any) -> torch.Tensor:
-        """MSE in scaled target space (cross-entropy over bins for a binned head)."""
-        low, high = context
-        scaled = member.scale_targets(y_query, low, high)
+    def spread(self, predictions: list[np.ndarray]) -> np.ndarray:
+        """Standard deviation of the members' predictions (overflow-free)."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            std = np.std(predictions, axis=0)
+        if not np.isfinite(std).all():  # squares overflowed: compute in units of the largest value
+            values = np.asarray(predictions)
+            unit = np.max(np.abs(values), axis=0)
+            unit = np.where(unit > 0, unit, 1.0)
+            std = np.std(values / unit, axis=0) * unit
+        return std
+
+    def loss(self, member: EnsembleMember, outputs: torch.Tensor, y_query: np.ndarray, context: TargetScaling,
+             weights: np.ndarray | None = None) -> torch.Tensor:
+        """MSE in scaled target space (cross-entropy over bins for a binned head), with query
+        targets clipped to the interval predictions can reach; ``weights``-weighted when given."""
+        scaled = member.mirror(np.clip(context.scale(y_query), -PREDICTION_MARGIN, 1.0 + PREDICTION_MARGIN))
         if self.n_bins:
-            ids = np.clip(np.searchsorted(self._edges(), scaled, side="right") - 1, 0, self.n_bins - 1)
-            target = torch.as_tensor(ids, dtype=torch.long, device=outputs.device)
-            return F.cross_entropy(outputs.reshape(-1, self.n_bins).float(), target)
+            target = torch.as_tensor(self._bin_ids(scaled), dtype=torch.long, device=outputs.device)
+            logits = outputs.reshape(-1, self.n_bins).float()
+            if weights is None:
+                return F.cross_entropy(logits, target)
+            return _weighted_mean(F.cross_entropy(logits, target, reduction="none"), weights)
         target = torch.as_tensor(scaled, dtype=torch.float32, device=outputs.device)
-        return regression_loss(outputs.reshape(-1), target)
+        if weights is None:
+            return regression_loss(outputs.reshape(-1), target)
+        return _weighted_mean((outputs.reshape(-1).float() - target) ** 2, weights)
+
+
+def _weighted_mean(losses: torch.Tensor, weights: np.ndarray) -> torch.Tensor:
+    """Mean of per-row ``losses`` weighted by the rows' sample weights."""
+    w = torch.as_tensor(weights, dtype=losses.dtype, device=losses.device)
+    return (losses * w).sum() / w.sum()
 
 
 def make_task(task: Task, config: MitraConfig, n_classes: int = 0) -> ClassificationTask | RegressionTask:
