@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 import warnings
 from abc import abstractmethod
 from numbers import Integral, Real
@@ -11,9 +12,10 @@ from typing import Any
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, _fit_context
-from sklearn.utils import check_random_state
+from sklearn.utils import _safe_indexing, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import (
+    _check_sample_weight,
     _num_samples,
     check_consistent_length,
     check_is_fitted,
@@ -23,14 +25,20 @@ from sklearn.utils.validation import (
 from ._inference import SUPPORT_CACHE_MODES, InferenceRunner
 from ._retrieval import build_local_support
 from ._version import __version__
-from .checkpoint import default_checkpoint, load_config, resolve_checkpoint, shipped_checkpoints
+from .checkpoint import (
+    CheckpointFiles,
+    default_checkpoint,
+    load_config,
+    resolve_checkpoint,
+    shipped_checkpoints,
+)
 from .config import MitraConfig, Task
-from .devices import resolve_device, resolve_precision
+from .devices import resolve_device, resolve_precision, torch_threads
 from .ensemble import EnsembleMember
 from .finetune import fine_tune
 from .model import MitraModel, SupportCache
 from .preprocessing import TabularEncoder
-from .progress import progress_bar
+from .progress import progress_bar, report
 
 __all__ = ["MitraEstimatorBase"]
 
@@ -54,6 +62,7 @@ class MitraEstimatorBase(BaseEstimator):
         "fine_tune": ["boolean"],
         "fine_tune_steps": [Interval(Integral, 1, None, closed="left")],
         "fine_tune_lr": [Interval(Real, 0, None, closed="neither")],
+        "n_jobs": [Interval(Integral, 1, None, closed="left"), Interval(Integral, None, -1, closed="right"), None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -74,6 +83,7 @@ class MitraEstimatorBase(BaseEstimator):
         fine_tune: bool = False,
         fine_tune_steps: int = 50,
         fine_tune_lr: float = 1e-5,
+        n_jobs: int | None = None,
         random_state: int | np.random.RandomState | None = None,
         verbose: bool | int = False,
     ) -> None:
@@ -90,6 +100,7 @@ class MitraEstimatorBase(BaseEstimator):
         self.fine_tune = fine_tune
         self.fine_tune_steps = fine_tune_steps
         self.fine_tune_lr = fine_tune_lr
+        self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
 
@@ -104,7 +115,7 @@ class MitraEstimatorBase(BaseEstimator):
 
     # ------------------------------------------------------------------ fit
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X: Any, y: Any) -> MitraEstimatorBase:
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> MitraEstimatorBase:
         """Store the training set as the in-context support set (and fine-tune if asked).
 
         Parameters
@@ -113,6 +124,14 @@ class MitraEstimatorBase(BaseEstimator):
             Training features: numbers, booleans, categories or strings; NaN and None allowed.
         y : array-like of shape (n_samples,)
             Targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative row weights, counted as copies of the rows (scikit-learn's meaning):
+            rows of weight 0 are left out as if absent, and every ensemble member draws its
+            support rows in proportion to the weights (``round(sum(sample_weight))`` rows, at
+            least one per weighted row, at most ``max_support_rows``; integer weights give
+            exactly the support set of the repeated rows). The imputation means are weighted,
+            and so is the fine-tuning loss. Not supported with ``support_selection='nearest'``
+            on more than ``max_support_rows`` rows.
 
         Returns
         -------
@@ -123,24 +142,63 @@ class MitraEstimatorBase(BaseEstimator):
         X, y = validate_data(self, X, y, skip_check_array=True)
         _check_not_empty(X)
         check_consistent_length(X, y)
+        X, y, weights = self._positive_weight_rows(X, y, sample_weight)
+        with torch_threads(self.n_jobs) as threads:
+            return self._fit(X, y, weights, threads)
+
+    def _positive_weight_rows(self, X: Any, y: Any, sample_weight: Any) -> tuple[Any, Any, np.ndarray | None]:
+        """``X`` and ``y`` without their zero-weight rows, and the positive weights (None: unweighted)."""
+        if sample_weight is None:
+            return X, y, None
+        weights = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+        if not np.any(weights > 0):
+            raise ValueError("sample_weight is zero for every row: weights must contain at least one non-zero number.")
+        if self.support_selection == "nearest" and np.count_nonzero(weights) > self.max_support_rows:
+            raise ValueError(
+                "sample_weight is not supported with support_selection='nearest' when the training set has more "
+                f"than max_support_rows={self.max_support_rows} rows; use support_selection='random'."
+            )
+        keep = np.flatnonzero(weights > 0)
+        if len(keep) < len(weights):  # weight 0 = the row is absent
+            X, y, weights = _safe_indexing(X, keep), _safe_indexing(y, keep), weights[keep]
+        # Unit weights are no weights: the very same fit as without them.
+        return X, y, None if np.all(weights == 1.0) else weights
+
+    def _fit(self, X: Any, y: Any, weights: np.ndarray | None, threads: int) -> MitraEstimatorBase:
+        started = time.perf_counter()
+        verbose = bool(self.verbose)
+        name = type(self).__name__
         # Checkpoint and device first: if they fail, a fitted estimator keeps its whole old state.
         device = resolve_device(self._device_parameter())
         precision = resolve_precision(self.inference_precision, device)
         checkpoint = self._resolved_checkpoint_reference()
-        config = load_config(resolve_checkpoint(checkpoint))
+        files = self._checkpoint_files(checkpoint)
+        config = load_config(files)
         self._check_checkpoint_fits(config, checkpoint)
+        report(f"{name}: checkpoint {checkpoint!r} ({files.source}; dim {config.dim}, {config.n_layers} layers, "
+               f"{config.n_heads} heads) on {device}, {str(precision).replace('torch.', '')}, {threads} torch "
+               "thread(s)", enabled=verbose)
         self.device_, self.checkpoint_, self.config_ = device, checkpoint, config
 
+        encoding = time.perf_counter()
         y_encoded = self._encode_targets(y)
         self.encoder_ = TabularEncoder(categorical_features=self.categorical_features)
-        X_encoded = self.encoder_.fit_transform(X)
+        X_encoded = self.encoder_.fit_transform(X, sample_weight=weights)
         self.task_ = self._make_task(self.config_)
+        report(f"{name}: encoded {X_encoded.shape[0]} training rows x {self.n_features_in_} columns into "
+               f"{X_encoded.shape[1]} features ({int(self.encoder_.categorical_mask_.sum())} categorical, "
+               f"{self.n_features_in_ - len(self.encoder_.kept_columns_)} constant dropped)"
+               + ("" if weights is None else ", weighted") + f" in {time.perf_counter() - encoding:.2f} s",
+               enabled=verbose)
 
         rng = check_random_state(self.random_state)
         self.members_ = self.task_.plan_members(
             self.n_estimators, y_encoded, X_encoded.shape[1], rng,
             max_support_rows=self.max_support_rows, max_features=self.max_features,
+            category_ranks=self.encoder_.category_ranks(), sample_weight=weights,
         )
+        self.n_estimators_ = len(self.members_)
+        self._warn_about_extra_members(X_encoded.shape[1])
         self.X_support_ = X_encoded
         self.y_support_ = y_encoded
         self.local_support_ = None
@@ -148,6 +206,12 @@ class MitraEstimatorBase(BaseEstimator):
             seed = int(rng.randint(np.iinfo(np.int32).max))  # drawn only here: other draws stay as they are
             self.local_support_ = build_local_support(X_encoded, self.max_support_rows, seed)
         self._reset_runtime_state()
+        member = self.members_[0]
+        support_rows = len(X_encoded) if member.support_rows is None else len(member.support_rows)
+        report(f"{name}: {self.n_estimators_} ensemble member(s), each reading "
+               + (f"the support set of its query rows' nearest of {len(self.local_support_.centres)} centres"
+                  if self.local_support_ is not None else f"{support_rows} support rows")
+               + f" x {len(member.feature_order)} features", enabled=verbose)
 
         self.fine_tuned_weights_ = None
         self.fine_tune_losses_ = None
@@ -167,15 +231,38 @@ class MitraEstimatorBase(BaseEstimator):
                 max_support_rows=self.max_support_rows,
                 max_query_rows=1024 if self.batch_size == "auto" else self.batch_size,
                 stratify=self.task_.stratify,
-                verbose=bool(self.verbose),
+                verbose=verbose,
+                sample_weight=weights,
             )
             self.fine_tuned_weights_ = result.state_dict
             self.fine_tune_losses_ = np.asarray(result.validation_losses)
         if not self._is_trivial():
+            loading = time.perf_counter()
             self._inference_model()  # load now: a broken checkpoint fails in fit, not in predict
             if self.support_cache == "fit":
                 self._support_caches()
+            report(f"{name}: model ready in {time.perf_counter() - loading:.2f} s"
+                   + (" (support sets encoded)" if self.support_cache == "fit" else ""), enabled=verbose)
+        report(f"{name}: fit done in {time.perf_counter() - started:.2f} s; predict runs {self.n_estimators_} "
+               "member(s) over every query row (its progress bar shows the time left)", enabled=verbose)
         return self
+
+    def _warn_about_extra_members(self, n_features: int) -> None:
+        """Feature subsets can need more members than n_estimators: say so (predict time grows with them)."""
+        n_subsets = -(-n_features // self.max_features)
+        if n_subsets > self.n_estimators:
+            warnings.warn(
+                f"The table has {n_features} (encoded) features, more than max_features={self.max_features}: each "
+                f"ensemble member reads a subset of at most max_features features, and covering every feature takes "
+                f"{self.n_estimators_} members instead of n_estimators={self.n_estimators} (predict time grows with "
+                "the member count; see n_estimators_). Raise max_features, or select features first, for fewer.",
+                UserWarning,
+                stacklevel=5,
+            )
+
+    def _checkpoint_files(self, checkpoint: str) -> CheckpointFiles:
+        """Resolve a checkpoint; offline errors suggest this estimator's checkpoint and arguments."""
+        return resolve_checkpoint(checkpoint, task=self._task, estimator=type(self).__name__)
 
     def _device_parameter(self) -> str | torch.device:
         if isinstance(self.device, torch.device):
@@ -215,6 +302,7 @@ class MitraEstimatorBase(BaseEstimator):
         self._runtime = _RuntimeState()
 
     def _pretrained_model(self) -> MitraModel:
+        self._checkpoint_files(self.checkpoint_)  # e.g. unpickled elsewhere: this estimator's offline hints
         return MitraModel.from_pretrained(self.checkpoint_, device=self.device_, use_cache=True)
 
     def _inference_model(self) -> MitraModel:
@@ -274,12 +362,16 @@ class MitraEstimatorBase(BaseEstimator):
     def _predict_members(self, X: Any) -> list[np.ndarray]:
         """Every member's prediction for ``X`` (label-id probabilities or values in user units)."""
         X_encoded = self._encode_query(X)
+        with torch_threads(self.n_jobs):
+            return self._run_members(X_encoded)
+
+    def _run_members(self, X_encoded: np.ndarray) -> list[np.ndarray]:
         runner = self._runner()
         local = self.local_support_ is not None
         if local:
             contexts = self.local_support_.assign(X_encoded)
         caches = self._support_caches() if self.support_cache == "fit" and not local else {}
-        progress = self._progress(len(X_encoded) * len(self.members_))
+        progress = self._progress(len(X_encoded))
         predictions = []
         for index, member in enumerate(self.members_):
             if local:
@@ -310,8 +402,11 @@ class MitraEstimatorBase(BaseEstimator):
             result[query_rows] = part
         return result
 
-    def _progress(self, total: int) -> Any:
-        return progress_bar(total, f"{type(self).__name__} predict", "row", enabled=bool(self.verbose))
+    def _progress(self, n_rows: int) -> Any:
+        """A bar over the query rows of the call; every member's pass over a row counts 1 / n_members."""
+        n_members = len(self.members_)
+        return progress_bar(n_rows * n_members, f"{type(self).__name__} predict ({n_members} members)", "row",
+                            enabled=bool(self.verbose), unit_scale=1.0 / n_members)
 
     # ------------------------------------------------------------------ pickling
     def __getstate__(self) -> dict[str, Any]:
@@ -417,9 +512,11 @@ _PARAMETERS_DOC = """
         installed, else ``"{official}"``. Hub downloads honour ``HF_HUB_OFFLINE``, ``HF_TOKEN``
         and ``HF_HOME``.
     n_estimators : int, default=4
-        Ensemble members. Each sees the data through its own {member_view}, and a
-        support subsample when the training set has more than ``max_support_rows`` rows;
-        their {aggregate} are averaged.
+        Ensemble members. Each sees the data through its own {member_view}, its own
+        random order of the categories of unordered categorical columns, and a support
+        subsample when the training set has more than ``max_support_rows`` rows; their
+        {aggregate} are averaged. Wide tables (``max_features``) can need more members:
+        ``n_estimators_`` is the number used.
     device : {{'auto', 'cpu', 'cuda', 'mps'}}, str or torch.device, default='auto'
         Where the model runs. 'auto' picks CUDA, then MPS, then the CPU.
     inference_precision : {{'auto', 'float32', 'bfloat16', 'float16', 'float64'}}, default='auto'
@@ -460,10 +557,22 @@ _PARAMETERS_DOC = """
         Optimizer steps of fine-tuning.
     fine_tune_lr : float, default=1e-5
         Peak learning rate of fine-tuning (10 warm-up steps).
+    n_jobs : int or None, default=None
+        CPU threads torch uses during ``fit`` and ``predict`` (set for the call and restored
+        after; process-wide). None keeps torch's setting (all cores, or the share joblib gives
+        a worker process), capped to the CPUs this process may use (affinity mask and
+        container CPU quota, so it never oversubscribes them). -1 is every available CPU.
+        Inside ``GridSearchCV`` / ``cross_val_score``, prefer the search's ``n_jobs=1``: each
+        fit and predict already uses every core, and parallel workers each get a share of
+        the cores and load the model themselves.
     random_state : int, RandomState instance or None, default=None
-        Drives every random choice: member views, subsamples and fine-tuning tasks.
+        Drives every random choice: member views (feature order and signs, class
+        permutations, category orders of unordered categorical columns), subsamples,
+        weighted support draws and fine-tuning tasks.
     verbose : bool or int, default=False
-        Show progress bars for fine-tuning and prediction.
+        Report the steps of ``fit`` (checkpoint, encoding, ensemble size, model loading, with
+        timings) and show progress bars for fine-tuning and prediction (rows of the call, with
+        the time left).
 """
 
 _ATTRIBUTES_DOC = """
@@ -481,6 +590,9 @@ _ATTRIBUTES_DOC = """
         The encoded targets.
     members_ : list of EnsembleMember
         The view of each ensemble member.
+    n_estimators_ : int
+        Number of ensemble members used: ``n_estimators``, or more when feature subsets
+        (``max_features``) or class groups need more (a warning says so for feature subsets).
     local_support_ : LocalSupportIndex or None
         With ``support_selection='nearest'`` and more than ``max_support_rows`` training rows:
         the cluster centres and each centre's support rows; otherwise None.

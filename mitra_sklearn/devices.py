@@ -1,4 +1,4 @@
-"""Devices and numeric precision: which device and dtype a model runs with, and autocast.
+"""Devices, CPU threads and numeric precision: where and in which dtype a model runs, autocast.
 
 Public so that ``pretraining`` trains with the same rules the estimators predict with.
 """
@@ -6,11 +6,22 @@ Public so that ``pretraining`` trains with the same rules the estimators predict
 from __future__ import annotations
 
 import contextlib
+import math
+import os
 import warnings
+from collections.abc import Iterator
+from pathlib import Path
 
 import torch
 
-__all__ = ["resolve_device", "resolve_precision", "autocast_context"]
+__all__ = [
+    "resolve_device",
+    "resolve_precision",
+    "autocast_context",
+    "available_cpus",
+    "resolve_threads",
+    "torch_threads",
+]
 
 _PRECISIONS = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16, "float64": torch.float64}
 
@@ -76,3 +87,65 @@ def autocast_context(device: torch.device, dtype: torch.dtype) -> contextlib.Abs
     if dtype in (torch.bfloat16, torch.float16):
         return torch.autocast(device_type=device.type, dtype=dtype)
     return contextlib.nullcontext()
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on: its affinity mask, capped by a cgroup CPU quota.
+
+    ``torch`` sizes its thread pool from the machine's cores; in a container limited to fewer
+    CPUs (``docker --cpus``, Kubernetes limits) that oversubscribes the CPUs it really has.
+    """
+    try:
+        count = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - macOS, Windows
+        count = os.cpu_count() or 1
+    quota = _cgroup_cpu_quota()
+    return min(count, max(1, math.ceil(quota))) if quota else count
+
+
+def _cgroup_cpu_quota() -> float | None:
+    """CPUs allowed by the cgroup (v2 ``cpu.max`` or v1 CFS quota), None when unlimited or unknown."""
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        return None if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError):
+        pass
+    try:
+        quota = int(Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").read_text())
+        period = int(Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us").read_text())
+        return quota / period if quota > 0 and period > 0 else None
+    except (OSError, ValueError):
+        return None
+
+
+def resolve_threads(n_jobs: int | None, current: int | None = None) -> int:
+    """Torch threads for an ``n_jobs`` setting.
+
+    None: torch's current setting (inside a joblib worker, the share of the cores joblib
+    gives it), capped to `available_cpus`. A positive int: that many. Negative: as in joblib,
+    ``-1`` is every available CPU, ``-2`` all but one, and so on.
+    """
+    current = torch.get_num_threads() if current is None else current
+    if n_jobs is None:
+        return max(1, min(current, available_cpus()))
+    if n_jobs == 0:
+        raise ValueError("n_jobs == 0 has no meaning; use None, a positive number of threads or -1 for all CPUs.")
+    return int(n_jobs) if n_jobs > 0 else max(1, available_cpus() + 1 + int(n_jobs))
+
+
+@contextlib.contextmanager
+def torch_threads(n_jobs: int | None) -> Iterator[int]:
+    """Run the block with `resolve_threads` (``n_jobs``) torch CPU threads; restored after.
+
+    ``torch.set_num_threads`` is process-wide: other threads running torch at the same time
+    see the change too.
+    """
+    current = torch.get_num_threads()
+    wanted = resolve_threads(n_jobs, current)
+    if wanted != current:
+        torch.set_num_threads(wanted)
+    try:
+        yield wanted
+    finally:
+        if wanted != current:
+            torch.set_num_threads(current)

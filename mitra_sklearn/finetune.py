@@ -7,7 +7,9 @@ validation split whose loss picks the weights kept), with its quirks fixed:
   NumPy RNG for some of them);
 * the best weights are copied, so they really are restored on every device (the official
   checkpoint aliases the live parameters on the CPU and keeps the last weights there);
-* the loss is computed over the classes in use, with the same softmax as at prediction time.
+* the loss is computed over the classes in use, with the same softmax as at prediction time;
+* with sample weights, each query row's loss is weighted (training and validation); the
+  tasks' support rows are drawn uniformly from the training rows.
 
 One fine-tuned copy of the weights serves all ensemble members: each step draws a random
 member's view (class permutation, sign flips, target mirror), so the model is tuned for the
@@ -88,6 +90,7 @@ def fine_tune(
     max_query_rows: int,
     stratify: bool,
     verbose: bool = False,
+    sample_weight: np.ndarray | None = None,
 ) -> FineTuneResult:
     """Fine-tune a copy of ``model`` on (X, y) and return the best weights.
 
@@ -115,6 +118,8 @@ def fine_tune(
         Keep class proportions in the splits (classification).
     verbose : bool, default=False
         Show a progress bar.
+    sample_weight : ndarray of shape (n_rows,), optional
+        Positive row weights of the losses (None: every row counts the same).
 
     Raises
     ------
@@ -139,7 +144,7 @@ def fine_tune(
         )
         with out_of_memory_as_error(device, advice):
             return _validation_loss(tuned, task, members[0], X, y, train_rows, valid_rows, device, dtype,
-                                    max_support_rows, max_query_rows)
+                                    max_support_rows, max_query_rows, sample_weight)
 
     result = FineTuneResult(state_dict=None, validation_losses=[validate()])
     best = result.validation_losses[0]
@@ -152,7 +157,7 @@ def fine_tune(
         support, query = _split(rng, y[train_rows], 0.2, stratify)
         support, query = train_rows[support[: task_rows.support]], train_rows[query[: task_rows.query]]
         try:
-            loss = _train_step(tuned, optimizer, task, member, X, y, support, query, device, dtype)
+            loss = _train_step(tuned, optimizer, task, member, X, y, support, query, device, dtype, sample_weight)
         except RuntimeError as err:
             optimizer.zero_grad(set_to_none=True)  # before the release: the gradients hold memory too
             if not release_if_out_of_memory(err, device):
@@ -212,18 +217,23 @@ def _train_step(
     query: np.ndarray,
     device: torch.device,
     dtype: torch.dtype,
+    sample_weight: np.ndarray | None = None,
 ) -> float:
     """One optimizer step on one task; returns its training loss."""
     labels, context = task.support_labels(member, y[support])
     model.train()
     with autocast_context(device, dtype):
         outputs = model(_batch(member.view(X[support]), device), _batch(labels, device), _batch(member.view(X[query]), device))
-    loss = task.loss(member, outputs, y[query], context)
+    loss = task.loss(member, outputs, y[query], context, _rows(sample_weight, query))
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     nn.utils.clip_grad_norm_(model.parameters(), GRADIENT_CLIP)
     optimizer.step()
     return float(loss.detach())
+
+
+def _rows(weights: np.ndarray | None, rows: np.ndarray) -> np.ndarray | None:
+    return None if weights is None else weights[rows]
 
 
 def _batch(array: np.ndarray, device: torch.device) -> torch.Tensor:
@@ -265,7 +275,9 @@ def _validation_loss(
     dtype: torch.dtype,
     max_support_rows: int,
     max_query_rows: int,
+    sample_weight: np.ndarray | None = None,
 ) -> float:
+    """Loss on the validation rows (weighted mean with ``sample_weight``)."""
     model.eval()
     support = train_rows[:max_support_rows]
     labels, context = task.support_labels(member, y[support])
@@ -275,6 +287,8 @@ def _validation_loss(
         for start in range(0, len(valid_rows), max_query_rows):
             rows = valid_rows[start : start + max_query_rows]
             outputs = model.predict_query(cache, _batch(member.view(X[rows]), device))
-            total += float(task.loss(member, outputs, y[rows], context)) * len(rows)
-            count += len(rows)
+            # Chunk means, weighted by the chunk's rows (or the sum of their weights).
+            size = len(rows) if sample_weight is None else float(sample_weight[rows].sum())
+            total += float(task.loss(member, outputs, y[rows], context, _rows(sample_weight, rows))) * size
+            count += size
     return total / count

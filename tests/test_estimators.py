@@ -307,11 +307,11 @@ def test_fine_tuning_out_of_memory_shrinks_the_tasks_then_explains(tiny_classifi
     y = (X[:, 0] > 0).astype(int)
     original, support_sizes = finetune._train_step, []
 
-    def flaky(model, optimizer, task, member, X_, y_, support, query, device, dtype):
+    def flaky(model, optimizer, task, member, X_, y_, support, query, device, dtype, sample_weight=None):
         support_sizes.append(len(support))
         if len(support) > 40:  # only small tasks fit
             raise torch.OutOfMemoryError("simulated")
-        return original(model, optimizer, task, member, X_, y_, support, query, device, dtype)
+        return original(model, optimizer, task, member, X_, y_, support, query, device, dtype, sample_weight)
 
     monkeypatch.setattr(finetune, "_train_step", flaky)
     est = MitraClassifier(tiny_classifier_checkpoint, n_estimators=1, fine_tune=True, fine_tune_steps=3,
