@@ -359,7 +359,7 @@ def _warn_if_mostly_unseen(column: np.ndarray, unseen: np.ndarray, categories: n
         f"X column {label}: {n_unseen} of {n_values} values ({n_unseen / n_values:.0%}) are categories not seen in "
         f"fit (e.g. {example!r}); they are read as missing.{hint}",
         UserWarning,
-        stacklevel=5  # the caller of transform (through sklearn's output wrapper),
+        stacklevel=5,  # the caller of transform (through sklearn's output wrapper)
     )
 
 
