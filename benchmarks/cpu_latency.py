@@ -4,6 +4,10 @@ Times ``MitraClassifier`` / ``MitraRegressor`` with the shipped checkpoints for 
 sizes, next to RandomForest and HistGradientBoosting fitted in the same process.
 
     python benchmarks/cpu_latency.py [--rows 1000] [--features 20] [--n-estimators 1 2 4]
+    python benchmarks/cpu_latency.py --n-estimators 4 --checkpoints mitra-small-classifier-v1 mitra-small-classifier
+
+With several ``--checkpoints`` every one is timed in this process and its ratio to the first
+is printed (the v2 target: default latency no more than 1.25x v1's).
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ def main() -> None:
     parser.add_argument("--features", type=int, default=20)
     parser.add_argument("--n-estimators", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--checkpoints", nargs="+", default=[None],
+                        help="classifier checkpoints to time (default: the default checkpoint)")
     args = parser.parse_args()
     rng = np.random.RandomState(0)
     X = rng.randn(2 * args.rows, args.features).astype(np.float32)
@@ -43,8 +49,13 @@ def main() -> None:
           f"{args.rows} train x {args.rows} test rows x {args.features} features; best of {args.repeats}")
     MitraClassifier(n_estimators=1).fit(X_train[:50], y_train[:50]).predict(X_test[:5])  # warm-up
     for n in args.n_estimators:
-        seconds = timed(lambda: MitraClassifier(n_estimators=n, random_state=0), X_train, y_train, X_test, args.repeats)
-        print(f"MitraClassifier(n_estimators={n}): {seconds:6.2f} s fit+predict")
+        first = None
+        for checkpoint in args.checkpoints:
+            seconds = timed(lambda: MitraClassifier(checkpoint, n_estimators=n, random_state=0), X_train, y_train,
+                            X_test, args.repeats)
+            first = first or seconds
+            ratio = f"  ({seconds / first:.2f}x {args.checkpoints[0]})" if len(args.checkpoints) > 1 else ""
+            print(f"MitraClassifier({checkpoint or 'default'}, n_estimators={n}): {seconds:6.2f} s fit+predict{ratio}")
     for name, make in (("RandomForest(300 trees)", lambda: RandomForestClassifier(300, n_jobs=-1, random_state=0)),
                        ("HistGradientBoosting", lambda: HistGradientBoostingClassifier(random_state=0))):
         print(f"{name}: {timed(make, X_train, y_train, X_test, args.repeats):6.2f} s fit+predict")
