@@ -503,6 +503,16 @@ PRESETS: dict[str, TrainConfig] = {
         num_workers=0,
         log_every=10, eval_every=250, save_every=50, save_every_seconds=300, n_eval_tables=64,
     ),
+    # mitra-small v2, stage 2 (--init-from the cpu-v2 run): the larger tables real data brings,
+    # 64-1,024 support rows (log-uniform) and 2-32 features, at a lower learning rate. About 3x
+    # the cost per table of cpu-v2 on a CPU; the GPU sessions can go further (2,048 x 64).
+    "cpu-v2-large": TrainConfig(
+        dim=96, n_layers=3, n_heads=4,
+        priors=_sizes((64, 1024), (64, 128), (2, 32), support_size_sampling="log_uniform", binary_prob=0.3,
+                      class_ids="random_subset", **V2_PRIOR_SETTINGS),
+        batch_size=32, max_cells_per_forward=131_072, steps=4000, lr=2e-4, warmup_steps=100, weight_decay=0.01,
+        num_workers=0, log_every=10, eval_every=250, save_every=50, save_every_seconds=300, n_eval_tables=64,
+    ),
     # One H100 for about 8 minutes (bf16, no activation checkpointing at this size).
     "gpu-8min": TrainConfig(
         dim=256, n_layers=6, n_heads=4, priors=_sizes((64, 512), (128, 128), (2, 16)),
