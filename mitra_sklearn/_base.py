@@ -22,19 +22,23 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from ._inference import SUPPORT_CACHE_MODES, InferenceRunner
+from ._inference import SUPPORT_CACHE_MODES, InferenceRunner, cpu_cells_per_second, cpu_seconds
 from ._retrieval import build_local_support
 from ._version import __version__
 from .checkpoint import (
     CheckpointFiles,
-    default_checkpoint,
+    checkpoint_info,
     load_config,
     resolve_checkpoint,
+    resolve_default_checkpoint,
+    resolve_pinned,
     shipped_checkpoints,
+    shipped_default,
 )
 from .config import MitraConfig, Task
 from .devices import resolve_device, resolve_precision, torch_threads
 from .ensemble import EnsembleMember
+from .exceptions import CheckpointNotFoundError
 from .finetune import fine_tune
 from .model import MitraModel, SupportCache
 from .preprocessing import TabularEncoder
@@ -171,14 +175,13 @@ class MitraEstimatorBase(BaseEstimator):
         # Checkpoint and device first: if they fail, a fitted estimator keeps its whole old state.
         device = resolve_device(self._device_parameter())
         precision = resolve_precision(self.inference_precision, device)
-        checkpoint = self._resolved_checkpoint_reference()
-        files = self._checkpoint_files(checkpoint)
+        checkpoint, files, reason = self._resolve_checkpoint()
         config = load_config(files)
         self._check_checkpoint_fits(config, checkpoint)
-        report(f"{name}: checkpoint {checkpoint!r} ({files.source}; dim {config.dim}, {config.n_layers} layers, "
-               f"{config.n_heads} heads) on {device}, {str(precision).replace('torch.', '')}, {threads} torch "
-               "thread(s)", enabled=verbose)
-        self.device_, self.checkpoint_, self.config_ = device, checkpoint, config
+        info = checkpoint_info(files, checkpoint, reason)
+        report(f"{name}: checkpoint {info} (dim {config.dim}, {config.n_layers} layers, {config.n_heads} heads) on "
+               f"{device}, {str(precision).replace('torch.', '')}, {threads} torch thread(s)", enabled=verbose)
+        self.device_, self.checkpoint_, self.checkpoint_info_, self.config_ = device, checkpoint, info, config
 
         encoding = time.perf_counter()
         y_encoded = self._encode_targets(y)
@@ -260,9 +263,25 @@ class MitraEstimatorBase(BaseEstimator):
                 stacklevel=5,
             )
 
-    def _checkpoint_files(self, checkpoint: str) -> CheckpointFiles:
-        """Resolve a checkpoint; offline errors suggest this estimator's checkpoint and arguments."""
-        return resolve_checkpoint(checkpoint, task=self._task, estimator=type(self).__name__)
+    def _resolve_checkpoint(self) -> tuple[str, CheckpointFiles, str]:
+        """The checkpoint reference to record, its files, and why it was chosen.
+
+        ``checkpoint=None`` follows the default rule (`resolve_default_checkpoint`), warning once
+        per process and task when the shipped checkpoint stands in for the official one; an
+        explicit checkpoint is used as given, or its error raised (never a fallback).
+        """
+        name = type(self).__name__
+        if self.checkpoint is None:
+            default = resolve_default_checkpoint(self._task, estimator=name)
+            if default.warning is not None:
+                _warn_once(("default checkpoint", self._task), default.warning, stacklevel=5)
+            return default.reference, default.files, default.reason
+        reference = os.fspath(self.checkpoint)
+        # A local folder is stored as an absolute path, so the fitted estimator does not depend
+        # on the working directory.
+        if os.path.isdir(reference) and not _is_shipped(reference):
+            reference = os.path.abspath(reference)
+        return reference, resolve_checkpoint(reference, task=self._task, estimator=name), "the checkpoint argument"
 
     def _device_parameter(self) -> str | torch.device:
         if isinstance(self.device, torch.device):
@@ -273,14 +292,6 @@ class MitraEstimatorBase(BaseEstimator):
             raise ValueError(
                 f"device must be 'auto', 'cpu', 'cuda', 'cuda:N', 'mps' or a torch.device, got {self.device!r}."
             ) from err
-
-    def _resolved_checkpoint_reference(self) -> str:
-        if self.checkpoint is None:
-            return default_checkpoint(self._task)
-        reference = os.fspath(self.checkpoint)
-        # A local folder is stored as an absolute path, so the fitted estimator does not depend
-        # on the working directory.
-        return os.path.abspath(reference) if os.path.isdir(reference) and not _is_shipped(reference) else reference
 
     def _check_checkpoint_fits(self, config: MitraConfig, checkpoint: str) -> None:
         if config.task is not self._task:
@@ -302,8 +313,21 @@ class MitraEstimatorBase(BaseEstimator):
         self._runtime = _RuntimeState()
 
     def _pretrained_model(self) -> MitraModel:
-        self._checkpoint_files(self.checkpoint_)  # e.g. unpickled elsewhere: this estimator's offline hints
-        return MitraModel.from_pretrained(self.checkpoint_, device=self.device_, use_cache=True)
+        """The weights recorded in fit (also after unpickling elsewhere), never what resolves now."""
+        name = type(self).__name__
+        info = self.__dict__.get("checkpoint_info_")
+        if info is None:  # pickled by mitra-sklearn 0.2 or older: only the reference was recorded
+            files = resolve_checkpoint(self.checkpoint_, task=self._task, estimator=name)
+        else:
+            files = resolve_pinned(info, task=self._task, estimator=name)
+        model = MitraModel.from_files(files, device=self.device_, use_cache=True)
+        if model.config != self.config_:
+            raise CheckpointNotFoundError(
+                f"This {name} was fitted with checkpoint {self.checkpoint_!r} of config {self.config_}, but "
+                f"{files.config_path} now says {model.config}; refit the estimator, or put the original checkpoint "
+                "back."
+            )
+        return model
 
     def _inference_model(self) -> MitraModel:
         """The model used to predict: pretrained or fine-tuned, in the requested precision."""
@@ -368,8 +392,8 @@ class MitraEstimatorBase(BaseEstimator):
     def _run_members(self, X_encoded: np.ndarray) -> list[np.ndarray]:
         runner = self._runner()
         local = self.local_support_ is not None
-        if local:
-            contexts = self.local_support_.assign(X_encoded)
+        contexts = self.local_support_.assign(X_encoded) if local else None
+        self._warn_if_slow_on_cpu(len(X_encoded), contexts)
         caches = self._support_caches() if self.support_cache == "fit" and not local else {}
         progress = self._progress(len(X_encoded))
         predictions = []
@@ -385,6 +409,40 @@ class MitraEstimatorBase(BaseEstimator):
         if progress is not None:
             progress.close()
         return predictions
+
+    def _warn_if_slow_on_cpu(self, n_query: int, contexts: list[tuple[np.ndarray, np.ndarray]] | None) -> None:
+        """Once per process: say how long a large model will take on the CPU, and what is faster."""
+        config = self.config_
+        if self.device_.type != "cpu" or config.n_layers * config.dim**2 < _LARGE_MODEL_DENSE:
+            return
+        passes = []
+        for member in self.members_:
+            n_features = len(member.feature_order)
+            if contexts is not None:
+                passes += [(len(support), len(queries), n_features) for queries, support in contexts]
+            else:
+                n_support = len(self.X_support_) if member.support_rows is None else len(member.support_rows)
+                passes.append((n_support, n_query, n_features))
+        seconds = cpu_seconds(config, passes, torch.get_num_threads())
+        if seconds < _SLOW_CPU_SECONDS:
+            return
+        name = type(self).__name__
+        info = self.__dict__.get("checkpoint_info_")
+        size = f"{info.n_parameters / 1e6:.1f} M-parameter " if info is not None else ""
+        shipped = shipped_default(self._task)
+        faster = (f", or the shipped small checkpoint, {name}(checkpoint={shipped!r}): about {_SHIPPED_CPU_SPEEDUP}x "
+                  "faster on the CPU (measured for the 0.67 M-parameter v1) but less accurate, see "
+                  "docs/checkpoints.md") if shipped else ""
+        cells = sum((s + q) * (f + 1) for s, q, f in passes)
+        _warn_once("slow on the CPU", (
+            f"{name} predicts {n_query} rows with the {size}checkpoint {self.checkpoint_!r} on the CPU: "
+            f"{len(self.members_)} member(s), {cells:,} cells in all (support and query rows x features), will take "
+            f"{_duration(seconds)} with {torch.get_num_threads()} thread(s) (a rule measured with the official model "
+            f"shape on 2 threads of an Intel Xeon, float32: about {cpu_cells_per_second(1000):.0f} cells per second "
+            f"at 1,000 support rows, {cpu_cells_per_second(8192):.0f} at 8,192). For speed, use "
+            f"a GPU (device='cuda'), fewer members (n_estimators) or support rows (max_support_rows), "
+            f"inference_precision='bfloat16' on CPUs with native bf16{faster}. (Shown once per process.)"
+        ), stacklevel=5)
 
     def _predict_local(
         self, runner: InferenceRunner, member: EnsembleMember, X_encoded: np.ndarray,
@@ -488,6 +546,31 @@ def _check_not_empty(X: Any) -> None:
         raise ValueError(f"Found array with 0 feature(s) (shape={shape}) while a minimum of 1 is required.")
 
 
+_WARNED_ONCE: set[Any] = set()
+# Models with at least this much dense work (layers x dim^2; a quarter of the official model's)
+# get the slow-CPU warning, when a predict call is estimated to take _SLOW_CPU_SECONDS or more.
+_LARGE_MODEL_DENSE = 12 * 512**2 // 4
+_SLOW_CPU_SECONDS = 30.0
+# Measured by benchmarks/cpu_rule.py: the shipped 0.67 M checkpoint against the official shape
+# (1,024 x 1,000 rows x 10 features, one member: 2.67 s against 32.4 s).
+_SHIPPED_CPU_SPEEDUP = 12
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"about {seconds:.0f} s"
+    if seconds < 5400:
+        return f"about {seconds / 60:.0f} min"
+    return f"about {seconds / 3600:.1f} h"
+
+
+def _warn_once(key: Any, message: str, stacklevel: int) -> None:
+    """Warn the first time ``key`` comes up in this process (whatever the warning filters)."""
+    if key not in _WARNED_ONCE:
+        _WARNED_ONCE.add(key)
+        warnings.warn(message, UserWarning, stacklevel=stacklevel + 1)
+
+
 def _is_shipped(reference: str) -> bool:
     return reference in shipped_checkpoints()
 
@@ -508,9 +591,12 @@ _PARAMETERS_DOC = """
     checkpoint : str, path-like or None, default=None
         Weights to use: the name of a checkpoint shipped with the package, a local folder holding
         ``config.json`` and ``model.safetensors``, or a Hugging Face Hub repo id such as
-        ``"{official}"``. None uses the {task} checkpoint shipped with the package when it is
-        installed, else ``"{official}"``. Hub downloads honour ``HF_HUB_OFFLINE``, ``HF_TOKEN``
-        and ``HF_HOME``.
+        ``"{official}"``. None resolves in ``fit``: the official ``"{official}"`` (75.7 M
+        parameters) when it is in the local Hub cache or can be downloaded, otherwise the {task}
+        checkpoint shipped with the package (0.67 M parameters, weaker; a warning once per process
+        says why and how to get the official one). An explicit checkpoint never falls back. Hub
+        downloads honour ``HF_HUB_OFFLINE``, ``HF_TOKEN`` and ``HF_HOME``; without a network they
+        fail within seconds. ``checkpoint_info_`` records what was used.
     n_estimators : int, default=4
         Ensemble members. Each sees the data through its own {member_view}, its own
         random order of the categories of unordered categorical columns, and a support
@@ -598,6 +684,11 @@ _ATTRIBUTES_DOC = """
         the cluster centres and each centre's support rows; otherwise None.
     checkpoint_ : str
         Resolved checkpoint reference (shipped name, absolute folder or repo id).
+    checkpoint_info_ : CheckpointInfo
+        What exactly was used and why: source, Hub commit (``revision``), SHA-256 of the
+        weights, number of parameters, and the reason (the argument, or the default rule's).
+        Unpickled estimators reload exactly these weights, or raise
+        ``CheckpointNotFoundError`` when they are not available.
     config_ : MitraConfig
         Shape of the checkpoint's model.
     device_ : torch.device

@@ -26,6 +26,8 @@ from .model import MitraConfig, MitraModel, SupportCache
 __all__ = [
     "InferenceRunner",
     "SUPPORT_CACHE_MODES",
+    "cpu_seconds",
+    "cpu_cells_per_second",
     "available_memory",
     "auto_query_chunk",
     "support_cache_bytes",
@@ -36,6 +38,17 @@ __all__ = [
 ]
 
 SUPPORT_CACHE_MODES = ("predict", "fit", "off")
+
+# The CPU cost rule behind the estimators' slow-CPU warning, measured by benchmarks/cpu_rule.py
+# with a random-weight model of the official shape (dim 512, 12 layers) in float32 on 2 threads
+# of an "Intel(R) Xeon(R) Processor" (KVM, AVX-512 + AMX) shared with two busy processes (load
+# 3-5): seconds per ensemble member = cells x (A + B x support rows), cells = rows x (features
+# + 1); fitted to 5 cases of 256-4,096 support rows, within 6 % of each (docs/checkpoints.md).
+CPU_SECONDS_PER_CELL = 1.37e-3  # A: the dense layers
+CPU_SECONDS_PER_CELL_AND_SUPPORT_ROW = 1.53e-7  # B: attention across rows, grows with the support set
+_RULE_THREADS = 2
+_OFFICIAL_DENSE = 12 * 512**2  # layers x dim^2: the dense work the rule was measured at
+_OFFICIAL_ATTENTION = 12 * 512  # layers x dim: the attention work
 def available_memory(device: torch.device) -> int:
     """Bytes that can still be allocated on ``device`` (free GPU memory, or available RAM)."""
     if device.type == "cuda":
@@ -53,6 +66,27 @@ def available_memory(device: torch.device) -> int:
         return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
     except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX systems
         return 4 << 30
+
+
+def cpu_seconds(config: MitraConfig, passes: list[tuple[int, int, int]], threads: int) -> float:
+    """Rough float32 CPU time of running ``passes`` with a model of shape ``config``.
+
+    Each pass is (support rows, query rows, features) of one ensemble member against one
+    support set. The measured rule of the official shape (``CPU_SECONDS_PER_CELL``,
+    ``CPU_SECONDS_PER_CELL_AND_SUPPORT_ROW``) is scaled by the model's dense work (layers x
+    dim^2) and attention work (layers x dim), and by threads assuming linear scaling (not
+    measured beyond 2 threads). Meant for large models: for small ones fixed overheads, which
+    the rule leaves out, dominate.
+    """
+    dense = CPU_SECONDS_PER_CELL * config.n_layers * config.dim**2 / _OFFICIAL_DENSE
+    attention = CPU_SECONDS_PER_CELL_AND_SUPPORT_ROW * config.n_layers * config.dim / _OFFICIAL_ATTENTION
+    seconds = sum((s + q) * (f + 1) * (dense + attention * s) for s, q, f in passes)
+    return seconds * _RULE_THREADS / max(threads, 1)
+
+
+def cpu_cells_per_second(n_support: int) -> float:
+    """The measured rule's float32 rate for the official shape on 2 threads, at ``n_support`` support rows."""
+    return 1.0 / (CPU_SECONDS_PER_CELL + CPU_SECONDS_PER_CELL_AND_SUPPORT_ROW * n_support)
 
 
 def _element_size(dtype: torch.dtype) -> int:

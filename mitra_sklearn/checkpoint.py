@@ -12,6 +12,12 @@ Resolution order for a checkpoint reference:
 3. a Hugging Face Hub repo id: the local Hub cache first, then a download (unless
    ``local_files_only=True`` or ``HF_HUB_OFFLINE=1``).
 
+No reference (the estimators' ``checkpoint=None``) means, per task, the official repo
+(`OFFICIAL_CHECKPOINTS`) when it is in the local Hub cache or can be downloaded, otherwise the
+checkpoint shipped for that task (`resolve_default_checkpoint`, which says why). What was used is
+pinned by `checkpoint_info` (Hub commit, SHA-256 of the weights) and reloaded exactly by
+`resolve_pinned`.
+
 Weights are only ever read with ``safetensors`` (no unpickling). A file ``<name>.sha256`` next
 to a checkpoint file holds its expected SHA-256; when present it is checked at load time.
 
@@ -29,9 +35,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
+import re
 import socket
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from functools import partial
@@ -51,10 +60,16 @@ __all__ = [
     "OFFICIAL_CHECKPOINTS",
     "SHIPPED_CHECKPOINTS_DIR",
     "CheckpointFiles",
+    "CheckpointInfo",
+    "DefaultCheckpoint",
     "PretrainedMixin",
     "default_checkpoint",
+    "resolve_default_checkpoint",
     "shipped_checkpoints",
+    "shipped_default",
     "resolve_checkpoint",
+    "checkpoint_info",
+    "resolve_pinned",
     "load_config",
     "load_state_dict",
     "save_checkpoint",
@@ -70,8 +85,11 @@ OFFICIAL_CHECKPOINTS = {
     Task.CLASSIFICATION: "autogluon/mitra-classifier",
     Task.REGRESSION: "autogluon/mitra-regressor",
 }
+# Size of the official checkpoints (dim 512, 12 layers, float32), for messages written before
+# they are downloaded: 75,670,026 weights in the classifier, 75,661,313 in the regressor.
+OFFICIAL_SIZE = "75.7 M parameters, a 303 MB download"
 SHIPPED_CHECKPOINTS_DIR = Path(__file__).resolve().parent / "checkpoints"
-# Shipped checkpoint used by default for each task, once it exists in the package.
+# Shipped checkpoint preferred for each task, when installed (else any shipped one of the task).
 DEFAULT_SHIPPED = {Task.CLASSIFICATION: "mitra-small-classifier", Task.REGRESSION: "mitra-small-regressor"}
 
 # The config as saved with the weights, in the safetensors header.
@@ -83,6 +101,15 @@ _MODEL_CACHE: OrderedDict[tuple, Any] = OrderedDict()
 _MODEL_CACHE_SIZE = 4
 _CACHE_LOCK = threading.Lock()
 _VERIFIED_FILES: dict[tuple, None] = {}
+_SHA256_OF: dict[tuple, str] = {}  # file identity -> digest (a 303 MB file takes about a second)
+# A TCP connection to the Hub that takes longer than this counts as no network.
+_CONNECT_TIMEOUT_S = 3.0
+# checkpoint=None does not retry a failed official download for this long (a grid search would
+# otherwise probe the network in every fit); (repo id, Hub cache) -> (time, reason).
+_RETRY_DEFAULT_DOWNLOAD_AFTER_S = 600.0
+_DEFAULT_DOWNLOAD_FAILURES: dict[tuple[str, str], tuple[float, str]] = {}
+_COMMIT_HASH = re.compile(r"^[0-9a-f]{40}$")
+_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 
 
 @dataclass(frozen=True)
@@ -92,6 +119,61 @@ class CheckpointFiles:
     config_path: Path
     weights_path: Path
     source: str  # "shipped", "local" or "hub"
+
+    @property
+    def revision(self) -> str | None:
+        """The Hub commit hash of the files (their snapshot folder in the Hub cache); None off the Hub."""
+        snapshot = self.weights_path.parent
+        if self.source == "hub" and snapshot.parent.name == "snapshots" and _COMMIT_HASH.match(snapshot.name):
+            return snapshot.name
+        return None
+
+
+@dataclass(frozen=True)
+class CheckpointInfo:
+    """The exact weights a fitted estimator uses (its ``checkpoint_info_``), enough to reload them.
+
+    Attributes
+    ----------
+    reference : str
+        Shipped name, absolute folder or Hub repo id (the estimator's ``checkpoint_``).
+    source : {'shipped', 'local', 'hub'}
+        Where the files were found.
+    revision : str or None
+        Hub commit hash (Hub checkpoints only).
+    sha256 : str
+        SHA-256 of ``model.safetensors``.
+    n_parameters : int
+        Number of weights.
+    reason : str
+        Why this checkpoint: the ``checkpoint`` argument, or the default rule's reason.
+    """
+
+    reference: str
+    source: str
+    revision: str | None
+    sha256: str
+    n_parameters: int
+    reason: str
+
+    def __str__(self) -> str:
+        pin = f"revision {self.revision[:12]}" if self.revision else f"sha256 {self.sha256[:12]}"
+        return (f"{self.reference!r} ({self.source}, {pin}, {_millions(self.n_parameters)} parameters; "
+                f"{self.reason})")
+
+
+@dataclass(frozen=True)
+class DefaultCheckpoint:
+    """What ``checkpoint=None`` resolves to for a task (`resolve_default_checkpoint`).
+
+    ``warning`` is set when the shipped checkpoint stands in for the official one: it says which
+    model is used, why, and how to get the other.
+    """
+
+    reference: str
+    files: CheckpointFiles
+    reason: str
+    warning: str | None = None
 
 
 def shipped_checkpoints() -> list[str]:
@@ -107,15 +189,76 @@ def is_checkpoint_folder(folder: str | os.PathLike) -> bool:
     return (folder / CONFIG_NAME).is_file() and (folder / WEIGHTS_NAME).is_file()
 
 
-def default_checkpoint(task: Task | str) -> str:
-    """The checkpoint used when an estimator's ``checkpoint`` is None.
+def shipped_default(task: Task | str) -> str | None:
+    """The shipped checkpoint of ``task`` that ``checkpoint=None`` falls back to, or None.
 
-    The checkpoint shipped in the package for ``task`` when there is one, otherwise the official
-    Hub repo id.
+    `DEFAULT_SHIPPED` when it is installed, else the first shipped checkpoint trained for
+    ``task``.
     """
     task = Task.parse(task)
-    shipped = DEFAULT_SHIPPED[task]
-    return shipped if shipped in shipped_checkpoints() else OFFICIAL_CHECKPOINTS[task]
+    names = [name for name in shipped_checkpoints() if _shipped_task(name) is task]
+    return DEFAULT_SHIPPED[task] if DEFAULT_SHIPPED[task] in names else next(iter(names), None)
+
+
+def default_checkpoint(task: Task | str) -> str:
+    """The reference ``checkpoint=None`` resolves to now (see `resolve_default_checkpoint`)."""
+    return resolve_default_checkpoint(task).reference
+
+
+def resolve_default_checkpoint(task: Task | str, *, estimator: str | None = None) -> DefaultCheckpoint:
+    """Resolve ``checkpoint=None``: the official repo wherever it can be had, else the shipped one.
+
+    In this order: the official repo of ``task`` (`OFFICIAL_CHECKPOINTS`) from the local Hub
+    cache; a download of it (unless ``HF_HUB_OFFLINE`` is set, and failing within seconds
+    without a network; a failure is not retried for 10 minutes in this process); the checkpoint
+    shipped for ``task`` (`shipped_default`), with a warning text. With no shipped checkpoint
+    for ``task`` the official repo's error is raised.
+
+    Parameters
+    ----------
+    task : Task or str
+        The task the checkpoint is for.
+    estimator : str, optional
+        Name of the estimator class asking; shapes the messages (its arguments).
+
+    Returns
+    -------
+    DefaultCheckpoint
+        The reference, its files, why it was chosen and, for the shipped fallback, the warning.
+
+    Raises
+    ------
+    CheckpointNotFoundError
+        Only when neither the official repo nor a shipped checkpoint of ``task`` is available.
+    """
+    task = Task.parse(task)
+    official = OFFICIAL_CHECKPOINTS[task]
+    resolve = partial(resolve_checkpoint, official, task=task, estimator=estimator)
+    try:
+        return DefaultCheckpoint(official, resolve(local_files_only=True), "the official checkpoint, from the Hub cache")
+    except CheckpointNotFoundError:
+        pass
+    shipped = shipped_default(task)
+    if shipped is None:  # nothing to fall back to: the official repo, or its error
+        return DefaultCheckpoint(official, resolve(), "the official checkpoint, downloaded (none shipped)")
+    key = (official, _hub_cache_dir())
+    failed = _DEFAULT_DOWNLOAD_FAILURES.get(key)
+    if failed is not None and time.monotonic() - failed[0] < _RETRY_DEFAULT_DOWNLOAD_AFTER_S:
+        reason = failed[1]
+    else:
+        try:
+            files = resolve()
+            _DEFAULT_DOWNLOAD_FAILURES.pop(key, None)
+            return DefaultCheckpoint(official, files, "the official checkpoint, downloaded from the Hub")
+        except CheckpointNotFoundError as err:
+            reason = getattr(err, "reason", None) or str(err)
+            if not _offline_mode():  # the offline flag is checked at no cost: no need to remember
+                _DEFAULT_DOWNLOAD_FAILURES[key] = (time.monotonic(), reason)
+    files = resolve_checkpoint(shipped)
+    return DefaultCheckpoint(
+        shipped, files, f"the shipped fallback: the official {official} is not in the Hub cache and {reason}",
+        warning=_fallback_warning(task, shipped, files, reason, estimator),
+    )
 
 
 def resolve_checkpoint(
@@ -221,6 +364,26 @@ class PretrainedMixin:
         files = resolve_checkpoint(
             checkpoint, revision=revision, cache_dir=cache_dir, token=token, local_files_only=local_files_only
         )
+        return cls.from_files(files, device=device, use_cache=use_cache)
+
+    @classmethod
+    def from_files(
+        cls: type[ModelT], files: CheckpointFiles, *, device: str | torch.device = "cpu", use_cache: bool = False
+    ) -> ModelT:
+        """Load a checkpoint already resolved (`resolve_checkpoint`, `resolve_pinned`).
+
+        Parameters
+        ----------
+        files : CheckpointFiles
+            The checkpoint's two files.
+        device, use_cache
+            As in `from_pretrained`.
+
+        Returns
+        -------
+        model
+            An instance of the class this is called on.
+        """
         device = torch.device(device)
         key = (cls, *_file_identity(files.config_path), *_file_identity(files.weights_path), str(device))
         if use_cache:
@@ -278,6 +441,41 @@ def save_checkpoint(folder: str | os.PathLike, config: MitraConfig, state_dict: 
 def load_state_dict(checkpoint: str | os.PathLike, **resolve_kwargs: Any) -> dict[str, torch.Tensor]:
     """The tensors of a checkpoint as stored (dtype unchanged), after the checksum check."""
     return _read_weights(resolve_checkpoint(checkpoint, **resolve_kwargs).weights_path)
+
+
+def checkpoint_info(files: CheckpointFiles, reference: str, reason: str) -> CheckpointInfo:
+    """Pin the checkpoint in ``files``: its Hub commit, the SHA-256 of its weights, its size."""
+    return CheckpointInfo(reference=reference, source=files.source, revision=files.revision,
+                          sha256=_weights_sha256(files.weights_path),
+                          n_parameters=_parameter_count(files.weights_path), reason=reason)
+
+
+def resolve_pinned(info: CheckpointInfo, *, task: Task | str | None = None,
+                   estimator: str | None = None) -> CheckpointFiles:
+    """The files of exactly the checkpoint ``info`` describes, or a clear error.
+
+    A Hub checkpoint is resolved at its commit (from the Hub cache, else downloaded); a shipped
+    or local one by its reference, and its weights must still have the SHA-256 in ``info``.
+
+    Raises
+    ------
+    CheckpointNotFoundError
+        When those weights are not available here (offline without them in the Hub cache, or
+        the shipped or local checkpoint has been replaced by other weights).
+    """
+    files = resolve_checkpoint(info.reference, revision=info.revision, task=task, estimator=estimator)
+    actual = _weights_sha256(files.weights_path)
+    if actual != info.sha256:
+        what = "the package (or its shipped checkpoint) was updated" if files.source == "shipped" else (
+            "the folder now holds other weights")
+        raise CheckpointNotFoundError(
+            f"{estimator or 'The estimator'} was fitted with the {files.source} checkpoint {info.reference!r} "
+            f"whose {WEIGHTS_NAME} had SHA-256 {info.sha256}, but {files.weights_path} now has {actual}: {what}. "
+            "Its predictions would change silently, so it does not load other weights: put the original "
+            f"checkpoint back (a folder holding it, or the mitra-sklearn version it was fitted with), or refit "
+            "the estimator on the new weights."
+        )
+    return files
 
 
 def _read_weights(path: Path) -> dict[str, torch.Tensor]:
@@ -407,6 +605,24 @@ def _looks_like_repo_id(reference: str) -> bool:
     return len(parts) == 2 and all(parts) and not reference.startswith((".", "~")) and " " not in reference
 
 
+class _HubUnavailableError(CheckpointNotFoundError):
+    """The Hub could not be used (offline, unreachable, download failed); ``reason`` says why in a few words."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def _hub_cache_dir() -> str:
+    """The Hub cache ``hf_hub_download`` uses when given none (``HF_HUB_CACHE`` / ``HF_HOME``)."""
+    try:
+        from huggingface_hub import constants
+
+        return str(constants.HF_HUB_CACHE)
+    except (ImportError, AttributeError):  # pragma: no cover - very old huggingface_hub
+        return ""
+
+
 def _offline_mode() -> bool:
     try:
         from huggingface_hub import constants
@@ -447,13 +663,16 @@ def _hub_file(
         return Path(hf_hub_download(**kwargs, local_files_only=True))
     except LocalEntryNotFoundError:
         pass
-    message = partial(_offline_message, repo_id, filename, hints=hints, local_files_only=local_files_only)
+    def unavailable(reason: str) -> _HubUnavailableError:
+        message = _offline_message(repo_id, filename, reason, hints=hints, local_files_only=local_files_only)
+        return _HubUnavailableError(message, reason)
+
     if local_files_only or _offline_mode():
         reason = "local_files_only=True" if local_files_only else "HF_HUB_OFFLINE is set"
-        raise CheckpointNotFoundError(message(f"downloads are disabled ({reason})"))
+        raise unavailable(f"downloads are disabled ({reason})")
     unreachable = _hub_unreachable_reason()
     if unreachable:
-        raise CheckpointNotFoundError(message(unreachable))
+        raise unavailable(unreachable)
     try:
         return Path(hf_hub_download(**kwargs))
     except GatedRepoError as err:
@@ -467,22 +686,23 @@ def _hub_file(
             f"name, revision and token. Hub said: {type(err).__name__}"
         ) from err
     except LocalEntryNotFoundError as err:  # connection failed during the download
-        raise CheckpointNotFoundError(message("the Hub could not be reached")) from err
+        raise unavailable("the Hub could not be reached") from err
     except EntryNotFoundError as err:
         raise CheckpointNotFoundError(
             f"Hugging Face repo {repo_id!r} has no file {filename!r}; a Mitra checkpoint needs {CONFIG_NAME} and "
             f"{WEIGHTS_NAME}."
         ) from err
     except OSError as err:  # other network failures (proxy, TLS, timeouts)
-        raise CheckpointNotFoundError(message(f"download failed ({err})")) from err
+        raise unavailable(f"the download failed ({err})") from err
 
 
 def _hub_unreachable_reason() -> str | None:
-    """Fail fast when the Hub's host name cannot even be resolved.
+    """Fail fast when the Hub's host cannot be resolved or connected to.
 
     ``huggingface_hub`` retries failed connections with back-off for about 20 seconds; on a
-    machine without network a DNS lookup fails at once, so check that first. With a proxy
-    configured, the proxy resolves names, so no check is made.
+    machine without network a DNS lookup fails at once, and a firewall that drops packets is
+    caught by a TCP connection with a `_CONNECT_TIMEOUT_S` limit. With a proxy configured, the
+    proxy resolves names and connects, so no check is made.
     """
     if any(os.environ.get(name) for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
         return None
@@ -492,11 +712,17 @@ def _hub_unreachable_reason() -> str | None:
         endpoint = constants.ENDPOINT
     except (ImportError, AttributeError):  # pragma: no cover
         endpoint = "https://huggingface.co"
-    host = urlparse(endpoint).hostname or "huggingface.co"
+    url = urlparse(endpoint)
+    host = url.hostname or "huggingface.co"
+    port = url.port or (80 if url.scheme == "http" else 443)
     try:
-        socket.getaddrinfo(host, 443)
+        socket.getaddrinfo(host, port)
     except OSError as err:
         return f"the Hub host {host} cannot be resolved ({err})"
+    try:
+        socket.create_connection((host, port), timeout=_CONNECT_TIMEOUT_S).close()
+    except OSError as err:
+        return f"the Hub host {host} cannot be reached ({err or 'timed out'})"
     return None
 
 
@@ -528,19 +754,66 @@ def _offline_message(repo_id: str, filename: str, reason: str, *, hints: _Offlin
 
 def _shipped_hint(task: Task | None, estimator: str | None) -> str:
     """Suggest the shipped checkpoint for ``task`` (all shipped ones when the task is unknown)."""
-    shipped = {name: _shipped_task(name) for name in shipped_checkpoints()}
     if task is not None:
-        names = [name for name, its_task in shipped.items() if its_task is task]
-        if not names:
+        name = shipped_default(task)
+        if name is None:
             return f"install mitra-sklearn with its shipped {task.value} checkpoint (none is installed here)"
-        name = DEFAULT_SHIPPED[task] if DEFAULT_SHIPPED[task] in names else names[0]
-        default = " (what checkpoint=None uses)" if name == DEFAULT_SHIPPED[task] else ""
         argument = f"{estimator}(checkpoint={name!r})" if estimator else f"checkpoint={name!r}"
-        return f"use the {task.value} checkpoint shipped with the package, {argument}{default}"
+        return f"use the {task.value} checkpoint shipped with the package, {argument} (what checkpoint=None falls back to)"
+    shipped = {name: _shipped_task(name) for name in shipped_checkpoints()}
     if not shipped:
         return "use a checkpoint shipped with the package (checkpoint=None, once one is installed)"
     listed = ", ".join(f"{name!r} ({its_task.value if its_task else 'unknown task'})" for name, its_task in shipped.items())
     return f"use a checkpoint shipped with the package: {listed}"
+
+
+def _fallback_warning(task: Task, shipped: str, files: CheckpointFiles, reason: str, estimator: str | None) -> str:
+    """Which model checkpoint=None uses instead of the official one, why, and how to get either."""
+    official = OFFICIAL_CHECKPOINTS[task]
+    who = f"{estimator}(checkpoint=None)" if estimator else "checkpoint=None"
+    pin = f"{estimator}(checkpoint={shipped!r})" if estimator else f"checkpoint={shipped!r}"
+    to_get = ("unset HF_HUB_OFFLINE on a machine with a network" if _offline_mode()
+              else "run where the Hugging Face Hub can be reached")
+    return (
+        f"{who} uses the shipped checkpoint {shipped!r} ({_millions(_parameter_count(files.weights_path))} "
+        f"parameters, pretrained by mitra-sklearn on synthetic tables; weaker than the paper's model), because the "
+        f"official {official!r} ({OFFICIAL_SIZE}) is not in the local Hub cache and {reason}. "
+        f"To use the official model, {to_get} (it is downloaded on first use), or copy a Hub cache holding it "
+        f"(filled with mitra_sklearn.load_model({official!r})) here, or pass checkpoint='<folder>' holding its "
+        f"files (`hf download {official} --local-dir <folder>`). Pass {pin} to use the shipped model without "
+        "this warning. (Shown once per process and task.)"
+    )
+
+
+def _millions(n_parameters: int) -> str:
+    return f"{n_parameters / 1e6:.{1 if n_parameters >= 10_000_000 else 2}f} M"
+
+
+def _parameter_count(path: Path) -> int:
+    """Number of weights in a safetensors file, from its header alone (nothing is loaded)."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            return sum(math.prod(handle.get_slice(name).get_shape()) for name in handle.keys())
+    except Exception as err:  # safetensors raises its own error type for corrupt files
+        raise CheckpointIntegrityError(f"Could not read the header of weights file {path}: {err}") from err
+
+
+def _weights_sha256(path: Path) -> str:
+    """SHA-256 of a weights file, as cheaply as it is known.
+
+    A ``<file>.sha256`` next to it (checked whenever the file is loaded), else the Hub cache's
+    blob name (large files are stored under their SHA-256), else computed (once per file
+    version and process).
+    """
+    checksum_file = path.with_name(path.name + ".sha256")
+    if checksum_file.is_file():
+        return checksum_file.read_text(encoding="utf-8").split()[0].strip().lower()
+    blob = path.resolve().name
+    if path.is_symlink() and _SHA256_HEX.match(blob):
+        return blob
+    return _sha256(path)
 
 
 def _shipped_task(name: str) -> Task | None:
@@ -557,11 +830,14 @@ def _file_identity(path: Path) -> tuple:
 
 
 def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    identity = _file_identity(path)
+    if identity not in _SHA256_OF:
+        digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        _SHA256_OF[identity] = digest.hexdigest()
+    return _SHA256_OF[identity]
 
 
 def _verify_checksum(path: Path) -> None:

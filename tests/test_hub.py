@@ -15,7 +15,7 @@ from mitra_sklearn import load_model
 from mitra_sklearn.checkpoint import resolve_checkpoint, write_checksums
 from mitra_sklearn.model import MitraModel
 
-from .conftest import make_tiny_checkpoint
+from .conftest import fake_hub_cache, make_tiny_checkpoint
 
 
 def test_save_and_load_round_trip(tmp_path):
@@ -102,21 +102,10 @@ def test_bad_config_file(tmp_path):
         load_model(folder, use_cache=False)
 
 
-def _fake_hub_cache(cache_dir, repo_id, source_folder, commit="0123456789abcdef0123456789abcdef01234567"):
-    """Lay out files as huggingface_hub's cache does (refs/main -> snapshots/<commit>/...)."""
-    repo_dir = cache_dir / ("models--" + repo_id.replace("/", "--"))
-    (repo_dir / "refs").mkdir(parents=True)
-    (repo_dir / "refs" / "main").write_text(commit)
-    snapshot = repo_dir / "snapshots" / commit
-    snapshot.mkdir(parents=True)
-    for name in ("config.json", "model.safetensors"):
-        shutil.copy(source_folder / name, snapshot / name)
-
-
 def test_hub_cache_is_used_without_network(tmp_path, monkeypatch):
     source = make_tiny_checkpoint(tmp_path / "src", "CLASSIFICATION")
     cache = tmp_path / "hf-cache"
-    _fake_hub_cache(cache, "someone/mitra-test", source)
+    fake_hub_cache(cache, "someone/mitra-test", source)
 
     def no_network(*args, **kwargs):
         raise AssertionError("the network must not be touched when the file is cached")
@@ -128,7 +117,7 @@ def test_hub_cache_is_used_without_network(tmp_path, monkeypatch):
     assert model.config.dim == 16
 
 
-def test_local_files_only_error_names_the_alternatives(tmp_path):
+def test_local_files_only_error_names_the_alternatives(tmp_path, no_network):
     with pytest.raises(CheckpointNotFoundError) as info:
         resolve_checkpoint("autogluon/mitra-classifier", cache_dir=tmp_path, local_files_only=True)
     message = str(info.value)
@@ -144,14 +133,7 @@ def test_offline_mode_error(tmp_path, monkeypatch):
         resolve_checkpoint("autogluon/mitra-classifier", cache_dir=tmp_path)
 
 
-def test_no_network_fails_fast_with_a_clear_message(tmp_path, monkeypatch):
-    for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
-        monkeypatch.delenv(name, raising=False)
-
-    def dns_failure(*args, **kwargs):
-        raise socket.gaierror(-2, "Name or service not known")
-
-    monkeypatch.setattr(socket, "getaddrinfo", dns_failure)
+def test_no_network_fails_fast_with_a_clear_message(tmp_path, no_network):
     start = time.perf_counter()
     with pytest.raises(CheckpointNotFoundError) as info:
         resolve_checkpoint("autogluon/mitra-regressor", cache_dir=tmp_path)
@@ -161,9 +143,14 @@ def test_no_network_fails_fast_with_a_clear_message(tmp_path, monkeypatch):
     assert "local_files_only" in message and "HF_HUB_OFFLINE" in message
 
 
-def test_default_checkpoint_falls_back_to_the_official_repo(monkeypatch, tmp_path):
+def test_default_checkpoint_without_a_shipped_one_is_the_official_repo_or_its_error(monkeypatch, tmp_path):
+    from huggingface_hub import constants
+
     monkeypatch.setattr(hub, "SHIPPED_CHECKPOINTS_DIR", tmp_path / "none")
-    assert hub.default_checkpoint("classification") == "autogluon/mitra-classifier"
+    with pytest.raises(CheckpointNotFoundError, match="HF_HUB_OFFLINE is set"):  # no fallback to offer
+        hub.default_checkpoint("classification")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    fake_hub_cache(tmp_path / "hub", "autogluon/mitra-regressor", make_tiny_checkpoint(tmp_path / "r", "REGRESSION"))
     assert hub.default_checkpoint("regression") == "autogluon/mitra-regressor"
     shipped = tmp_path / "shipped"
     make_tiny_checkpoint(shipped / "mitra-small-classifier", "CLASSIFICATION")
@@ -183,20 +170,11 @@ def test_half_precision_weights_load_as_float32(tmp_path):
 
 
 # ---------------------------------------------------------------------------- issue 12: hints and checks
-@pytest.fixture
-def offline_empty_cache(tmp_path, monkeypatch):
-    """HF_HUB_OFFLINE set and an empty Hub cache (the estimators use the default cache)."""
-    from huggingface_hub import constants
-
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty-cache"))
-
-
 @pytest.mark.parametrize(("estimator", "mine", "other"), [
     ("MitraRegressor", "mitra-small-regressor", "mitra-small-classifier"),
     ("MitraClassifier", "mitra-small-classifier", "mitra-small-regressor"),
 ])
-def test_offline_hints_fit_the_estimator_and_task(offline_empty_cache, estimator, mine, other):
+def test_offline_hints_fit_the_estimator_and_task(estimator, mine, other):  # offline: conftest
     import numpy as np
 
     import mitra_sklearn
@@ -213,7 +191,8 @@ def test_offline_hints_fit_the_estimator_and_task(offline_empty_cache, estimator
     assert "HF_HUB_OFFLINE is set" in message
 
 
-def test_library_offline_hints_name_the_task_of_an_official_repo_and_skip_what_is_set(tmp_path, monkeypatch):
+def test_library_offline_hints_name_the_task_of_an_official_repo_and_skip_what_is_set(tmp_path, monkeypatch,
+                                                                                       no_network):
     from huggingface_hub import constants
 
     with pytest.raises(CheckpointNotFoundError) as info:

@@ -1,0 +1,298 @@
+"""checkpoint=None: the official repo wherever it can be had, the shipped one otherwise (issue 11).
+
+Also what a fitted estimator records (``checkpoint_``, ``checkpoint_info_``), that a pickle
+reloads exactly those weights, and the slow-CPU warning. No test reaches the network: the Hub
+is a fake local cache (conftest.fake_hub_cache) holding tiny official-format checkpoints.
+"""
+
+from __future__ import annotations
+
+import pickle
+import socket
+import time
+import warnings
+
+import numpy as np
+import pytest
+
+from mitra_sklearn import MitraClassifier, MitraRegressor, _base
+from mitra_sklearn import checkpoint as checkpoint_module
+from mitra_sklearn._inference import cpu_seconds
+from mitra_sklearn.checkpoint import (
+    OFFICIAL_CHECKPOINTS,
+    CheckpointInfo,
+    resolve_default_checkpoint,
+    shipped_default,
+    write_checksums,
+)
+from mitra_sklearn.config import MitraConfig, Task
+from mitra_sklearn.exceptions import CheckpointNotFoundError
+
+from .conftest import OFFICIAL_LIKE_COMMIT, fake_hub_cache, make_tiny_checkpoint, strip_metadata
+
+ESTIMATORS = {Task.CLASSIFICATION: MitraClassifier, Task.REGRESSION: MitraRegressor}
+OTHER_COMMIT = "fedcba9876543210fedcba9876543210fedcba98"
+
+
+@pytest.fixture
+def hub_cache(tmp_path, monkeypatch):
+    """An empty Hub cache of this test (the estimators use the default cache)."""
+    from huggingface_hub import constants
+
+    cache = tmp_path / "hub-cache"
+    cache.mkdir()
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    return cache
+
+
+@pytest.fixture
+def fresh_warnings(monkeypatch):
+    """Forget the once-per-process warnings already given, so this test sees them."""
+    monkeypatch.setattr(_base, "_WARNED_ONCE", set())
+
+
+def _official_like(tmp_path, task: Task, seed: int = 0):
+    return strip_metadata(make_tiny_checkpoint(tmp_path / f"{task.value}-{seed}", task.official_name, seed=seed))
+
+
+def _data(task: Task, n: int = 24):
+    rng = np.random.RandomState(0)
+    X = rng.randn(n, 3)
+    y = (X[:, 0] > 0).astype(int) if task is Task.CLASSIFICATION else X[:, 0] + 0.1 * rng.randn(n)
+    return X, y
+
+
+def _fit(task: Task, **params):
+    X, y = _data(task)
+    return ESTIMATORS[task](n_estimators=1, random_state=0, **params).fit(X, y), X
+
+
+def _default_warnings(record) -> list[str]:
+    return [str(w.message) for w in record if "checkpoint=None) uses the shipped" in str(w.message)]
+
+
+# ---------------------------------------------------------------------------- the resolution rule
+@pytest.mark.parametrize("task", list(Task))
+@pytest.mark.parametrize("offline", [True, False])
+def test_none_resolves_to_the_official_repo_in_the_hub_cache(task, offline, tmp_path, hub_cache, monkeypatch,
+                                                             fresh_warnings):
+    from huggingface_hub import constants
+
+    fake_hub_cache(hub_cache, OFFICIAL_CHECKPOINTS[task], _official_like(tmp_path, task))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", offline)
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("a cached official checkpoint must not touch the network")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_network)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        fitted, X = _fit(task)
+    assert not _default_warnings(record)
+    assert fitted.checkpoint_ == OFFICIAL_CHECKPOINTS[task]
+    info = fitted.checkpoint_info_
+    assert isinstance(info, CheckpointInfo)
+    assert (info.source, info.revision, info.reference) == ("hub", OFFICIAL_LIKE_COMMIT, OFFICIAL_CHECKPOINTS[task])
+    assert "Hub cache" in info.reason and len(info.sha256) == 64 and info.n_parameters > 0
+    assert fitted.config_.dim == 16  # the tiny checkpoint, not the shipped one (dim 96)
+    assert np.all(np.isfinite(fitted.predict(X)))
+
+
+@pytest.mark.parametrize("task", list(Task))
+def test_offline_with_an_empty_cache_falls_back_to_the_shipped_model_with_one_warning(task, hub_cache,
+                                                                                      fresh_warnings):
+    shipped = shipped_default(task)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        first, _ = _fit(task)
+        second, _ = _fit(task)
+    messages = _default_warnings(record)
+    assert len(messages) == 1, messages  # once per process (and task), not per fit
+    message = messages[0]
+    name = ESTIMATORS[task].__name__
+    assert f"{name}(checkpoint=None) uses the shipped checkpoint {shipped!r}" in message  # which
+    assert f"{OFFICIAL_CHECKPOINTS[task]!r}" in message and "HF_HUB_OFFLINE is set" in message  # why
+    assert "unset HF_HUB_OFFLINE" in message and "hf download" in message  # how to get the official one
+    assert f"{name}(checkpoint={shipped!r})" in message  # how to keep the shipped one quietly
+    for fitted in (first, second):
+        assert fitted.checkpoint_ == shipped
+        assert fitted.checkpoint_info_.source == "shipped" and fitted.checkpoint_info_.revision is None
+        assert "shipped fallback" in fitted.checkpoint_info_.reason
+
+
+def test_the_warning_points_at_the_callers_line(hub_cache, fresh_warnings):
+    with pytest.warns(UserWarning, match="uses the shipped checkpoint") as record:
+        _fit(Task.CLASSIFICATION)
+    assert any(w.filename == __file__ for w in record if "uses the shipped" in str(w.message))
+
+
+def test_without_network_the_fallback_is_fast_and_not_retried_in_every_fit(hub_cache, no_network, fresh_warnings):
+    start = time.perf_counter()
+    with pytest.warns(UserWarning, match="cannot be resolved") as record:
+        _fit(Task.CLASSIFICATION)
+    assert time.perf_counter() - start < 10
+    assert no_network  # the Hub was asked for once ...
+    asked = len(no_network)
+    assert "run where the Hugging Face Hub can be reached" in next(m for m in _default_warnings(record))
+    fitted, _ = _fit(Task.CLASSIFICATION)
+    assert len(no_network) == asked  # ... and not again in the next fit
+    assert fitted.checkpoint_ == shipped_default(Task.CLASSIFICATION)
+
+
+def test_a_network_that_drops_packets_counts_as_none(hub_cache, no_network, monkeypatch):
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.0.0.1", 443))])
+    timeouts = []
+
+    def connect(address, timeout=None, *args, **kwargs):
+        timeouts.append(timeout)
+        raise socket.timeout("timed out")
+
+    monkeypatch.setattr(socket, "create_connection", connect)
+    default = resolve_default_checkpoint(Task.REGRESSION)
+    assert default.reference == shipped_default(Task.REGRESSION)
+    assert "cannot be reached" in default.reason
+    assert timeouts == [checkpoint_module._CONNECT_TIMEOUT_S]
+
+
+def test_the_official_repo_is_downloaded_when_the_hub_can_be_reached(tmp_path, hub_cache, no_network, monkeypatch,
+                                                                     fresh_warnings):
+    """The download path, with huggingface_hub's download faked by a copy into the cache."""
+    import huggingface_hub
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    source = _official_like(tmp_path, Task.CLASSIFICATION)
+    monkeypatch.setattr(checkpoint_module, "_hub_unreachable_reason", lambda: None)
+    downloads = []
+
+    def fake_download(repo_id, filename, *, revision=None, cache_dir=None, token=None, local_files_only=False):
+        snapshot = hub_cache / ("models--" + repo_id.replace("/", "--")) / "snapshots" / OFFICIAL_LIKE_COMMIT
+        if not (snapshot / filename).is_file():
+            if local_files_only:
+                raise LocalEntryNotFoundError(f"{filename} is not cached")
+            downloads.append(filename)
+            fake_hub_cache(hub_cache, repo_id, source)
+        return str(snapshot / filename)
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_download)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        fitted, _ = _fit(Task.CLASSIFICATION)
+    assert downloads == ["config.json"]  # both files arrive with the first download here
+    assert not _default_warnings(record)
+    assert fitted.checkpoint_ == "autogluon/mitra-classifier"
+    assert fitted.checkpoint_info_.reason == "the official checkpoint, downloaded from the Hub"
+
+
+@pytest.mark.parametrize("task", list(Task))
+def test_an_explicit_repo_id_offline_raises_todays_error_and_never_falls_back(task, hub_cache):
+    with pytest.raises(CheckpointNotFoundError) as info:
+        _fit(task, checkpoint=OFFICIAL_CHECKPOINTS[task])
+    message = str(info.value)
+    assert "HF_HUB_OFFLINE is set" in message and "Offline alternatives" in message
+    assert f"checkpoint={shipped_default(task)!r}" in message
+
+
+def test_an_explicit_shipped_checkpoint_gives_no_default_warning(hub_cache, fresh_warnings):
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        fitted, _ = _fit(Task.CLASSIFICATION, checkpoint=shipped_default(Task.CLASSIFICATION))
+    assert not _default_warnings(record)
+    assert fitted.checkpoint_info_.reason == "the checkpoint argument"
+
+
+def test_verbose_fit_names_the_checkpoint_revision_and_reason(tmp_path, hub_cache, capsys):
+    fake_hub_cache(hub_cache, "autogluon/mitra-classifier", _official_like(tmp_path, Task.CLASSIFICATION))
+    _fit(Task.CLASSIFICATION, verbose=True)
+    err = capsys.readouterr()
+    text = err.out + err.err
+    assert "'autogluon/mitra-classifier' (hub, revision 0123456789ab" in text
+    assert "from the Hub cache" in text
+
+
+# ---------------------------------------------------------------------------- pickles reload the same weights
+def test_a_pickle_reloads_the_commit_it_was_fitted_with(tmp_path, hub_cache):
+    repo = "autogluon/mitra-classifier"
+    snapshot = fake_hub_cache(hub_cache, repo, _official_like(tmp_path, Task.CLASSIFICATION, seed=0))
+    fitted, X = _fit(Task.CLASSIFICATION)
+    expected = fitted.predict_proba(X)
+    blob = pickle.dumps(fitted)
+    # The repo moves on: main now points at other weights.
+    fake_hub_cache(hub_cache, repo, _official_like(tmp_path, Task.CLASSIFICATION, seed=1), commit=OTHER_COMMIT)
+    refit, _ = _fit(Task.CLASSIFICATION)
+    assert refit.checkpoint_info_.revision == OTHER_COMMIT
+    assert not np.allclose(refit.predict_proba(X), expected)
+    loaded = pickle.loads(blob)
+    assert loaded.checkpoint_info_.revision == OFFICIAL_LIKE_COMMIT
+    np.testing.assert_array_equal(loaded.predict_proba(X), expected)
+    # Those weights gone and no network: a clear error, not other weights.
+    for name in ("config.json", "model.safetensors"):
+        (snapshot / name).unlink()
+    with pytest.raises(CheckpointNotFoundError, match="mitra-classifier"):
+        pickle.loads(blob).predict_proba(X)
+
+
+def test_a_pickle_refuses_a_replaced_shipped_checkpoint(tmp_path, hub_cache, monkeypatch):
+    shipped = tmp_path / "shipped"
+    write_checksums(make_tiny_checkpoint(shipped / "mitra-small-classifier", "CLASSIFICATION", seed=0))
+    monkeypatch.setattr(checkpoint_module, "SHIPPED_CHECKPOINTS_DIR", shipped)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the fallback warning
+        fitted, X = _fit(Task.CLASSIFICATION)
+    assert fitted.checkpoint_ == "mitra-small-classifier"
+    blob = pickle.dumps(fitted)
+    np.testing.assert_array_equal(pickle.loads(blob).predict_proba(X), fitted.predict_proba(X))
+    time.sleep(0.01)
+    write_checksums(make_tiny_checkpoint(shipped / "mitra-small-classifier", "CLASSIFICATION", seed=1))  # an update
+    with pytest.raises(CheckpointNotFoundError, match=r"shipped checkpoint 'mitra-small-classifier' whose .*SHA-256"):
+        pickle.loads(blob).predict_proba(X)
+
+
+def test_a_pickle_refuses_a_local_folder_holding_other_weights(tmp_path):
+    folder = make_tiny_checkpoint(tmp_path / "mine", "REGRESSION", seed=0)
+    fitted, X = _fit(Task.REGRESSION, checkpoint=str(folder))
+    assert fitted.checkpoint_info_.source == "local"
+    blob = pickle.dumps(fitted)
+    time.sleep(0.01)
+    make_tiny_checkpoint(folder, "REGRESSION", seed=1)
+    with pytest.raises(CheckpointNotFoundError, match="now holds other weights"):
+        pickle.loads(blob).predict(X)
+
+
+def test_pickles_without_checkpoint_info_still_load_by_reference(tiny_classifier_checkpoint):
+    fitted, X = _fit(Task.CLASSIFICATION, checkpoint=tiny_classifier_checkpoint)
+    state = fitted.__getstate__()
+    del state["checkpoint_info_"]  # as pickled by mitra-sklearn 0.2
+    old = MitraClassifier.__new__(MitraClassifier)
+    old.__setstate__(state)
+    np.testing.assert_array_equal(old.predict_proba(X), fitted.predict_proba(X))
+
+
+# ---------------------------------------------------------------------------- the slow-CPU warning
+def test_the_cpu_rule_scales_with_cells_support_rows_model_size_and_threads():
+    official = MitraConfig()
+    one = cpu_seconds(official, [(1000, 1000, 10)], threads=2)
+    assert 10 < one < 100  # measured: 1,024 x 1,000 x 10 took 32 s (benchmarks/cpu_rule.py)
+    assert cpu_seconds(official, [(1000, 1000, 10)] * 4, threads=2) == pytest.approx(4 * one)
+    assert cpu_seconds(official, [(1000, 1000, 10)], threads=4) == pytest.approx(one / 2)
+    assert cpu_seconds(official, [(8000, 1000, 10)], threads=2) > 4.5 * one  # attention grows with support
+    assert cpu_seconds(MitraConfig(dim=96, n_layers=3), [(1000, 1000, 10)], threads=2) < one / 50
+
+
+def test_a_large_model_on_the_cpu_says_how_long_it_will_take_once(tiny_classifier_checkpoint, fresh_warnings):
+    fitted, X = _fit(Task.CLASSIFICATION, checkpoint=tiny_classifier_checkpoint)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fitted.predict(X)  # a tiny model: no warning
+        fitted._warn_if_slow_on_cpu(100_000, None)
+    fitted.config_ = MitraConfig()  # pretend it is of the official shape (without running it)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fitted._warn_if_slow_on_cpu(100, None)  # a small table: no warning
+    with pytest.warns(UserWarning, match="will take about") as record:
+        fitted._warn_if_slow_on_cpu(20_000, None)
+    message = str(record[0].message)
+    assert "on the CPU" in message and "device='cuda'" in message
+    assert f"checkpoint={shipped_default(Task.CLASSIFICATION)!r}" in message and "faster" in message
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fitted._warn_if_slow_on_cpu(20_000, None)  # once per process
