@@ -1,6 +1,7 @@
 """Default fit + predict time on the CPU: 1,000 training x 1,000 test rows x 20 features.
 
-Times ``MitraClassifier`` / ``MitraRegressor`` with the shipped checkpoints for several ensemble
+Times ``MitraClassifier`` / ``MitraRegressor`` with the shipped checkpoints (not ``checkpoint=None``,
+which is the official model where it can be had) for several ensemble
 sizes, next to RandomForest and HistGradientBoosting fitted in the same process.
 
     python benchmarks/cpu_latency.py [--rows 1000] [--features 20] [--n-estimators 1 2 4]
@@ -21,6 +22,7 @@ import torch
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 
 from mitra_sklearn import MitraClassifier
+from mitra_sklearn.checkpoint import shipped_default
 
 
 def timed(make, X_train, y_train, X_test, repeats: int) -> float:
@@ -38,8 +40,8 @@ def main() -> None:
     parser.add_argument("--features", type=int, default=20)
     parser.add_argument("--n-estimators", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--checkpoints", nargs="+", default=[None],
-                        help="classifier checkpoints to time (default: the default checkpoint)")
+    parser.add_argument("--checkpoints", nargs="+", default=[shipped_default("classification")],
+                        help="classifier checkpoints to time (default: the shipped classifier)")
     args = parser.parse_args()
     rng = np.random.RandomState(0)
     X = rng.randn(2 * args.rows, args.features).astype(np.float32)
@@ -47,7 +49,7 @@ def main() -> None:
     X_train, y_train, X_test = X[: args.rows], y[: args.rows], X[args.rows :]
     print(f"{platform.machine()} CPU, torch {torch.__version__}, {torch.get_num_threads()} threads; "
           f"{args.rows} train x {args.rows} test rows x {args.features} features; best of {args.repeats}")
-    MitraClassifier(n_estimators=1).fit(X_train[:50], y_train[:50]).predict(X_test[:5])  # warm-up
+    MitraClassifier(args.checkpoints[0], n_estimators=1).fit(X_train[:50], y_train[:50]).predict(X_test[:5])  # warm-up
     for n in args.n_estimators:
         first = None
         for checkpoint in args.checkpoints:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import platform
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -37,6 +38,7 @@ from sklearn.metrics import accuracy_score, log_loss, r2_score, roc_auc_score
 from sklearn.model_selection import train_test_split
 
 from mitra_sklearn import MitraClassifier, MitraRegressor
+from mitra_sklearn.checkpoint import shipped_default
 
 CASES = ("rows", "rows-regression", "features", "classes")
 
@@ -106,6 +108,9 @@ def main() -> None:
     if unknown:
         raise SystemExit(f"unknown cases {sorted(unknown)}; choose from {CASES}")
     mitra = dict(n_estimators=args.n_estimators, device=args.device, random_state=args.seed)
+    # The shipped checkpoints (the figures in docs/benchmarks.md), not checkpoint=None's official ones.
+    classifier = partial(MitraClassifier, shipped_default("classification"), **mitra)
+    regressor = partial(MitraRegressor, shipped_default("regression"), **mitra)
     print(f"machine: {platform.processor() or platform.machine()}, torch threads {torch.get_num_threads()}, "
           f"device {args.device}; Mitra n_estimators={args.n_estimators}; peak = resident memory above start")
     print(f"{'case':<16s} {'method':<34s} {'train x test x feat.':<22s} {'time':>10s} {'peak':>11s}  metrics")
@@ -120,7 +125,7 @@ def main() -> None:
     if "rows" in cases:
         data = (train.drop(columns="cut"), train["cut"].astype(str), test.drop(columns="cut"), test["cut"].astype(str))
         compare("rows", run_classifier, data, [
-            *((f"Mitra support_selection={s}", lambda s=s: MitraClassifier(support_selection=s, **mitra))
+            *((f"Mitra support_selection={s}", lambda s=s: classifier(support_selection=s))
               for s in ("random", "nearest")),
             ("HistGradientBoosting", lambda: HistGradientBoostingClassifier(categorical_features="from_dtype",
                                                                             random_state=args.seed)),
@@ -129,7 +134,7 @@ def main() -> None:
         data = (train.drop(columns="price"), np.log(train["price"].to_numpy(float)),
                 test.drop(columns="price"), np.log(test["price"].to_numpy(float)))
         compare("rows-regression", run_regressor, data, [
-            *((f"Mitra support_selection={s}", lambda s=s: MitraRegressor(support_selection=s, **mitra))
+            *((f"Mitra support_selection={s}", lambda s=s: regressor(support_selection=s))
               for s in ("random", "nearest")),
             ("HistGradientBoosting", lambda: HistGradientBoostingRegressor(categorical_features="from_dtype",
                                                                            random_state=args.seed)),
@@ -139,7 +144,7 @@ def main() -> None:
                                    random_state=args.seed)
         X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=1000, random_state=args.seed)
         compare("features", run_classifier, (X_train, y_train, X_test, y_test), [
-            ("Mitra max_features=500 (subsets)", lambda: MitraClassifier(**mitra)),
+            ("Mitra max_features=500 (subsets)", classifier),
             ("HistGradientBoosting", lambda: HistGradientBoostingClassifier(random_state=args.seed)),
         ])
     if "classes" in cases:
@@ -148,7 +153,7 @@ def main() -> None:
         X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=2000, stratify=y,
                                                             random_state=args.seed)
         compare("classes", run_classifier, (X_train, y_train, X_test, y_test), [
-            ("Mitra 30 classes (class groups)", lambda: MitraClassifier(**mitra)),
+            ("Mitra 30 classes (class groups)", classifier),
             ("HistGradientBoosting", lambda: HistGradientBoostingClassifier(random_state=args.seed)),
         ])
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -70,10 +71,15 @@ def test_corrupt_shipped_copy_fails_with_the_file_name(tmp_path):
         load_model(copy, use_cache=False)
 
 
-def test_quickstart_runs_offline_and_prints_a_score_next_to_a_baseline():
-    env = {"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"}
-    completed = subprocess.run([sys.executable, "examples/quickstart.py"], cwd=ROOT, env=env,
+@pytest.mark.parametrize("arguments", [[], ["--checkpoint", "default"]])
+def test_quickstart_runs_offline_and_prints_a_score_next_to_a_baseline(arguments):
+    # A fresh machine: an empty Hub cache (conftest's), no network.
+    env = {"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin", "HF_HOME": os.environ["HF_HOME"]}
+    completed = subprocess.run([sys.executable, "examples/quickstart.py", *arguments], cwd=ROOT, env=env,
                                capture_output=True, text=True, timeout=600)
     assert completed.returncode == 0, completed.stderr[-2000:]
     assert "Mitra (mitra-small-classifier)" in completed.stdout
+    assert "Mitra checkpoint: 'mitra-small-classifier' (shipped, sha256" in completed.stdout
     assert "RandomForest" in completed.stdout
+    # Pinned to the shipped model: no fallback warning; checkpoint=None says why it falls back.
+    assert ("uses the shipped checkpoint" in completed.stderr) == bool(arguments)
