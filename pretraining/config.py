@@ -499,7 +499,7 @@ PRESETS: dict[str, TrainConfig] = {
         dim=96, n_layers=3, n_heads=4,
         priors=_sizes((32, 512), (64, 128), (2, 20), support_size_sampling="log_uniform", binary_prob=0.3,
                       class_ids="random_subset", **V2_PRIOR_SETTINGS),
-        batch_size=32, max_cells_per_forward=131_072, steps=8000, lr=5e-4, warmup_steps=200, weight_decay=0.01,
+        batch_size=32, max_cells_per_forward=65_536, steps=8000, lr=5e-4, warmup_steps=200, weight_decay=0.01,
         num_workers=0,
         log_every=10, eval_every=250, save_every=50, save_every_seconds=300, n_eval_tables=64,
     ),
@@ -510,7 +510,7 @@ PRESETS: dict[str, TrainConfig] = {
         dim=96, n_layers=3, n_heads=4,
         priors=_sizes((64, 1024), (64, 128), (2, 32), support_size_sampling="log_uniform", binary_prob=0.3,
                       class_ids="random_subset", **V2_PRIOR_SETTINGS),
-        batch_size=32, max_cells_per_forward=131_072, steps=4000, lr=2e-4, warmup_steps=100, weight_decay=0.01,
+        batch_size=32, max_cells_per_forward=65_536, steps=4000, lr=2e-4, warmup_steps=100, weight_decay=0.01,
         num_workers=0, log_every=10, eval_every=250, save_every=50, save_every_seconds=300, n_eval_tables=64,
     ),
     # One H100 for about 8 minutes (bf16, no activation checkpointing at this size).
