@@ -666,7 +666,7 @@ _ATTRIBUTES_DOC = """
     ----------
 {extra}    n_features_in_ : int
         Number of features seen during ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
         Column names seen during ``fit`` (only for inputs with string column names).
     encoder_ : TabularEncoder
         Fitted preprocessing (categorical codes, imputation, dropped constant columns).

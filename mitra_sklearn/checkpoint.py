@@ -13,7 +13,7 @@ Resolution order for a checkpoint reference:
    ``local_files_only=True`` or ``HF_HUB_OFFLINE=1``).
 
 No reference (the estimators' ``checkpoint=None``) means, per task, the official repo
-(`OFFICIAL_CHECKPOINTS`) when it is in the local Hub cache or can be downloaded, otherwise the
+(``OFFICIAL_CHECKPOINTS``) when it is in the local Hub cache or can be downloaded, otherwise the
 checkpoint shipped for that task (`resolve_default_checkpoint`, which says why). What was used is
 pinned by `checkpoint_info` (Hub commit, SHA-256 of the weights) and reloaded exactly by
 `resolve_pinned`.
@@ -208,10 +208,10 @@ def default_checkpoint(task: Task | str) -> str:
 def resolve_default_checkpoint(task: Task | str, *, estimator: str | None = None) -> DefaultCheckpoint:
     """Resolve ``checkpoint=None``: the official repo wherever it can be had, else the shipped one.
 
-    In this order: the official repo of ``task`` (`OFFICIAL_CHECKPOINTS`) from the local Hub
+    In this order: the official repo of ``task`` (``OFFICIAL_CHECKPOINTS``) from the local Hub
     cache; a download of it (unless ``HF_HUB_OFFLINE`` is set, and failing within seconds
     without a network; a failure is not retried for 10 minutes in this process); the checkpoint
-    shipped for ``task`` (`shipped_default`), with a warning text. With no shipped checkpoint
+    shipped for ``task`` (``shipped_default``), with a warning text. With no shipped checkpoint
     for ``task`` the official repo's error is raised.
 
     Parameters

@@ -62,14 +62,14 @@ class TabularEncoder(TransformerMixin, BaseEstimator):
     ----------
     n_features_in_ : int
         Number of input columns.
-    categorical_mask_ : ndarray of bool, shape (n_features_in_,)
+    categorical_mask_ : ndarray of bool, shape (``n_features_in_``,)
         Which input columns were treated as categorical.
     categories_ : dict of int -> ndarray
         Known categories of each categorical column (index in the input).
     ordered_columns_ : ndarray of int
         Categorical input columns whose code order means something (ordered pandas
         categoricals); the others are nominal.
-    fill_values_ : ndarray of shape (n_features_in_,)
+    fill_values_ : ndarray of shape (``n_features_in_``,)
         Training mean used to impute missing numeric values (0 for categorical columns,
         whose missing values have their own code).
     kept_columns_ : ndarray of int

@@ -103,7 +103,7 @@ MitraRegressor.__doc__ = (
 
     Notes
     -----
-    Target scaling (`mitra_sklearn.tasks.TargetScaling`), per member support set: min-max
+    Target scaling (``mitra_sklearn.tasks.TargetScaling``), per member support set: min-max
     with the support targets' minimum and maximum, unless a target lies more than 10 times
     the 5-95 % quantile spread beyond those quantiles; then min-max with the other targets'
     range, the outliers clipped into [0, 1]. Predictions are kept within half the scaling

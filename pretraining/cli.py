@@ -10,11 +10,11 @@ from typing import Any
 
 from .config import PRESETS, PriorConfig, TrainConfig, parse_mixture, preset
 
-_DESCRIPTION = """Regenerate Mitra weights from the synthetic prior mixture.
+_DESCRIPTION_TEMPLATE = """Regenerate Mitra weights from the synthetic prior mixture.
 
 commands:
   train             pretrain (or resume) a model; --dry-run prints the plan
-  presets           list the named presets (cpu-small, gpu-8min, mitra-full, tiny)
+  presets           list the named presets ({presets})
   evaluate          evaluate checkpoints on real datasets against baselines
   generalizability  the paper's generalizability matrix G and performance vector P
   resume            continue a campaign (a committed, packed run state) on this machine
@@ -28,6 +28,7 @@ A killed run resumes from its newest checkpoint when started again with the same
 Campaign (state committed to the repository, continued on any fresh clone):
                     python -m pretraining resume campaign/<name>
 """
+_DESCRIPTION = _DESCRIPTION_TEMPLATE.replace("{presets}", ", ".join(sorted(PRESETS)))
 
 
 def _train_parser(sub: argparse._SubParsersAction) -> None:

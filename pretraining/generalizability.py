@@ -220,7 +220,7 @@ class GeneralizabilityResult:
     priors : list of str
         Column names of G: the evaluation priors.
     G : dict of str to ndarray of shape (n_models, n_priors)
-        Metric (the keys of `G_METRICS` for the task) -> mean over the prior's tables.
+        Metric (the keys of ``G_METRICS`` for the task) -> mean over the prior's tables.
     G_std : dict of str to ndarray of shape (n_models, n_priors)
         Standard deviation over the tables.
     P : dict of str to ndarray of shape (n_models,)
@@ -243,11 +243,11 @@ class GeneralizabilityResult:
 
     @property
     def metrics(self) -> list[str]:
-        """Metric names, in `G_METRICS` order."""
+        """Metric names, in ``G_METRICS`` order."""
         return list(self.G)
 
     def higher_is_better(self, metric: str) -> bool:
-        """Whether a larger value of ``metric`` (a key of `G`) is better."""
+        """Whether a larger value of ``metric`` (a key of ``G``) is better."""
         self._check(metric)
         return HIGHER_IS_BETTER[G_METRICS[self.task][metric]]
 
@@ -583,7 +583,7 @@ def _range(text: str | None) -> int | tuple[int, int] | None:
 def build_parser() -> argparse.ArgumentParser:
     """The command-line parser of ``python -m pretraining.generalizability``."""
     parser = argparse.ArgumentParser(
-        prog="python -m pretraining.generalizability",
+        prog="python -m pretraining generalizability",
         description="Generalizability matrix G (model trained on prior i, tested on prior j) and real-data P.",
     )
     parser.add_argument("--checkpoint", action="append", required=True, metavar="NAME=FOLDER",

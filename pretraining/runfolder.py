@@ -242,12 +242,12 @@ def latest_checkpoint(run_dir: str | os.PathLike) -> Path | None:
 
 def pack(run_dir: str | os.PathLike, out_dir: str | os.PathLike, *, max_mib: float = 15.0,
          with_state: bool = True) -> list[Path]:
-    """`RunFolder.pack` of ``run_dir``."""
+    """`pretraining.runfolder.RunFolder.pack` of ``run_dir``."""
     return RunFolder(run_dir).pack(out_dir, max_mib=max_mib, with_state=with_state)
 
 
 def unpack(pack_dir: str | os.PathLike, run_dir: str | os.PathLike) -> Path:
-    """`RunFolder.unpack` into ``run_dir``."""
+    """`pretraining.runfolder.RunFolder.unpack` into ``run_dir``."""
     return RunFolder(run_dir).unpack(pack_dir)
 
 

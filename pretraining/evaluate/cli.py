@@ -51,7 +51,7 @@ def _variant_label(name: str, n_estimators: int, fine_tune: bool, several_n: boo
 def build_parser() -> argparse.ArgumentParser:
     """The command-line parser of ``python -m pretraining.evaluate``."""
     parser = argparse.ArgumentParser(
-        prog="python -m pretraining.evaluate",
+        prog="python -m pretraining evaluate",
         description="Evaluate Mitra checkpoints and baselines on real datasets (same splits for all).",
     )
     parser.add_argument("--classifier", help="classification checkpoint (method name 'Mitra')")

@@ -1,7 +1,7 @@
 """The metrics of every evaluation in this project (real data and the generalizability matrix).
 
 One owner for what a metric is, how it is computed and which direction is better:
-`pretraining.evaluate.runner` (real data) and `pretraining.generalizability` (synthetic tables)
+`pretraining.evaluate.runner` (real data) and ``pretraining.generalizability`` (synthetic tables)
 both score predictions with `score_predictions`.
 
 Classification: ROC-AUC (binary, or a macro average over the classes present), accuracy and

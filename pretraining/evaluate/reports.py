@@ -3,7 +3,7 @@ per-group breakdowns, as DataFrames, markdown and a figure.
 
 Every summary starts from the same per-dataset means (each dataset's repeats averaged first),
 ranks methods on the task's primary metric (`PRIMARY_METRIC`: ROC-AUC or RMSE; 1 = best, ties
-averaged, a failed method last) and compares them with `REFERENCE_METHOD` on that metric. The
+averaged, a failed method last) and compares them with ``REFERENCE_METHOD`` on that metric. The
 groups are those of `pretraining.realdata.dataset_groups`, recomputed from the results' shape
 columns.
 """
@@ -130,14 +130,14 @@ def summarize(results: pd.DataFrame, task: Task) -> pd.DataFrame:
     Parameters
     ----------
     results : pandas.DataFrame
-        Rows from `evaluate_checkpoint` / `evaluate_baselines` (both tasks may be mixed).
+        Rows from `pretraining.evaluate.evaluate_checkpoint` / `pretraining.evaluate.evaluate_baselines` (both tasks may be mixed).
     task : {"classification", "regression"}
 
     Returns
     -------
     pandas.DataFrame
         Columns ``method, datasets, <metrics>, avg_rank``, ``win_vs_RF`` (only when
-        `REFERENCE_METHOD` is in the results; see `win_rates`), ``seconds``, ``failed``.
+        ``REFERENCE_METHOD`` is in the results; see `pretraining.evaluate.win_rates`), ``seconds``, ``failed``.
         Sorted by average rank. Rank uses ROC-AUC (classification) or RMSE (regression), per
         dataset after averaging its repeats.
     """
@@ -203,7 +203,7 @@ def group_summary(results: pd.DataFrame, task: Task) -> pd.DataFrame:
     -------
     pandas.DataFrame
         Long format, one row per (group, method): ``group, datasets, method, <primary
-        metric>, avg_rank`` and ``win_vs_RF`` (when `REFERENCE_METHOD` is in the results).
+        metric>, avg_rank`` and ``win_vs_RF`` (when ``REFERENCE_METHOD`` is in the results).
         Groups are those of `pretraining.realdata.GROUPS` for the task, in that order; a group
         without datasets is left out.
     """

@@ -36,7 +36,7 @@ from .splits import Split, cached_splits
 
 __all__ = ["RESULT_COLUMNS", "checkpoint_task", "evaluate_checkpoint", "evaluate_baselines", "quick_validation"]
 
-#: Columns of a results table, in order (`evaluate_checkpoint`, `evaluate_baselines`, results.csv).
+#: Columns of a results table, in order (`pretraining.evaluate.evaluate_checkpoint`, `pretraining.evaluate.evaluate_baselines`, results.csv).
 RESULT_COLUMNS: tuple[str, ...] = (
     "dataset", "task", "method", "checkpoint", "n_estimators", "fine_tune", "repeat", "split_id",
     "n_train", "n_test", "n_rows", "n_features", "n_categorical", "n_classes", *METRIC_COLUMNS,
@@ -212,14 +212,14 @@ def evaluate_checkpoint(
     batch_size : int, default=1024
         Query rows per forward pass.
     multi_class : {"ovr", "ovo"}, default="ovr"
-        Multiclass ROC-AUC average (see `pretraining.evaluate.metrics.roc_auc`).
+        Multiclass ROC-AUC average (see ``pretraining.evaluate.roc_auc``).
     verbose : bool, default=False
         Print one line per dataset and split to stderr.
 
     Returns
     -------
     pandas.DataFrame
-        Columns `RESULT_COLUMNS`: ``dataset, task, method, checkpoint, n_estimators, fine_tune,
+        Columns ``RESULT_COLUMNS``: ``dataset, task, method, checkpoint, n_estimators, fine_tune,
         repeat, split_id, n_train, n_test, n_rows, n_features, n_categorical, n_classes,
         roc_auc, accuracy, log_loss, rmse, r2, fit_seconds, predict_seconds, seconds, error``
         (metrics of the other task are NaN; a failed fit leaves NaN metrics and the message in
@@ -249,7 +249,7 @@ def evaluate_baselines(
     n_jobs: int | None = -1,
     verbose: bool = False,
 ) -> pd.DataFrame:
-    """Score the baselines on exactly the splits `evaluate_checkpoint` uses.
+    """Score the baselines on exactly the splits `pretraining.evaluate.evaluate_checkpoint` uses.
 
     Parameters
     ----------
@@ -257,11 +257,11 @@ def evaluate_baselines(
     datasets : sequence of Dataset or str
         Datasets or a suite name.
     baselines : iterable of str, optional
-        Names from `pretraining.evaluate.baselines.baseline_factories` (``LogReg``/``Ridge``,
+        Names from ``pretraining.evaluate.baseline_factories`` (``LogReg``/``Ridge``,
         ``RF``, ``HGB``, ``XGB``, ``LGBM``, ``CatBoost``); default all that are installed.
         Unknown or unavailable names are skipped with a warning naming the package to install.
     max_train_rows, max_test_rows, n_repeats, test_size, seed
-        As in `evaluate_checkpoint` (pass the same values to get the same splits).
+        As in `pretraining.evaluate.evaluate_checkpoint` (pass the same values to get the same splits).
     n_jobs : int or None, default=-1
         Threads of the forests and boosters; a positive value also caps OpenMP pools
         (HistGradientBoosting) while the baselines run.
@@ -271,7 +271,7 @@ def evaluate_baselines(
     Returns
     -------
     pandas.DataFrame
-        Same columns as `evaluate_checkpoint`.
+        Same columns as `pretraining.evaluate.evaluate_checkpoint`.
     """
     task = check_task(task)
     factories = baseline_factories(task, seed=seed, n_jobs=n_jobs)
@@ -333,7 +333,7 @@ def quick_validation(
     device : str, default="auto"
         Estimator device.
     multi_class : {"ovr", "ovo"}, default="ovr"
-        Multiclass ROC-AUC average (``"ovo"`` matches `pretraining.generalizability`).
+        Multiclass ROC-AUC average (``"ovo"`` matches ``pretraining.generalizability``).
 
     Returns
     -------

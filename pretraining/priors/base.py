@@ -116,7 +116,7 @@ class Table:
 class Prior(ABC):
     """A generator of synthetic tables.
 
-    Subclasses implement `_generate`, one raw draw. `sample` adds what every prior shares:
+    Subclasses implement ``_generate``, one raw draw. `sample` adds what every prior shares:
     argument checks, the class-count draw, re-draws until the table is valid (every requested
     class present, finite, non-constant target, at least one non-constant feature), the fallback
     to fewer classes, and MCAR missing values.
