@@ -50,6 +50,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mitra_sklearn.progress import progress_bar
+
 from .config import PriorConfig
 from .data import split_support_query
 from .evaluate import checkpoint_task, evaluate_checkpoint, quick_validation, summarize
@@ -363,6 +365,7 @@ def generalizability_matrix(
     names = list(checkpoints)
     metric_names = list(G_METRICS[task])
     rows = []
+    bar = progress_bar(len(names) * sum(len(tables[prior]) for prior in priors), "G matrix", "table", enabled=verbose)
     # Model-major loop: one model stays loaded (and cached) while it reads every table.
     for model in names:
         for prior in priors:
@@ -375,8 +378,12 @@ def generalizability_matrix(
                 rows.append({"model": model, "prior": prior, "table": table.index, "n_classes": table.n_classes,
                              "n_features": table.x_support.shape[1], **scores,
                              "seconds": time.perf_counter() - t1})
-            if verbose:
-                print(f"{model} on {prior}: {time.perf_counter() - t0:.1f}s", file=sys.stderr)
+                if bar is not None:
+                    bar.update(1)
+            if bar is not None:
+                bar.write(f"{model} on {prior}: {time.perf_counter() - t0:.1f}s", file=sys.stderr)
+    if bar is not None:
+        bar.close()
     per_table = pd.DataFrame(rows)
 
     grouped = per_table.groupby(["model", "prior"], sort=False)[metric_names]

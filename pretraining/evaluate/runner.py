@@ -20,6 +20,8 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
+from mitra_sklearn.progress import progress_bar
+
 from ..realdata import Dataset, load_suite
 from .baselines import BASELINE_PACKAGES, baseline_factories
 from .metrics import (
@@ -79,40 +81,45 @@ def _evaluate_method(
     multi_class: MultiClass = "ovr",
 ) -> list[dict[str, Any]]:
     rows = []
-    for dataset in datasets:
-        for split in cached_splits(dataset, **split_kwargs):
-            row: dict[str, Any] = {
-                "dataset": dataset.name,
-                "task": dataset.task,
-                "method": method,
-                **info,
-                "repeat": split.repeat,
-                "split_id": split.split_id,
-                "n_train": len(split.train),
-                "n_test": len(split.test),
-                # The whole dataset's shape: the report groups (realdata.dataset_groups) read it.
-                "n_rows": dataset.n_rows,
-                "n_features": dataset.n_features,
-                "n_categorical": int(dataset.categorical_mask.sum()),
-                "n_classes": dataset.n_classes,
-                **{m: float("nan") for m in METRIC_COLUMNS},
-                "fit_seconds": float("nan"),
-                "predict_seconds": float("nan"),
-                "seconds": float("nan"),
-                "error": "",
-            }
-            try:
-                metrics, fit_s, predict_s = _fit_predict(make_estimator, dataset, split, multi_class)
-                row.update(metrics, fit_seconds=fit_s, predict_seconds=predict_s, seconds=fit_s + predict_s)
-            except Exception as err:  # one failing dataset (e.g. too many classes) must not end a run
-                row["error"] = f"{type(err).__name__}: {err}"[:300]
-                warnings.warn(f"{method} failed on {dataset.name} (repeat {split.repeat}): {row['error']}",
-                              RuntimeWarning, stacklevel=2)
-            if verbose:
-                primary = PRIMARY_METRIC[dataset.task]
-                print(f"  {method:<24} {dataset.name:<18} r{split.repeat} {primary}={row[primary]:.4f} "
-                      f"({row['seconds']:.2f}s)", file=sys.stderr, flush=True)
-            rows.append(row)
+    splits = [(dataset, split) for dataset in datasets for split in cached_splits(dataset, **split_kwargs)]
+    bar = progress_bar(len(splits), method, "split", enabled=verbose)
+    for dataset, split in splits:
+        row: dict[str, Any] = {
+            "dataset": dataset.name,
+            "task": dataset.task,
+            "method": method,
+            **info,
+            "repeat": split.repeat,
+            "split_id": split.split_id,
+            "n_train": len(split.train),
+            "n_test": len(split.test),
+            # The whole dataset's shape: the report groups (realdata.dataset_groups) read it.
+            "n_rows": dataset.n_rows,
+            "n_features": dataset.n_features,
+            "n_categorical": int(dataset.categorical_mask.sum()),
+            "n_classes": dataset.n_classes,
+            **{m: float("nan") for m in METRIC_COLUMNS},
+            "fit_seconds": float("nan"),
+            "predict_seconds": float("nan"),
+            "seconds": float("nan"),
+            "error": "",
+        }
+        try:
+            metrics, fit_s, predict_s = _fit_predict(make_estimator, dataset, split, multi_class)
+            row.update(metrics, fit_seconds=fit_s, predict_seconds=predict_s, seconds=fit_s + predict_s)
+        except Exception as err:  # one failing dataset (e.g. too many classes) must not end a run
+            row["error"] = f"{type(err).__name__}: {err}"[:300]
+            warnings.warn(f"{method} failed on {dataset.name} (repeat {split.repeat}): {row['error']}",
+                          RuntimeWarning, stacklevel=2)
+        if bar is not None:
+            primary = PRIMARY_METRIC[dataset.task]
+            # Above the bar, which stays at the bottom.
+            bar.write(f"  {method:<24} {dataset.name:<18} r{split.repeat} {primary}={row[primary]:.4f} "
+                      f"({row['seconds']:.2f}s)", file=sys.stderr)
+            bar.update(1)
+        rows.append(row)
+    if bar is not None:
+        bar.close()
     return rows
 
 

@@ -475,3 +475,14 @@ def test_catboost_is_skipped_with_a_hint_when_missing(monkeypatch):
     with pytest.warns(UserWarning, match="pip install catboost"):
         frame = ev.evaluate_baselines("classification", [data], baselines=["CatBoost"], n_repeats=1, n_jobs=1)
     assert frame.empty
+
+
+def test_evaluation_shows_a_progress_bar_only_when_verbose(small, capsys):
+    kwargs = dict(n_estimators=1, n_repeats=1, max_train_rows=32, max_test_rows=16, seed=0)
+    ev.evaluate_checkpoint(small["clf_ckpt"], "classification", small["classification"], **kwargs)
+    quiet = capsys.readouterr()
+    assert quiet.out == "" and quiet.err == ""
+    ev.evaluate_checkpoint(small["clf_ckpt"], "classification", small["classification"], verbose=True, **kwargs)
+    err = capsys.readouterr().err
+    assert "2/2" in err and "split" in err  # the bar: one step per dataset split
+    assert "iris" in err and "wine" in err  # one line per split above it

@@ -229,3 +229,13 @@ def test_result_is_a_dataclass_with_metric_directions(result):
 def test_unknown_real_data_suite_is_rejected(checkpoints):
     with pytest.raises(ValueError, match="real_data must be None or a suite"):
         gz.generalizability_matrix(checkpoints, ["scm"], **SMALL, real_data="kaggle")
+
+
+def test_progress_bar_only_when_verbose(checkpoints, capsys):
+    kwargs = dict(priors=["scm"], n_tables=2, n_support=40, n_query=10, n_features=(3, 4), real_data=None)
+    gz.generalizability_matrix({"scm": checkpoints["scm"]}, **kwargs)
+    quiet = capsys.readouterr()
+    assert quiet.out == "" and quiet.err == ""
+    gz.generalizability_matrix({"scm": checkpoints["scm"]}, verbose=True, **kwargs)
+    err = capsys.readouterr().err
+    assert "G matrix" in err and "2/2" in err and "scm on scm" in err

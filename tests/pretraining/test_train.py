@@ -32,8 +32,10 @@ def _weights(folder: Path) -> dict[str, torch.Tensor]:
     return load_file(str(folder / "model.safetensors"))
 
 
-def test_tiny_run_lowers_the_loss_and_its_checkpoint_predicts(tmp_path):
+def test_tiny_run_lowers_the_loss_and_its_checkpoint_predicts(tmp_path, capsys):
     result = train(preset("tiny"), tmp_path / "run", progress=False)
+    quiet = capsys.readouterr()
+    assert quiet.out == "" and quiet.err == ""  # progress=False: nothing printed
     assert result.step == 30 and not result.stopped_early
     evals = _records(result.log_path, "eval_prior_loss")
     assert evals[0]["step"] == 0 and evals[-1]["step"] == 30
