@@ -51,7 +51,8 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--time-limit", type=float, help="stop (after saving) after this many seconds")
     parser.add_argument("--seed", type=int, help="seed of the data stream and initialisation")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="any TrainConfig field, or priors.<field> for a prior setting; value in JSON (e.g. --set priors.n_support=[32,128])")
+                        help="any TrainConfig field, or priors.<field> for a prior setting; value in JSON "
+                             "(e.g. --set priors.n_support=[32,128])")
     parser.add_argument("--device", help="cpu, cuda, ... (default: CUDA when available)")
     parser.add_argument("--stop-after", type=int, help="stop at this step (the schedule still targets --steps)")
     parser.add_argument("--init-from", help="warm start a new run from this checkpoint folder, run folder or "
