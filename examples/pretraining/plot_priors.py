@@ -6,7 +6,8 @@ Mitra is pretrained on synthetic tables only, drawn from a mixture of *priors*: 
 structural causal models (SCM), trees and forests fitted on random labels (DT, ET, GB, RF), a
 directly sampled random forest (DSRF), and, in the v2 mixture, rule-like tables and additive
 models. Every prior has the same interface,
-``prior.sample(seed, n_rows, n_features, task, n_classes)``, which returns a `Table`.
+``prior.sample(seed, n_rows, n_features, task, n_classes)``, which returns a
+`~pretraining.priors.Table`.
 
 Here each prior of the registry draws one classification table with two features and three
 requested classes (a prior may return fewer: tree priors keep the classes their fitted model
@@ -22,8 +23,9 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-# `pretraining` lives in the checkout, not in the installed package: import it from the root.
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+# `pretraining` lives in the checkout, not in the installed package: run this from the
+# repository root (the documentation build puts the root on the path itself).
+sys.path.insert(0, str(Path.cwd()))
 
 from pretraining.config import PriorConfig
 from pretraining.priors import PRIORS
