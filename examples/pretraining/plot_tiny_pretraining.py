@@ -7,7 +7,7 @@ writes a run folder: checkpoints in the format the estimators read, and ``log.js
 record per log line (training loss, learning rate, tables per second) and per evaluation (loss
 and accuracy on a fixed set of held-out prior tables).
 
-We start from the ``tiny`` preset of `pretraining.config.PRESETS` (a 2-layer, 32-wide model on
+We start from the ``tiny`` preset of ``pretraining.config.PRESETS`` (a 2-layer, 32-wide model on
 tables of at most 48 support rows), run it for 200 steps of 8 tables into a temporary folder,
 and plot the learning curve. Then the final checkpoint is used like any other, on a real table.
 
@@ -30,8 +30,9 @@ import torch
 from sklearn.datasets import load_breast_cancer
 from sklearn.model_selection import train_test_split
 
-# `pretraining` lives in the checkout, not in the installed package: import it from the root.
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+# `pretraining` lives in the checkout, not in the installed package: run this from the
+# repository root (the documentation build puts the root on the path itself).
+sys.path.insert(0, str(Path.cwd()))
 
 from mitra_sklearn import MitraClassifier
 from pretraining.config import preset
