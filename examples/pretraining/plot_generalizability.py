@@ -5,7 +5,7 @@ The generalizability matrix of priors
 The Mitra paper compares priors with a matrix G: ``G[i, j]`` is the score of a model pretrained
 on prior ``i`` on fresh tables of prior ``j``, and a vector P holds each model's score on real
 data. A low diagonal entry marks a *diverse* prior (hard even for its own model); a column no
-other model scores well on marks a *distinctive* one. `pretraining.generalizability` computes
+other model scores well on marks a *distinctive* one. ``pretraining.generalizability`` computes
 both: `~pretraining.generalizability.generalizability_matrix` returns a
 `~pretraining.generalizability.GeneralizabilityResult`.
 
@@ -26,8 +26,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-# `pretraining` lives in the checkout, not in the installed package: import it from the root.
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+# `pretraining` lives in the checkout, not in the installed package: run this from the
+# repository root (the documentation build puts the root on the path itself).
+sys.path.insert(0, str(Path.cwd()))
 
 from pretraining.config import preset
 from pretraining.generalizability import (
