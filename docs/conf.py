@@ -23,6 +23,9 @@ sys.path.insert(0, str(ROOT))
 # Nothing in the build may reach the network: the examples pin shipped checkpoints, and this makes
 # sure a Hub look-up (checkpoint=None) falls back to them at once instead of trying to download.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# OpenMP threads sleep instead of spinning while they wait: on a machine whose cores are busy
+# with other work, spinning threads made small fits of the examples 2-50x slower.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 # Figures are drawn without a screen.
 os.environ.setdefault("MPLBACKEND", "Agg")
 

@@ -370,7 +370,7 @@ class PretrainedMixin:
     def from_files(
         cls: type[ModelT], files: CheckpointFiles, *, device: str | torch.device = "cpu", use_cache: bool = False
     ) -> ModelT:
-        """Load a checkpoint already resolved (`resolve_checkpoint`, `resolve_pinned`).
+        """Load a checkpoint already resolved (`mitra_sklearn.checkpoint.resolve_checkpoint`, ``resolve_pinned``).
 
         Parameters
         ----------
