@@ -336,6 +336,17 @@ def test_verbose_progress(clf, data, capsys):
     assert "predict" in capsys.readouterr().err
 
 
+def test_quiet_by_default_even_with_fine_tuning(clf, reg, data, capsys):
+    # Long work shows progress only when verbose: nothing at all is printed otherwise.
+    X, y = data
+    clf.set_params(fine_tune=True, fine_tune_steps=2).fit(X, y).predict_proba(X)
+    reg.set_params(fine_tune=True, fine_tune_steps=2).fit(X, X[:, 0]).predict(X, return_std=True)
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == ""
+    clf.set_params(verbose=True).fit(X, y)
+    assert "fine-tun" in capsys.readouterr().err.lower()  # the fine-tuning bar
+
+
 def test_float64_precision_matches_float32(clf, data):
     X, y = data
     p32 = clone(clf).fit(X, y).predict_proba(X)
