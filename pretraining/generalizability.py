@@ -597,19 +597,21 @@ def build_parser() -> argparse.ArgumentParser:
                         help="model trained on one prior, named after it (repeatable)")
     parser.add_argument("--priors", help="comma-separated evaluation priors (default: the checkpoint names "
                                          "that are registry priors, else scm,et,gb,dt,rf,dsrf)")
-    parser.add_argument("--task", choices=["classification", "regression"], default="classification")
-    parser.add_argument("--n-tables", type=int, default=100)
-    parser.add_argument("--n-support", type=int, default=800)
-    parser.add_argument("--n-query", type=int, default=200)
+    parser.add_argument("--task", choices=["classification", "regression"], default="classification",
+                        help="task of the checkpoints (default classification)")
+    parser.add_argument("--n-tables", type=int, default=100, help="evaluation tables per prior (default 100)")
+    parser.add_argument("--n-support", type=int, default=800, help="support rows per table (default 800)")
+    parser.add_argument("--n-query", type=int, default=200, help="query rows per table (default 200)")
     parser.add_argument("--n-features", help="fixed count or range 'LOW-HIGH' (default: PriorConfig range)")
     parser.add_argument("--n-classes", help="fixed count or range 'LOW-HIGH' (default: drawn by the prior)")
-    parser.add_argument("--n-estimators", type=int, default=1)
+    parser.add_argument("--n-estimators", type=int, default=1, help="ensemble members per prediction (default 1)")
     parser.add_argument("--real-data", choices=[*SUITES, "none"], default="sklearn",
                         help="suite for P (default sklearn); benchmark-select while choosing priors")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--out", default="docs/results/generalizability")
-    parser.add_argument("--quiet", action="store_true")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the tables and the estimators (default 0)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, ... (default auto)")
+    parser.add_argument("--out", default="docs/results/generalizability",
+                        help="folder for G and P as CSV, JSON and heatmaps (default docs/results/generalizability)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar and no per-prior lines")
     return parser
 
 

@@ -78,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=int, default=1024)
     parser.add_argument("--n-jobs", type=int, default=-1, help="threads of the tree baselines")
     parser.add_argument("--out", default="docs/results", help="output folder")
-    parser.add_argument("--quiet", action="store_true", help="no per-split progress lines")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar and no per-split lines")
     parser.add_argument("--from-csv", nargs="+", metavar="CSV",
                         help="evaluate nothing: merge earlier results.csv files (later files win on the "
                              "same method, dataset and split) and write the report to --out")
