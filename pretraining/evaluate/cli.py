@@ -64,20 +64,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--datasets", help="comma-separated subset of the suite's datasets")
     parser.add_argument("--n-estimators", type=int, nargs="+", default=[4],
                         help="Mitra ensemble sizes to compare, e.g. 1 8 (default 4)")
-    parser.add_argument("--fine-tune", choices=["off", "on", "both"], default="off")
-    parser.add_argument("--fine-tune-steps", type=int, default=50)
+    parser.add_argument("--fine-tune", choices=["off", "on", "both"], default="off",
+                        help="Mitra with fine_tune=False, True, or both side by side (default off)")
+    parser.add_argument("--fine-tune-steps", type=int, default=50, help="fine_tune_steps when fine-tuning (default 50)")
     parser.add_argument("--baselines", default="all",
                         help="comma-separated baselines (LogReg,Ridge,RF,HGB,"
                              f"{','.join(BASELINE_PACKAGES)}), 'all' or 'none'")
-    parser.add_argument("--n-repeats", type=int, default=3)
-    parser.add_argument("--test-size", type=float, default=0.2)
-    parser.add_argument("--max-train-rows", type=int, default=2000)
-    parser.add_argument("--max-test-rows", type=int, default=2000)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--batch-size", type=int, default=1024)
+    parser.add_argument("--n-repeats", type=int, default=3, help="random train/test splits per dataset (default 3)")
+    parser.add_argument("--test-size", type=float, default=0.2, help="test share of each split (default 0.2)")
+    parser.add_argument("--max-train-rows", type=int, default=2000, help="training rows per split at most (default 2000)")
+    parser.add_argument("--max-test-rows", type=int, default=2000, help="test rows per split at most (default 2000)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the splits and the estimators (default 0)")
+    parser.add_argument("--device", default="auto", help="device of the Mitra estimators (default auto)")
+    parser.add_argument("--batch-size", type=int, default=1024, help="Mitra query rows per forward pass (default 1024)")
     parser.add_argument("--n-jobs", type=int, default=-1, help="threads of the tree baselines")
-    parser.add_argument("--out", default="docs/results", help="output folder")
+    parser.add_argument("--out", default="docs/results", help="folder for results.csv/.md/.png (default docs/results)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no per-split lines")
     parser.add_argument("--from-csv", nargs="+", metavar="CSV",
                         help="evaluate nothing: merge earlier results.csv files (later files win on the "
