@@ -356,15 +356,18 @@ def train(
 
         out_of_time = dist.any(schedule.out_of_time(), device)
         evaluate = schedule.evaluate_due(state.step, out_of_time)
-        if schedule.save_due(state.step, evaluate):
+        saved = schedule.save_due(state.step, evaluate)
+        if saved:
             if dist.is_main:
                 checkpoint = run.save(model, optimizer, scheduler, state, config.to_dict(), config.keep_checkpoints)
-                if campaign is not None:
-                    pack_campaign(run.path, campaign)
             schedule.saved()
         if dist.is_main and evaluate:
             run.log({"step": state.step, **_evaluate(model, eval_batches, config, device, real_data=config.real_data_eval,
                                                      checkpoint=checkpoint)})
+        if saved and dist.is_main and campaign is not None:
+            # After the evaluation of this step, so that the campaign's log holds it (the last
+            # step's scores were missing otherwise).
+            pack_campaign(run.path, campaign)
         if out_of_time:
             stopped_early = state.step < final_step
             break

@@ -214,6 +214,9 @@ def test_campaign_state_continues_on_a_fresh_run_folder(tmp_path):
     config = preset("tiny", steps=20, save_every=5)
     train(config, tmp_path / "run", progress=False, stop_after=10, campaign=campaign)
     assert (campaign / "state" / "manifest.json").is_file() and (campaign / "train_config.json").is_file()
+    # The campaign's log is the run's, the evaluation of the last saved step included.
+    assert (campaign / "log.jsonl").read_text() == (tmp_path / "run" / "log.jsonl").read_text()
+    assert _records(campaign / "log.jsonl", "eval_prior_loss")[-1]["step"] == 10
     assert sum(p.stat().st_size for p in (campaign / "state").iterdir()) < 2**20
     assert cli_main(["resume", str(campaign), "--out", str(tmp_path / "fresh"), "--no-progress"]) == 0
     resumed = latest_checkpoint(tmp_path / "fresh")
