@@ -2,7 +2,8 @@
 
 ``LogReg``/``Ridge``, ``RF`` and ``HGB`` (scikit-learn) are always there; ``XGB``, ``LGBM`` and
 ``CatBoost`` only when their package is installed (otherwise they are skipped with a warning
-that names the package). Every baseline accepts the `pretraining.realdata.Dataset` frames as
+that names the package). ``Prior`` (the class frequencies, or the mean target, of the training
+split) is the floor a model must clear; it runs only when named. Every baseline accepts the `pretraining.realdata.Dataset` frames as
 they are: ``category`` columns and NaN.
 """
 
@@ -16,10 +17,13 @@ import pandas as pd
 
 from .metrics import Task, check_task
 
-__all__ = ["baseline_factories", "CatBoostBaseline", "BASELINE_PACKAGES"]
+__all__ = ["baseline_factories", "CatBoostBaseline", "BASELINE_PACKAGES", "OPT_IN_BASELINES"]
 
 #: Pip package of each optional baseline (named in the "not available" warning).
 BASELINE_PACKAGES: dict[str, str] = {"XGB": "xgboost", "LGBM": "lightgbm", "CatBoost": "catboost"}
+
+#: Baselines left out of "all baselines": they are floors, not competitors, and would shift ranks.
+OPT_IN_BASELINES: frozenset[str] = frozenset({"Prior"})
 
 
 def _column_transformer(kind: Literal["onehot", "ordinal"]) -> Any:
@@ -123,8 +127,8 @@ def baseline_factories(task: Task, *, seed: int = 0, n_jobs: int | None = -1) ->
     Returns
     -------
     dict of str to callable
-        ``LogReg``/``Ridge``, ``RF``, ``HGB``, and ``XGB``/``LGBM``/``CatBoost`` when
-        xgboost/lightgbm/catboost are installed. Each callable returns a fresh unfitted
+        ``LogReg``/``Ridge``, ``RF``, ``HGB``, ``Prior`` (class frequencies or mean target), and
+        ``XGB``/``LGBM``/``CatBoost`` when xgboost/lightgbm/catboost are installed. Each callable returns a fresh unfitted
         estimator that accepts a DataFrame with ``category`` columns and NaN.
     """
     from sklearn.ensemble import (
@@ -133,6 +137,7 @@ def baseline_factories(task: Task, *, seed: int = 0, n_jobs: int | None = -1) ->
         RandomForestClassifier,
         RandomForestRegressor,
     )
+    from sklearn.dummy import DummyClassifier, DummyRegressor
     from sklearn.linear_model import LogisticRegression, Ridge
     from sklearn.pipeline import make_pipeline
 
@@ -144,12 +149,14 @@ def baseline_factories(task: Task, *, seed: int = 0, n_jobs: int | None = -1) ->
             _column_transformer("ordinal"), RandomForestClassifier(n_estimators=300, n_jobs=n_jobs, random_state=seed)
         )
         out["HGB"] = lambda: HistGradientBoostingClassifier(categorical_features="from_dtype", random_state=seed)
+        out["Prior"] = lambda: DummyClassifier(strategy="prior")
     else:
         out["Ridge"] = lambda: make_pipeline(_column_transformer("onehot"), Ridge(alpha=1.0))
         out["RF"] = lambda: make_pipeline(
             _column_transformer("ordinal"), RandomForestRegressor(n_estimators=300, n_jobs=n_jobs, random_state=seed)
         )
         out["HGB"] = lambda: HistGradientBoostingRegressor(categorical_features="from_dtype", random_state=seed)
+        out["Prior"] = lambda: DummyRegressor(strategy="mean")
     try:
         import xgboost
 

@@ -69,7 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--fine-tune-steps", type=int, default=50, help="fine_tune_steps when fine-tuning (default 50)")
     parser.add_argument("--baselines", default="all",
                         help="comma-separated baselines (LogReg,Ridge,RF,HGB,"
-                             f"{','.join(BASELINE_PACKAGES)}), 'all' or 'none'")
+                             f"{','.join(BASELINE_PACKAGES)}; Prior, the class-frequency / mean floor, "
+                             "only when named), 'all' or 'none' (default all)")
     parser.add_argument("--n-repeats", type=int, default=3, help="random train/test splits per dataset (default 3)")
     parser.add_argument("--test-size", type=float, default=0.2, help="test share of each split (default 0.2)")
     parser.add_argument("--max-train-rows", type=int, default=2000, help="training rows per split at most (default 2000)")

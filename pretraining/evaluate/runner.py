@@ -23,7 +23,7 @@ from threadpoolctl import threadpool_limits
 from mitra_sklearn.progress import progress_bar
 
 from ..realdata import Dataset, load_suite
-from .baselines import BASELINE_PACKAGES, baseline_factories
+from .baselines import BASELINE_PACKAGES, OPT_IN_BASELINES, baseline_factories
 from .metrics import (
     METRIC_COLUMNS,
     PRIMARY_METRIC,
@@ -265,7 +265,8 @@ def evaluate_baselines(
         Datasets or a suite name.
     baselines : iterable of str, optional
         Names from ``pretraining.evaluate.baseline_factories`` (``LogReg``/``Ridge``,
-        ``RF``, ``HGB``, ``XGB``, ``LGBM``, ``CatBoost``); default all that are installed.
+        ``RF``, ``HGB``, ``XGB``, ``LGBM``, ``CatBoost``, ``Prior``); default all that are installed
+        except the opt-in ``Prior``.
         Unknown or unavailable names are skipped with a warning naming the package to install.
     max_train_rows, max_test_rows, n_repeats, test_size, seed
         As in `pretraining.evaluate.evaluate_checkpoint` (pass the same values to get the same splits).
@@ -282,7 +283,7 @@ def evaluate_baselines(
     """
     task = check_task(task)
     factories = baseline_factories(task, seed=seed, n_jobs=n_jobs)
-    names = list(factories) if baselines is None else list(baselines)
+    names = [n for n in factories if n not in OPT_IN_BASELINES] if baselines is None else list(baselines)
     for name in names:
         if name not in factories:
             package = BASELINE_PACKAGES.get(name)

@@ -153,6 +153,17 @@ def test_baselines_are_sane(small):
     assert (reg["r2"] > 0.3).all() and (reg["rmse"] < 0.9).all()
 
 
+def test_prior_baseline_is_the_chance_floor_and_only_runs_when_named(small):
+    clf = ev.evaluate_baselines("classification", small["classification"], baselines=["Prior"], n_repeats=1)
+    assert (clf["error"] == "").all()
+    assert np.allclose(clf["roc_auc"], 0.5)  # constant scores: no ranking at all
+    assert (clf["log_loss"] > 0.9).all()  # iris and wine have 3 balanced classes: about log(3)
+    reg = ev.evaluate_baselines("regression", small["regression"], baselines=["Prior"], n_repeats=1)
+    assert (reg["r2"] <= 0.0).all() and (reg["r2"] > -0.1).all()  # the training mean on a held-out split
+    everything = ev.evaluate_baselines("classification", small["classification"][:1], n_repeats=1, n_jobs=1)
+    assert "Prior" not in set(everything["method"])
+
+
 def test_baseline_pipelines_handle_categories_and_missing_values():
     rng = np.random.default_rng(0)
     n = 120
