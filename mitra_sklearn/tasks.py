@@ -4,7 +4,8 @@ One object per task turns a member's support targets into what the model reads, 
 raw outputs back into predictions in the user's units, and outputs into a training loss. The
 estimators (inference and fine-tuning) use the objects; ``pretraining`` uses the same loss
 functions (`classification_loss`, `regression_loss`), so none of them can disagree.
-`make_task` picks the object for a checkpoint's head. `TargetScaling` is the one place where
+A binned regression head (TabPFN's "bar distribution" over scaled targets) reads support bin
+ids and predicts logits over the same bins (`regression_bin_edges`). `make_task` picks the object for a checkpoint's head. `TargetScaling` is the one place where
 regression targets are scaled for the model and predictions mapped back (the rule is in its
 docstring).
 """
@@ -29,6 +30,10 @@ __all__ = [
     "used_class_logits",
     "classification_loss",
     "regression_loss",
+    "regression_bin_edges",
+    "regression_bin_ids",
+    "binned_regression_loss",
+    "binned_regression_mean",
 ]
 
 
@@ -62,6 +67,36 @@ def regression_loss(outputs: torch.Tensor, targets: torch.Tensor, valid: torch.T
     if valid is None:
         return errors.mean()
     return (errors * valid).sum() / valid.sum().clamp(min=1)
+
+
+def regression_bin_edges(n_bins: int) -> np.ndarray:
+    """Edges of a binned regression head's ``n_bins`` equal bins over the scaled targets,
+    [-PREDICTION_MARGIN, 1 + PREDICTION_MARGIN] (the official code's interval)."""
+    return np.linspace(-PREDICTION_MARGIN, 1.0 + PREDICTION_MARGIN, n_bins + 1)
+
+
+def regression_bin_ids(scaled: torch.Tensor, n_bins: int) -> torch.Tensor:
+    """Bin id (int64) of each scaled target; values beyond the edges go to the end bins."""
+    edges = torch.as_tensor(regression_bin_edges(n_bins), dtype=torch.float32, device=scaled.device)
+    ids = torch.bucketize(scaled.float().contiguous(), edges, right=True) - 1
+    return ids.clamp(0, n_bins - 1)
+
+
+def binned_regression_loss(
+    logits: torch.Tensor, scaled_targets: torch.Tensor, valid: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Cross-entropy over the bins (``logits`` [..., bins]) of scaled targets [...], over the valid rows."""
+    targets = regression_bin_ids(scaled_targets, logits.shape[-1])
+    if valid is not None:
+        targets = targets.masked_fill(~valid, -100)  # cross_entropy's default ignore_index
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1), ignore_index=-100)
+
+
+def binned_regression_mean(logits: torch.Tensor) -> torch.Tensor:
+    """Scaled prediction of a binned head: the probability-weighted mean of the bin centres."""
+    edges = torch.as_tensor(regression_bin_edges(logits.shape[-1]), dtype=torch.float32, device=logits.device)
+    centres = (edges[:-1] + edges[1:]) / 2
+    return torch.softmax(logits.float(), dim=-1) @ centres
 
 
 @dataclass(frozen=True)
@@ -226,7 +261,7 @@ class RegressionTask:
         return plan_members(n_estimators, len(y), n_features, rng, **limits)
 
     def _edges(self) -> np.ndarray:
-        return np.linspace(-PREDICTION_MARGIN, 1.0 + PREDICTION_MARGIN, self.n_bins + 1)
+        return regression_bin_edges(self.n_bins)
 
     def _bin_ids(self, scaled: np.ndarray) -> np.ndarray:
         return np.clip(np.searchsorted(self._edges(), scaled, side="right") - 1, 0, self.n_bins - 1).astype(np.int64)

@@ -31,7 +31,14 @@ from mitra_sklearn.config import MitraConfig, Task
 from mitra_sklearn.devices import autocast_context, resolve_precision
 from mitra_sklearn.model import MitraModel
 from mitra_sklearn.progress import progress_bar
-from mitra_sklearn.tasks import classification_loss, regression_loss, used_class_logits
+from mitra_sklearn.tasks import (
+    binned_regression_loss,
+    binned_regression_mean,
+    classification_loss,
+    regression_bin_ids,
+    regression_loss,
+    used_class_logits,
+)
 
 from .config import TrainConfig
 from .data import SyntheticTableStream
@@ -76,10 +83,12 @@ def lr_factor(step: int, config: TrainConfig) -> float:
 
 
 def compute_loss(outputs: torch.Tensor, batch: dict[str, Any], task: str) -> tuple[torch.Tensor, dict[str, Any]]:
-    """Cross-entropy over each table's label ids, or MSE on scaled targets, over real query rows.
+    """Cross-entropy over each table's label ids, or the regression loss, over real query rows.
 
     The losses are the estimators' own (`mitra_sklearn.tasks`): the softmax covers only the
-    label ids a table uses, as at prediction time.
+    label ids a table uses, as at prediction time. Regression is MSE on the scaled targets for
+    a scalar head and cross-entropy over the bins for a binned one (outputs with a bins axis);
+    ``extra["mse"]`` is the MSE of the prediction for both, so the two heads compare.
     """
     y_query = batch["y_query"]
     valid = ~batch["padding_obs_query"]
@@ -93,14 +102,24 @@ def compute_loss(outputs: torch.Tensor, batch: dict[str, Any], task: str) -> tup
             correct = ((used_class_logits(outputs, used).argmax(-1) == y_query) & valid).sum()
             accuracy = correct.float() / valid.sum().clamp(min=1)
         return loss, {"accuracy": accuracy}
-    return regression_loss(outputs, y_query, valid), {}
+    if outputs.ndim > y_query.ndim:  # [tables, rows, bins]: a binned head (a scalar one gives [tables, rows])
+        loss = binned_regression_loss(outputs, y_query, valid)
+        with torch.no_grad():
+            mse = regression_loss(binned_regression_mean(outputs), y_query, valid)
+        return loss, {"mse": mse}
+    loss = regression_loss(outputs, y_query, valid)
+    return loss, {"mse": loss.detach()}
 
 
 def _forward(model: nn.Module, batch: dict[str, Any], config: TrainConfig) -> torch.Tensor:
     masks = {}
     if not config.same_shape_per_batch:  # padding exists only when shapes differ inside a batch
         masks = {k: batch[k] for k in ("padding_features", "padding_obs_support", "padding_obs_query")}
-    return model(batch["x_support"], batch["y_support"], batch["x_query"], **masks)
+    y_support = batch["y_support"]
+    if config.task is Task.REGRESSION and config.head_size > 1:
+        # A binned head reads support targets as bin ids, as the estimator gives them (padding is masked).
+        y_support = regression_bin_ids(y_support, config.head_size)
+    return model(batch["x_support"], y_support, batch["x_query"], **masks)
 
 
 def _to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
@@ -439,7 +458,7 @@ def _evaluate(
 ) -> dict[str, float]:
     """Held-out prior loss (and accuracy); real-data scores of ``checkpoint``, the weights of this step."""
     model.eval()
-    losses, accuracies = [], []
+    losses, accuracies, mses = [], [], []
     for batch in batches:
         batch = _to_device(batch, device)
         with _autocast(device, config):
@@ -448,9 +467,13 @@ def _evaluate(
         losses.append(float(loss))
         if "accuracy" in extra:
             accuracies.append(float(extra["accuracy"]))
+        if "mse" in extra:
+            mses.append(float(extra["mse"]))
     record: dict[str, float] = {"eval_prior_loss": float(np.mean(losses)) if losses else float("nan")}
     if accuracies:
         record["eval_prior_accuracy"] = float(np.mean(accuracies))
+    if mses:  # the same scale for scalar and binned heads (their losses differ)
+        record["eval_prior_mse"] = float(np.mean(mses))
     if real_data and checkpoint is not None:
         record.update(_real_data_metrics(checkpoint, config.task))
     model.train()

@@ -57,6 +57,39 @@ def test_regression_run_checkpoint_loads_in_the_regressor(tmp_path):
     assert np.isfinite(reg.predict(X)).all()
 
 
+def test_binned_regression_head_trains_and_its_checkpoint_predicts(tmp_path):
+    config = preset("tiny", task="regression", dim_output=16, steps=20, save_every=20, eval_every=20)
+    result = train(config, tmp_path / "b", progress=False)
+    evals = _records(result.log_path, "eval_prior_mse")
+    assert [r["step"] for r in evals] == [0, 20]
+    assert evals[-1]["eval_prior_loss"] < evals[0]["eval_prior_loss"]  # cross-entropy over the 16 bins
+    assert evals[-1]["eval_prior_loss"] > 0.5 and evals[-1]["eval_prior_mse"] < 1.0  # CE, MSE: two scales
+    assert _weights(result.checkpoint)["final_layer.weight"].shape[0] == 16
+    assert "y_embedding.y_embedding.weight" in _weights(result.checkpoint)  # bin ids in, as in the estimator
+    rng = np.random.RandomState(0)
+    X = rng.randn(30, 3)
+    reg = MitraRegressor(str(result.checkpoint), n_estimators=2, random_state=0).fit(X, 5 + X[:, 0])
+    pred = reg.predict(X)
+    assert np.isfinite(pred).all() and (pred > 5 + X[:, 0].min() - 2).all() and (pred < 5 + X[:, 0].max() + 2).all()
+
+
+def test_binned_loss_and_mean_agree_with_the_estimator_bins():
+    from mitra_sklearn.tasks import RegressionTask, binned_regression_loss, binned_regression_mean, regression_bin_ids
+
+    scaled = torch.tensor([-1.0, -0.5, 0.0, 0.26, 0.5, 0.99, 1.0, 1.5, 3.0])
+    task = RegressionTask(n_bins=8)
+    assert regression_bin_ids(scaled, 8).tolist() == task._bin_ids(scaled.numpy()).tolist() == [0, 0, 2, 3, 4, 5, 6, 7, 7]
+    sure = torch.full((len(scaled), 8), -30.0)
+    sure[torch.arange(len(scaled)), regression_bin_ids(scaled, 8)] = 30.0
+    assert float(binned_regression_loss(sure, scaled)) < 1e-6
+    centres = torch.tensor([-0.375, -0.125, 0.125, 0.375, 0.625, 0.875, 1.125, 1.375])
+    assert torch.allclose(binned_regression_mean(sure), centres[regression_bin_ids(scaled, 8)])
+    valid = torch.tensor([True] * 8 + [False])
+    wrong_last = sure.clone()
+    wrong_last[-1] = sure[0]  # a wrong prediction on a padded row does not count
+    assert float(binned_regression_loss(wrong_last, scaled, valid)) < 1e-6
+
+
 def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path):
     config = preset("tiny", steps=20, save_every=5)
     full = train(config, tmp_path / "full", progress=False)
