@@ -1,13 +1,13 @@
 """What classification and regression mean to the model: labels in, predictions out, losses.
 
-One object per task turns a member's support targets into what the model reads, the model's
-raw outputs back into predictions in the user's units, and outputs into a training loss. The
+One object per task turns a member's support targets into what the model reads, the model's raw
+outputs back into predictions in the user's units, and outputs into a training loss. The
 estimators (inference and fine-tuning) use the objects; ``pretraining`` uses the same loss
-functions (`classification_loss`, `regression_loss`), so none of them can disagree.
-A binned regression head (TabPFN's "bar distribution" over scaled targets) reads support bin
-ids and predicts logits over the same bins (`regression_bin_edges`). `make_task` picks the object for a checkpoint's head. `TargetScaling` is the one place where
-regression targets are scaled for the model and predictions mapped back (the rule is in its
-docstring).
+functions (`classification_loss`, `regression_loss`), so none of them can disagree. A binned
+regression head (TabPFN's "bar distribution" over scaled targets) reads support bin ids and
+predicts logits over the same bins (`regression_bin_edges`). `make_task` picks the object for a
+checkpoint's head. `TargetScaling` is the one place where regression targets are scaled for the
+model and predictions mapped back (the rule is in its docstring).
 """
 
 from __future__ import annotations

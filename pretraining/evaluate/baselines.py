@@ -3,8 +3,8 @@
 ``LogReg``/``Ridge``, ``RF`` and ``HGB`` (scikit-learn) are always there; ``XGB``, ``LGBM`` and
 ``CatBoost`` only when their package is installed (otherwise they are skipped with a warning
 that names the package). ``Prior`` (the class frequencies, or the mean target, of the training
-split) is the floor a model must clear; it runs only when named. Every baseline accepts the `pretraining.realdata.Dataset` frames as
-they are: ``category`` columns and NaN.
+split) is the floor a model must clear; it runs only when named. Every baseline accepts the
+`pretraining.realdata.Dataset` frames as they are: ``category`` columns and NaN.
 """
 
 from __future__ import annotations
@@ -128,8 +128,9 @@ def baseline_factories(task: Task, *, seed: int = 0, n_jobs: int | None = -1) ->
     -------
     dict of str to callable
         ``LogReg``/``Ridge``, ``RF``, ``HGB``, ``Prior`` (class frequencies or mean target), and
-        ``XGB``/``LGBM``/``CatBoost`` when xgboost/lightgbm/catboost are installed. Each callable returns a fresh unfitted
-        estimator that accepts a DataFrame with ``category`` columns and NaN.
+        ``XGB``/``LGBM``/``CatBoost`` when xgboost/lightgbm/catboost are installed. Each
+        callable returns a fresh unfitted estimator that accepts a DataFrame with ``category``
+        columns and NaN.
     """
     from sklearn.ensemble import (
         HistGradientBoostingClassifier,

@@ -78,7 +78,8 @@ def test_binned_loss_and_mean_agree_with_the_estimator_bins():
 
     scaled = torch.tensor([-1.0, -0.5, 0.0, 0.26, 0.5, 0.99, 1.0, 1.5, 3.0])
     task = RegressionTask(n_bins=8)
-    assert regression_bin_ids(scaled, 8).tolist() == task._bin_ids(scaled.numpy()).tolist() == [0, 0, 2, 3, 4, 5, 6, 7, 7]
+    expected = [0, 0, 2, 3, 4, 5, 6, 7, 7]
+    assert regression_bin_ids(scaled, 8).tolist() == task._bin_ids(scaled.numpy()).tolist() == expected
     sure = torch.full((len(scaled), 8), -30.0)
     sure[torch.arange(len(scaled)), regression_bin_ids(scaled, 8)] = 30.0
     assert float(binned_regression_loss(sure, scaled)) < 1e-6
