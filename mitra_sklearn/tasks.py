@@ -31,6 +31,7 @@ __all__ = [
     "classification_loss",
     "regression_loss",
     "regression_bin_edges",
+    "regression_bin_centres",
     "regression_bin_ids",
     "binned_regression_loss",
     "binned_regression_mean",
@@ -75,6 +76,12 @@ def regression_bin_edges(n_bins: int) -> np.ndarray:
     return np.linspace(-PREDICTION_MARGIN, 1.0 + PREDICTION_MARGIN, n_bins + 1)
 
 
+def regression_bin_centres(n_bins: int) -> np.ndarray:
+    """Centre of each bin of `regression_bin_edges`: the value a bin stands for in a prediction."""
+    edges = regression_bin_edges(n_bins)
+    return (edges[:-1] + edges[1:]) / 2
+
+
 def regression_bin_ids(scaled: torch.Tensor, n_bins: int) -> torch.Tensor:
     """Bin id (int64) of each scaled target; values beyond the edges go to the end bins."""
     edges = torch.as_tensor(regression_bin_edges(n_bins), dtype=torch.float32, device=scaled.device)
@@ -94,8 +101,7 @@ def binned_regression_loss(
 
 def binned_regression_mean(logits: torch.Tensor) -> torch.Tensor:
     """Scaled prediction of a binned head: the probability-weighted mean of the bin centres."""
-    edges = torch.as_tensor(regression_bin_edges(logits.shape[-1]), dtype=torch.float32, device=logits.device)
-    centres = (edges[:-1] + edges[1:]) / 2
+    centres = torch.as_tensor(regression_bin_centres(logits.shape[-1]), dtype=torch.float32, device=logits.device)
     return torch.softmax(logits.float(), dim=-1) @ centres
 
 
@@ -276,9 +282,7 @@ class RegressionTask:
 
     def member_prediction(self, member: EnsembleMember, outputs: np.ndarray, context: TargetScaling) -> np.ndarray:
         if self.n_bins:
-            edges = self._edges()
-            centres = (edges[:-1] + edges[1:]) / 2
-            outputs = softmax(outputs.astype(np.float64)) @ centres
+            outputs = softmax(outputs.astype(np.float64)) @ regression_bin_centres(self.n_bins)
         return context.unscale(member.mirror(np.asarray(outputs, dtype=np.float64)))
 
     def combine(self, predictions: list[np.ndarray], members: list[EnsembleMember]) -> np.ndarray:
