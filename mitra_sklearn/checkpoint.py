@@ -465,6 +465,12 @@ def resolve_pinned(info: CheckpointInfo, *, task: Task | str | None = None,
     """
     files = resolve_checkpoint(info.reference, revision=info.revision, task=task, estimator=estimator)
     actual = _weights_sha256(files.weights_path)
+    if actual != info.sha256 and files.source == "shipped":
+        # A newer package keeps the weights it replaced under another name (``...-v1``): the
+        # same SHA-256 means the same weights, so the pickle predicts exactly as before.
+        renamed = _shipped_with_sha256(info.sha256)
+        if renamed is not None:
+            return renamed
     if actual != info.sha256:
         what = "the package (or its shipped checkpoint) was updated" if files.source == "shipped" else (
             "the folder now holds other weights")
@@ -476,6 +482,15 @@ def resolve_pinned(info: CheckpointInfo, *, task: Task | str | None = None,
             "the estimator on the new weights."
         )
     return files
+
+
+def _shipped_with_sha256(sha256: str) -> CheckpointFiles | None:
+    """The shipped checkpoint whose weights have this SHA-256, if one is installed."""
+    for name in shipped_checkpoints():
+        files = _files_in_folder(SHIPPED_CHECKPOINTS_DIR / name, source="shipped")
+        if _weights_sha256(files.weights_path) == sha256:
+            return files
+    return None
 
 
 def _read_weights(path: Path) -> dict[str, torch.Tensor]:

@@ -8,6 +8,7 @@ is a fake local cache (conftest.fake_hub_cache) holding tiny official-format che
 from __future__ import annotations
 
 import pickle
+import shutil
 import socket
 import time
 import warnings
@@ -245,6 +246,28 @@ def test_a_pickle_refuses_a_replaced_shipped_checkpoint(tmp_path, hub_cache, mon
     write_checksums(make_tiny_checkpoint(shipped / "mitra-small-classifier", "CLASSIFICATION", seed=1))  # an update
     with pytest.raises(CheckpointNotFoundError, match=r"shipped checkpoint 'mitra-small-classifier' whose .*SHA-256"):
         pickle.loads(blob).predict_proba(X)
+
+
+def test_a_pickle_follows_its_shipped_weights_to_their_new_name(tmp_path, hub_cache, monkeypatch):
+    # A release that replaces a shipped checkpoint keeps the old one as "<name>-v1": pickles
+    # fitted on the old weights predict exactly as before, from the renamed copy.
+    shipped = tmp_path / "shipped"
+    write_checksums(make_tiny_checkpoint(shipped / "mitra-small-classifier", "CLASSIFICATION", seed=0))
+    monkeypatch.setattr(checkpoint_module, "SHIPPED_CHECKPOINTS_DIR", shipped)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the fallback warning
+        fitted, X = _fit(Task.CLASSIFICATION)
+    expected = fitted.predict_proba(X)
+    blob = pickle.dumps(fitted)
+    shutil.copytree(shipped / "mitra-small-classifier", shipped / "mitra-small-classifier-v1")
+    time.sleep(0.01)
+    write_checksums(make_tiny_checkpoint(shipped / "mitra-small-classifier", "CLASSIFICATION", seed=1))  # v2
+    loaded = pickle.loads(blob)
+    np.testing.assert_array_equal(loaded.predict_proba(X), expected)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        refit, _ = _fit(Task.CLASSIFICATION)
+    assert refit.checkpoint_info_.sha256 != fitted.checkpoint_info_.sha256  # a new fit reads the new weights
 
 
 def test_a_pickle_refuses_a_local_folder_holding_other_weights(tmp_path):
