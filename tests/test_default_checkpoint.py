@@ -232,18 +232,28 @@ def test_a_pickle_reloads_the_commit_it_was_fitted_with(tmp_path, hub_cache):
         pickle.loads(blob).predict_proba(X)
 
 
-def test_a_pickle_refuses_a_replaced_shipped_checkpoint(tmp_path, hub_cache, monkeypatch):
-    shipped = tmp_path / "shipped"
+def _fit_on_a_shipped_classifier(shipped, monkeypatch):
+    """A classifier fitted with checkpoint=None on a tiny shipped 'mitra-small-classifier'."""
     write_checksums(make_tiny_checkpoint(shipped / "mitra-small-classifier", "CLASSIFICATION", seed=0))
     monkeypatch.setattr(checkpoint_module, "SHIPPED_CHECKPOINTS_DIR", shipped)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # the fallback warning
         fitted, X = _fit(Task.CLASSIFICATION)
     assert fitted.checkpoint_ == "mitra-small-classifier"
+    return fitted, X
+
+
+def _replace_shipped_classifier(shipped):
+    time.sleep(0.01)  # a new modification time, as an update has
+    write_checksums(make_tiny_checkpoint(shipped / "mitra-small-classifier", "CLASSIFICATION", seed=1))
+
+
+def test_a_pickle_refuses_a_replaced_shipped_checkpoint(tmp_path, hub_cache, monkeypatch):
+    shipped = tmp_path / "shipped"
+    fitted, X = _fit_on_a_shipped_classifier(shipped, monkeypatch)
     blob = pickle.dumps(fitted)
     np.testing.assert_array_equal(pickle.loads(blob).predict_proba(X), fitted.predict_proba(X))
-    time.sleep(0.01)
-    write_checksums(make_tiny_checkpoint(shipped / "mitra-small-classifier", "CLASSIFICATION", seed=1))  # an update
+    _replace_shipped_classifier(shipped)
     with pytest.raises(CheckpointNotFoundError, match=r"shipped checkpoint 'mitra-small-classifier' whose .*SHA-256"):
         pickle.loads(blob).predict_proba(X)
 
@@ -252,18 +262,12 @@ def test_a_pickle_follows_its_shipped_weights_to_their_new_name(tmp_path, hub_ca
     # A release that replaces a shipped checkpoint keeps the old one as "<name>-v1": pickles
     # fitted on the old weights predict exactly as before, from the renamed copy.
     shipped = tmp_path / "shipped"
-    write_checksums(make_tiny_checkpoint(shipped / "mitra-small-classifier", "CLASSIFICATION", seed=0))
-    monkeypatch.setattr(checkpoint_module, "SHIPPED_CHECKPOINTS_DIR", shipped)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # the fallback warning
-        fitted, X = _fit(Task.CLASSIFICATION)
+    fitted, X = _fit_on_a_shipped_classifier(shipped, monkeypatch)
     expected = fitted.predict_proba(X)
     blob = pickle.dumps(fitted)
     shutil.copytree(shipped / "mitra-small-classifier", shipped / "mitra-small-classifier-v1")
-    time.sleep(0.01)
-    write_checksums(make_tiny_checkpoint(shipped / "mitra-small-classifier", "CLASSIFICATION", seed=1))  # v2
-    loaded = pickle.loads(blob)
-    np.testing.assert_array_equal(loaded.predict_proba(X), expected)
+    _replace_shipped_classifier(shipped)
+    np.testing.assert_array_equal(pickle.loads(blob).predict_proba(X), expected)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         refit, _ = _fit(Task.CLASSIFICATION)

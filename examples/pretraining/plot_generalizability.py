@@ -12,7 +12,7 @@ both: `~pretraining.generalizability.generalizability_matrix` returns a
 The paper's protocol trains a full model per prior and scores 100 tables of 1,000 rows per
 prior. To run in seconds, this example trains three *tiny* models (the ``tiny`` preset, 150
 steps, on one prior each: SCM, decision trees, DSRF) and adds the shipped checkpoint, trained
-on the mixture, as a fourth row; each cell is the mean ROC-AUC over 20 small tables. The tiny
+on a mixture of priors, as a fourth row; each cell is the mean ROC-AUC over 20 small tables. The tiny
 models are barely trained, so this shows how G is made and read, not the paper's result.
 
 Run from the repository root: ``python examples/pretraining/plot_generalizability.py``.
