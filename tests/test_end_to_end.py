@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
 from sklearn.metrics import r2_score, roc_auc_score
 from sklearn.model_selection import train_test_split
@@ -31,6 +32,21 @@ def test_the_default_checkpoints_are_shipped_and_verified(task, name):
         assert (folder / (file + ".sha256")).is_file()
         assert (folder / file).stat().st_size < 30_000_000
     assert load_model(name).config.task.official_name == task.upper()
+
+
+@pytest.mark.parametrize(("task", "name"), [("classification", "mitra-small-classifier"),
+                                            ("regression", "mitra-small-regressor")])
+def test_the_previous_release_stays_loadable_by_name(task, name):
+    # v2 replaced the weights under the default names; v1 stays shipped as "<name>-v1", with
+    # other weights of the same shape.
+    current, previous = load_model(name), load_model(name + "-v1")
+    assert previous.config == current.config
+    assert previous.config.task.official_name == task.upper()
+    assert any(not torch.equal(a, b) for a, b in zip(previous.state_dict().values(), current.state_dict().values()))
+    X, y = (load_iris if task == "classification" else load_diabetes)(return_X_y=True)
+    estimator = (MitraClassifier if task == "classification" else MitraRegressor)(checkpoint=name + "-v1",
+                                                                                   n_estimators=1)
+    assert estimator.fit(X[::2], y[::2]).score(X[1::2], y[1::2]) > 0.3
 
 
 def test_default_classifier_on_a_real_dataset():
