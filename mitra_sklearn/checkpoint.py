@@ -455,7 +455,9 @@ def resolve_pinned(info: CheckpointInfo, *, task: Task | str | None = None,
     """The files of exactly the checkpoint ``info`` describes, or a clear error.
 
     A Hub checkpoint is resolved at its commit (from the Hub cache, else downloaded); a shipped
-    or local one by its reference, and its weights must still have the SHA-256 in ``info``.
+    or local one by its reference, and its weights must still have the SHA-256 in ``info``. A
+    shipped name whose weights were replaced by a package update resolves to the shipped copy
+    that still has them (the previous release kept as ``<name>-v1``), if there is one.
 
     Raises
     ------
