@@ -467,23 +467,23 @@ def resolve_pinned(info: CheckpointInfo, *, task: Task | str | None = None,
     """
     files = resolve_checkpoint(info.reference, revision=info.revision, task=task, estimator=estimator)
     actual = _weights_sha256(files.weights_path)
-    if actual != info.sha256 and files.source == "shipped":
+    if actual == info.sha256:
+        return files
+    if files.source == "shipped":
         # A newer package keeps the weights it replaced under another name (``...-v1``): the
         # same SHA-256 means the same weights, so the pickle predicts exactly as before.
         renamed = _shipped_with_sha256(info.sha256)
         if renamed is not None:
             return renamed
-    if actual != info.sha256:
-        what = "the package (or its shipped checkpoint) was updated" if files.source == "shipped" else (
-            "the folder now holds other weights")
-        raise CheckpointNotFoundError(
-            f"{estimator or 'The estimator'} was fitted with the {files.source} checkpoint {info.reference!r} "
-            f"whose {WEIGHTS_NAME} had SHA-256 {info.sha256}, but {files.weights_path} now has {actual}: {what}. "
-            "Its predictions would change silently, so it does not load other weights: put the original "
-            f"checkpoint back (a folder holding it, or the mitra-sklearn version it was fitted with), or refit "
-            "the estimator on the new weights."
-        )
-    return files
+    what = "the package (or its shipped checkpoint) was updated" if files.source == "shipped" else (
+        "the folder now holds other weights")
+    raise CheckpointNotFoundError(
+        f"{estimator or 'The estimator'} was fitted with the {files.source} checkpoint {info.reference!r} "
+        f"whose {WEIGHTS_NAME} had SHA-256 {info.sha256}, but {files.weights_path} now has {actual}: {what}. "
+        "Its predictions would change silently, so it does not load other weights: put the original "
+        f"checkpoint back (a folder holding it, or the mitra-sklearn version it was fitted with), or refit "
+        "the estimator on the new weights."
+    )
 
 
 def _shipped_with_sha256(sha256: str) -> CheckpointFiles | None:

@@ -266,11 +266,9 @@ class RegressionTask:
         """Ensemble members: target mirroring, feature order and sign flips, support subsamples."""
         return plan_members(n_estimators, len(y), n_features, rng, **limits)
 
-    def _edges(self) -> np.ndarray:
-        return regression_bin_edges(self.n_bins)
-
     def _bin_ids(self, scaled: np.ndarray) -> np.ndarray:
-        return np.clip(np.searchsorted(self._edges(), scaled, side="right") - 1, 0, self.n_bins - 1).astype(np.int64)
+        edges = regression_bin_edges(self.n_bins)
+        return np.clip(np.searchsorted(edges, scaled, side="right") - 1, 0, self.n_bins - 1).astype(np.int64)
 
     def support_labels(self, member: EnsembleMember, y_support: np.ndarray) -> tuple[np.ndarray, TargetScaling]:
         """Scaled (then mirrored) support targets in [0, 1], or their bin ids; the scaling is the context."""
