@@ -26,7 +26,8 @@ Modules, one job each:
 `pretraining.evaluate.runner`             fitting and scoring (`evaluate_checkpoint`,
                                           `evaluate_baselines`, `quick_validation`)
 `pretraining.evaluate.reports`            summaries, markdown and figure (`summarize`,
-                                          `win_rates`, `group_summary`, `markdown_report`)
+                                          `win_rates`, `group_summary`,
+                                          `paired_differences`, `markdown_report`)
 `pretraining.evaluate.cli`                ``python -m pretraining.evaluate``
 ========================================  ==================================================
 """
@@ -47,6 +48,7 @@ from .reports import (
     group_summary,
     markdown_report,
     merge_results,
+    paired_differences,
     per_dataset_table,
     plot_results,
     summarize,
@@ -76,6 +78,7 @@ __all__ = [
     "win_rates",
     "group_summary",
     "per_dataset_table",
+    "paired_differences",
     "plot_results",
     "checkpoint_task",
     "markdown_report",

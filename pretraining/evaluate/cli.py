@@ -86,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "same method, dataset and split) and write the report to --out")
     parser.add_argument("--rename", action="append", nargs=2, default=[], metavar=("OLD", "NEW"),
                         help="with --from-csv: rename a method (repeatable)")
+    parser.add_argument("--compare", action="append", nargs=2, default=[], metavar=("A", "B"),
+                        help="add paired differences A - B over the datasets, with bootstrap intervals, to the "
+                             "report (repeatable; method names as in the report)")
     parser.add_argument("--max-repeats", type=int, default=None,
                         help="with --from-csv: keep only the first N repeats (to compare runs made with fewer)")
     return parser
@@ -129,7 +132,7 @@ def run(argv: Sequence[str] | None = None) -> pd.DataFrame:
         results["method"] = results["method"].replace(dict(args.rename))
         if args.max_repeats is not None:
             results = results[results["repeat"] < args.max_repeats].reset_index(drop=True)
-        return _write_report(results, out, args.suite)
+        return _write_report(results, out, args.suite, args.compare)
     checkpoints: list[tuple[str, str, Task]] = []
     if args.classifier:
         checkpoints.append(("Mitra", args.classifier, "classification"))
@@ -184,7 +187,7 @@ def run(argv: Sequence[str] | None = None) -> pd.DataFrame:
     if not frames:
         raise SystemExit("nothing was evaluated")
     results = pd.concat(frames, ignore_index=True)
-    results = _write_report(results, out, args.suite)
+    results = _write_report(results, out, args.suite, args.compare)
     (out / "results.partial.csv").unlink(missing_ok=True)
     return results
 
@@ -195,10 +198,21 @@ def _write_partial(frames: list[pd.DataFrame], out: Path) -> None:
     pd.concat(frames, ignore_index=True).to_csv(out / "results.partial.csv", index=False)
 
 
-def _write_report(results: pd.DataFrame, out: Path, suite: str) -> pd.DataFrame:
+def _write_report(
+    results: pd.DataFrame, out: Path, suite: str, comparisons: Sequence[tuple[str, str]] = ()
+) -> pd.DataFrame:
     out.mkdir(parents=True, exist_ok=True)
+    present = set(results["method"])
+    known = []
+    for a, b in comparisons:
+        unknown = [m for m in (a, b) if m not in present]
+        if unknown:  # warn, and still write every result: a typo must not lose a long run
+            warnings.warn(f"--compare {a!r} {b!r} skipped: no results for {', '.join(map(repr, unknown))} "
+                          f"(methods: {', '.join(sorted(present))})", UserWarning, stacklevel=2)
+        else:
+            known.append((a, b))
     results.to_csv(out / "results.csv", index=False)
-    report = markdown_report(results, title=f"Real-data evaluation ({suite} suite)")
+    report = markdown_report(results, title=f"Real-data evaluation ({suite} suite)", comparisons=known)
     (out / "results.md").write_text(report + "\n", encoding="utf-8")
     png = plot_results(results, out / "results.png")
     print(report)

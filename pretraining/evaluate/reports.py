@@ -28,6 +28,7 @@ __all__ = [
     "win_rates",
     "group_summary",
     "per_dataset_table",
+    "paired_differences",
     "markdown_report",
     "plot_results",
     "merge_results",
@@ -256,6 +257,87 @@ def per_dataset_table(results: pd.DataFrame, task: Task, metric: str | None = No
     return table.reindex(columns=order, index=list(dict.fromkeys(means["dataset"]))).reset_index()
 
 
+def paired_differences(
+    results: pd.DataFrame,
+    task: Task,
+    comparisons: Sequence[tuple[str, str]],
+    *,
+    n_resamples: int = 10_000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Paired differences between two methods over the datasets, with bootstrap intervals.
+
+    For each pair ``(a, b)`` and each metric of the task: the mean over datasets of
+    ``a - b`` (each dataset first averaged over its repeats), a percentile bootstrap interval
+    of that mean over datasets (datasets resampled with replacement) and the number of datasets
+    on which ``a`` is strictly better. Only datasets on which both methods have a score count,
+    so a failed fit drops its dataset from that metric's comparison.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+    task : {"classification", "regression"}
+    comparisons : sequence of (str, str)
+        Pairs of method names ``(a, b)``; the difference is ``a - b``.
+    n_resamples : int, default=10000
+        Bootstrap resamples of the datasets.
+    confidence : float, default=0.95
+        Coverage of the interval.
+    seed : int, default=0
+        Seed of the resampling (one generator per pair and metric, so a row does not depend
+        on the other rows).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (pair, metric): ``a, b, metric, datasets, difference, low, high, a_better``.
+
+    Raises
+    ------
+    ValueError
+        If a named method has no results for the task, or ``confidence`` is not in (0, 1).
+    """
+    task = check_task(task)
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
+    means = _dataset_means(_task_rows(results, task))
+    methods = set(means["method"])
+    rows = []
+    for a, b in comparisons:
+        missing = [m for m in (a, b) if m not in methods]
+        if missing:
+            raise ValueError(f"no {task} results for method(s) {', '.join(map(repr, missing))}; "
+                             f"methods present: {', '.join(sorted(methods))}")
+        for metric in TASK_METRICS[task]:
+            table = means.pivot(index="dataset", columns="method", values=metric)[[a, b]].dropna()
+            difference = (table[a] - table[b]).to_numpy(dtype=float)
+            sign = 1.0 if HIGHER_IS_BETTER[metric] else -1.0
+            low = high = np.nan
+            if len(difference):
+                rng = np.random.default_rng(seed)
+                picks = rng.integers(0, len(difference), size=(n_resamples, len(difference)))
+                low, high = np.quantile(difference[picks].mean(axis=1), [(1 - confidence) / 2, (1 + confidence) / 2])
+            rows.append({"a": a, "b": b, "metric": metric, "datasets": len(difference),
+                         "difference": float(difference.mean()) if len(difference) else np.nan,
+                         "low": float(low), "high": float(high),
+                         "a_better": int((sign * difference > 0).sum())})
+    return pd.DataFrame(rows, columns=["a", "b", "metric", "datasets", "difference", "low", "high", "a_better"])
+
+
+def _paired_markdown(pairs: pd.DataFrame) -> str:
+    """The comparisons as one markdown row per pair: difference [interval] and datasets better per metric."""
+    rows = []
+    for (a, b), sub in pairs.groupby(["a", "b"], sort=False):
+        row = {"comparison": f"{a} - {b}"}
+        for item in sub.itertuples(index=False):
+            label = METRIC_LABELS[item.metric]
+            row[f"{label} difference"] = f"{item.difference:+.4f} [{item.low:+.3f}, {item.high:+.3f}]"
+            row[f"{label}: a better"] = f"{item.a_better} / {item.datasets}"
+        rows.append(row)
+    return markdown_table(pd.DataFrame(rows))
+
+
 # ============================================================================ markdown and figure
 def _group_pivot(groups: pd.DataFrame, value: str) -> pd.DataFrame:
     """Methods x groups table of one column of `group_summary` (header: group and dataset count)."""
@@ -265,13 +347,18 @@ def _group_pivot(groups: pd.DataFrame, value: str) -> pd.DataFrame:
     return table.rename(columns=labels).reset_index()
 
 
-def markdown_report(results: pd.DataFrame, title: str = "Real-data evaluation") -> str:
-    """Markdown tables (summary, groups, per dataset) for each task present in ``results``.
+def markdown_report(
+    results: pd.DataFrame, title: str = "Real-data evaluation", comparisons: Sequence[tuple[str, str]] = ()
+) -> str:
+    """Markdown tables (summary, groups, paired differences, per dataset) for each task in ``results``.
 
     Parameters
     ----------
     results : pandas.DataFrame
     title : str
+    comparisons : sequence of (str, str), default=()
+        Method pairs ``(a, b)`` for a table of paired differences ``a - b``
+        (`paired_differences`); a pair is used for each task in which both methods have results.
 
     Returns
     -------
@@ -307,6 +394,12 @@ def markdown_report(results: pd.DataFrame, title: str = "Real-data evaluation") 
             if win in groups:
                 parts += [f"Win rate against {REFERENCE_METHOD} by group:", "",
                           markdown_table(_group_pivot(groups, win), "{:.2f}"), ""]
+        methods = set(sub["method"])
+        pairs = [(a, b) for a, b in comparisons if a in methods and b in methods]
+        if pairs:
+            parts += [f"Paired differences over the datasets (a - b; each dataset averaged over its splits first; "
+                      "95 % bootstrap interval over datasets, 10,000 resamples; 'a better': datasets where a is "
+                      "strictly better):", "", _paired_markdown(paired_differences(results, task, pairs)), ""]
         parts += [f"Per-dataset {metric} (mean over splits):", "", markdown_table(per_dataset_table(results, task)),
                   ""]
     return "\n".join(parts)

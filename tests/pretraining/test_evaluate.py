@@ -414,6 +414,44 @@ def test_group_summary_on_a_hand_made_table():
     assert "win_vs_RF" in report and "Win rate against RF by group" in report
 
 
+def test_paired_differences_on_a_hand_made_table(tmp_path):
+    pairs = ev.paired_differences(HAND_MADE, "classification", [("A", "RF"), ("B", "A")], n_resamples=2000)
+    auc = pairs[pairs["metric"] == "roc_auc"].set_index(["a", "b"])
+    # A - RF: d_bin +0.0625, d_wide -0.0625, d_cat 0; d_fail (A failed) drops out.
+    assert auc.loc[("A", "RF"), "datasets"] == 3 and auc.loc[("A", "RF"), "a_better"] == 1
+    assert auc.loc[("A", "RF"), "difference"] == pytest.approx(0.0)
+    assert -0.0625 <= auc.loc[("A", "RF"), "low"] <= 0.0 <= auc.loc[("A", "RF"), "high"] <= 0.0625
+    # B - A: -0.0625, +0.1875, -0.0625 -> mean +0.0208, B better on one table.
+    assert auc.loc[("B", "A"), "difference"] == pytest.approx(0.0625 / 3)
+    assert auc.loc[("B", "A"), "a_better"] == 1
+    # Lower is better for RMSE: Ridge beats RF on the small table only.
+    reg = ev.paired_differences(HAND_MADE, "regression", [("Ridge", "RF")]).set_index("metric")
+    assert reg.loc["rmse", "difference"] == pytest.approx(0.125) and reg.loc["rmse", "a_better"] == 1
+    assert reg.loc["r2", "datasets"] == 0 and np.isnan(reg.loc["r2", "difference"])  # no R2 in this table
+    # Same seed, same interval; the interval narrows as the confidence drops.
+    again = ev.paired_differences(HAND_MADE, "classification", [("A", "RF"), ("B", "A")], n_resamples=2000)
+    pd.testing.assert_frame_equal(pairs, again)
+    narrow = ev.paired_differences(HAND_MADE, "classification", [("B", "A")], confidence=0.5).iloc[0]
+    wide = ev.paired_differences(HAND_MADE, "classification", [("B", "A")], confidence=0.99).iloc[0]
+    assert wide["low"] <= narrow["low"] <= narrow["high"] <= wide["high"]
+    with pytest.raises(ValueError, match="no classification results for method.*'nobody'"):
+        ev.paired_differences(HAND_MADE, "classification", [("A", "nobody")])
+    with pytest.raises(ValueError, match="confidence"):
+        ev.paired_differences(HAND_MADE, "classification", [("A", "RF")], confidence=1.0)
+
+    report = ev.markdown_report(HAND_MADE, comparisons=[("A", "RF"), ("Ridge", "RF")])
+    assert "| A - RF | +0.0000 [" in report and "| 1 / 3 |" in report
+    assert "| Ridge - RF | +0.1250 [" in report  # each pair in the task where both methods ran
+
+    # The CLI adds the table to a merged report; an unknown name is skipped with a warning.
+    HAND_MADE.to_csv(tmp_path / "hand.csv", index=False)
+    with pytest.warns(UserWarning, match="--compare 'A' 'typo' skipped"):
+        ev.run(["--from-csv", str(tmp_path / "hand.csv"), "--compare", "B", "A", "--compare", "A", "typo",
+                "--out", str(tmp_path / "out"), "--suite", "sklearn"])
+    written = (tmp_path / "out" / "results.md").read_text()
+    assert "| B - A | +0.0208 [" in written and "typo" not in written
+
+
 def test_groups_of_results_without_shape_columns_come_from_the_datasets():
     # results.csv files written before n_rows/n_categorical existed: read the shape by name.
     old = _results({("d_bin", "RF"): [0.8], ("d_bin", "A"): [0.9]}).drop(columns=["n_rows", "n_categorical"])
