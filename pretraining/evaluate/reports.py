@@ -397,7 +397,7 @@ def markdown_report(
         methods = set(sub["method"])
         pairs = [(a, b) for a, b in comparisons if a in methods and b in methods]
         if pairs:
-            parts += [f"Paired differences over the datasets (a - b; each dataset averaged over its splits first; "
+            parts += ["Paired differences over the datasets (a - b; each dataset averaged over its splits first; "
                       "95 % bootstrap interval over datasets, 10,000 resamples; 'a better': datasets where a is "
                       "strictly better):", "", _paired_markdown(paired_differences(results, task, pairs)), ""]
         parts += [f"Per-dataset {metric} (mean over splits):", "", markdown_table(per_dataset_table(results, task)),
