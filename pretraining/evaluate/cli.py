@@ -23,7 +23,7 @@ import pandas as pd
 from ..realdata import SUITES, dataset_names, load_suite
 from .baselines import BASELINE_PACKAGES
 from .metrics import Task
-from .reports import markdown_report, merge_results, plot_results
+from .reports import average_over_seeds, markdown_report, merge_results, plot_results
 from .runner import checkpoint_task, evaluate_baselines, evaluate_checkpoint
 
 __all__ = ["build_parser", "main", "run"]
@@ -89,6 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--compare", action="append", nargs=2, default=[], metavar=("A", "B"),
                         help="add paired differences A - B over the datasets, with bootstrap intervals, to the "
                              "report (repeatable; method names as in the report)")
+    parser.add_argument("--average-seeds", action="store_true",
+                        help="with --from-csv: pool methods named '<name> seed <N>' into '<name> (<K> seeds)', "
+                             "averaging each dataset over seeds and splits (applied after --rename)")
     parser.add_argument("--max-repeats", type=int, default=None,
                         help="with --from-csv: keep only the first N repeats (to compare runs made with fewer)")
     return parser
@@ -130,6 +133,8 @@ def run(argv: Sequence[str] | None = None) -> pd.DataFrame:
                                  for path in args.from_csv])
         results["error"] = ["" if pd.isna(e) else str(e) for e in results["error"]]  # all-NaN reads as float
         results["method"] = results["method"].replace(dict(args.rename))
+        if args.average_seeds:
+            results = average_over_seeds(results)
         if args.max_repeats is not None:
             results = results[results["repeat"] < args.max_repeats].reset_index(drop=True)
         return _write_report(results, out, args.suite, args.compare)

@@ -29,6 +29,7 @@ __all__ = [
     "group_summary",
     "per_dataset_table",
     "paired_differences",
+    "average_over_seeds",
     "markdown_report",
     "plot_results",
     "merge_results",
@@ -323,6 +324,32 @@ def paired_differences(
                          "low": float(low), "high": float(high),
                          "a_better": int((sign * difference > 0).sum())})
     return pd.DataFrame(rows, columns=["a", "b", "metric", "datasets", "difference", "low", "high", "a_better"])
+
+
+def average_over_seeds(results: pd.DataFrame) -> pd.DataFrame:
+    """Pool the models of one recipe trained with different seeds into one method.
+
+    Methods named ``"<name> seed <N>"`` become ``"<name> (<K> seeds)"``, K being the number of
+    seeds of that name; every summary then averages each dataset over all seeds and splits (a
+    paired difference compares seed means per dataset; a failed fit is left out of the mean,
+    as a failed split is). Other methods keep their names.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy with the new method names.
+    """
+    parts = results["method"].astype(str).str.extract(r"^(?P<name>.+) seed (?P<seed>\d+)$")
+    seeds = parts.dropna().groupby("name")["seed"].nunique()
+    pooled = parts["name"].map(lambda name: f"{name} ({seeds[name]} seed{'s' if seeds[name] > 1 else ''})"
+                               if isinstance(name, str) else None)
+    out = results.copy()
+    out["method"] = pooled.where(pooled.notna(), results["method"])
+    return out
 
 
 def _paired_markdown(pairs: pd.DataFrame) -> str:

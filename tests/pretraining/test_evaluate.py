@@ -450,6 +450,23 @@ def test_paired_differences_on_a_hand_made_table(tmp_path):
                 "--out", str(tmp_path / "out"), "--suite", "sklearn"])
     written = (tmp_path / "out" / "results.md").read_text()
     assert "| B - A | +0.0208 [" in written and "typo" not in written
+    pooled = ev.run(["--from-csv", str(tmp_path / "hand.csv"), "--rename", "A", "A seed 0", "--rename", "B", "A seed 1",
+                     "--average-seeds", "--out", str(tmp_path / "pooled"), "--suite", "sklearn"])
+    assert "A (2 seeds)" in set(pooled["method"]) and "| A (2 seeds) |" in (tmp_path / "pooled" / "results.md").read_text()
+
+
+def test_average_over_seeds_pools_the_seeds_of_one_recipe():
+    seeded = _results({("d_bin", "A seed 0"): [0.75, 0.75], ("d_bin", "A seed 1"): [0.875, 0.875],
+                       ("d_bin", "B seed 3"): [0.5, 0.5], ("d_bin", "RF"): [0.625, 0.625],
+                       ("d_cat", "A seed 0"): [0.5, 0.5], ("d_cat", "A seed 1"): [0.75, 0.75],
+                       ("d_cat", "B seed 3"): [0.5, 0.5], ("d_cat", "RF"): [0.625, 0.625]})
+    pooled = ev.average_over_seeds(seeded)
+    assert set(pooled["method"]) == {"A (2 seeds)", "B (1 seed)", "RF"}
+    assert set(seeded["method"]) == {"A seed 0", "A seed 1", "B seed 3", "RF"}  # the input is left alone
+    summary = ev.summarize(pooled, "classification").set_index("method")
+    assert summary.loc["A (2 seeds)", "roc_auc"] == pytest.approx((0.8125 + 0.625) / 2)
+    pair = ev.paired_differences(pooled, "classification", [("A (2 seeds)", "RF")]).iloc[0]
+    assert pair["difference"] == pytest.approx(0.09375) and pair["a_better"] == 1  # +0.1875 and 0.0
 
 
 def test_groups_of_results_without_shape_columns_come_from_the_datasets():
