@@ -45,9 +45,9 @@ from .metrics import (
 )
 from .reports import (
     REFERENCE_METHOD,
+    average_over_seeds,
     group_summary,
     markdown_report,
-    average_over_seeds,
     merge_results,
     paired_differences,
     per_dataset_table,

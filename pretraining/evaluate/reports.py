@@ -304,14 +304,17 @@ def paired_differences(
         raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
     means = _dataset_means(_task_rows(results, task))
     methods = set(means["method"])
+    missing = sorted({m for pair in comparisons for m in pair} - methods)
+    if missing:
+        raise ValueError(f"no {task} results for method(s) {', '.join(map(repr, missing))}; "
+                         f"methods present: {', '.join(sorted(methods))}")
+    # Datasets x methods, once per metric (every pair reads the same tables).
+    by_metric = {metric: means.pivot(index="dataset", columns="method", values=metric)
+                 for metric in TASK_METRICS[task]}
     rows = []
     for a, b in comparisons:
-        missing = [m for m in (a, b) if m not in methods]
-        if missing:
-            raise ValueError(f"no {task} results for method(s) {', '.join(map(repr, missing))}; "
-                             f"methods present: {', '.join(sorted(methods))}")
-        for metric in TASK_METRICS[task]:
-            table = means.pivot(index="dataset", columns="method", values=metric)[[a, b]].dropna()
+        for metric, values in by_metric.items():
+            table = values[[a, b]].dropna()
             difference = (table[a] - table[b]).to_numpy(dtype=float)
             sign = 1.0 if HIGHER_IS_BETTER[metric] else -1.0
             low = high = np.nan
