@@ -152,6 +152,10 @@ def main(argv: list[str] | None = None) -> int:
     resume_parser.add_argument("--out", help="run folder (default: runs/<campaign folder name>)")
     resume_parser.add_argument("--steps", type=int, help="change the schedule's length")
     resume_parser.add_argument("--lr", type=float, help="change the peak learning rate (takes effect at once)")
+    resume_parser.add_argument("--cooldown", type=int, metavar="K",
+                               help="finish the run early: from the resumed step, fall linearly from the current "
+                                    "learning rate to the schedule's floor over K more steps, then stop (sets steps, "
+                                    "cooldown_steps and cosine_steps; a later resume continues the cooldown)")
     resume_parser.add_argument("--workers", type=int, dest="num_workers", help="data worker processes")
     resume_parser.add_argument("--time-limit", type=float, help="stop (after saving) after this many seconds")
     resume_parser.add_argument("--stop-after", type=int, help="stop at this step")
@@ -213,11 +217,26 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _with_cooldown(config: TrainConfig, step: int, cooldown: int, steps: int | None) -> TrainConfig:
+    """``config`` changed to cool down linearly over ``cooldown`` steps from ``step``."""
+    if cooldown < 1:
+        raise SystemExit(f"--cooldown must be >= 1, got {cooldown}")
+    if steps is not None:
+        raise SystemExit("--cooldown sets the schedule's length itself: leave out --steps")
+    if config.cooldown_steps:
+        raise SystemExit(
+            f"this run is already cooling down (cooldown_steps={config.cooldown_steps}, ending at step "
+            f"{config.steps}); resume it without --cooldown"
+        )
+    # The cosine keeps its old horizon, so the learning rate does not jump at the cooldown's start.
+    return config.replace(steps=step + cooldown, cooldown_steps=cooldown, cosine_steps=config.cosine_steps or config.steps)
+
+
 def _resume(args: argparse.Namespace) -> int:
     """``python -m pretraining resume CAMPAIGN``: continue a committed run on this machine."""
     from pathlib import Path
 
-    from .runfolder import CAMPAIGN_CONFIG, unpack_campaign
+    from .runfolder import CAMPAIGN_CONFIG, checkpoint_step, unpack_campaign
     from .train import train
 
     campaign = Path(args.campaign)
@@ -229,6 +248,10 @@ def _resume(args: argparse.Namespace) -> int:
     out = Path(args.out or Path("runs") / campaign.name)
     start = unpack_campaign(campaign, out)
     print(f"resuming {campaign} in {out} from {start.name if start else 'scratch'}")
+    if args.cooldown is not None:
+        config = _with_cooldown(config, checkpoint_step(start) if start else 0, args.cooldown, args.steps)
+        print(f"cooldown: linear to the floor from step {config.steps - config.cooldown_steps} to {config.steps} "
+              f"(cosine horizon kept at {config.cosine_steps})")
     result = train(config, out, device=args.device, progress=not args.no_progress, stop_after=args.stop_after,
                    campaign=campaign)
     print(f"stopped at step {result.step}; checkpoint: {result.checkpoint}; campaign state: {campaign}/state")

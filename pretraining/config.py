@@ -370,6 +370,13 @@ class TrainConfig:
     lr: float = 1e-4
     min_lr_ratio: float = 0.1
     warmup_steps: int = 100
+    # Cooldown (the "decay" of a warmup-stable-decay schedule): the last ``cooldown_steps`` steps
+    # leave the cosine and fall linearly from its value at their start to ``min_lr_ratio``, so a run
+    # can be brought to a finished, low-learning-rate state early. ``cosine_steps`` is the cosine's
+    # horizon (None: ``steps``); keeping the old horizon when a cooldown shortens a run avoids a
+    # jump in the learning rate (``python -m pretraining resume --cooldown``).
+    cooldown_steps: int = 0
+    cosine_steps: int | None = None
     weight_decay: float = 0.01
     beta1: float = 0.9
     beta2: float = 0.95
@@ -412,6 +419,10 @@ class TrainConfig:
             raise ValueError("TrainConfig.max_cells_per_forward must be >= 1")
         if self.precision not in ("auto", "float32", "bfloat16", "float16"):
             raise ValueError(f"TrainConfig.precision: unknown {self.precision!r}")
+        if not 0 <= self.cooldown_steps <= self.steps:
+            raise ValueError(f"TrainConfig.cooldown_steps must be in [0, steps={self.steps}], got {self.cooldown_steps}")
+        if self.cosine_steps is not None and self.cosine_steps < 1:
+            raise ValueError(f"TrainConfig.cosine_steps must be >= 1 or None, got {self.cosine_steps}")
         if not 0.0 <= self.min_lr_ratio <= 1.0:
             raise ValueError("TrainConfig.min_lr_ratio must be in [0, 1]")
         if not isinstance(self.priors, PriorConfig):

@@ -17,7 +17,7 @@ from safetensors.torch import load_file
 
 from mitra_sklearn import MitraClassifier, MitraRegressor
 from pretraining.cli import main as cli_main
-from pretraining.config import preset
+from pretraining.config import TrainConfig, preset
 from pretraining.runfolder import latest_checkpoint
 from pretraining.train import lr_factor, train
 
@@ -148,6 +148,36 @@ def test_learning_rate_schedule():
     assert factors[0] == pytest.approx(0.1) and factors[9] == pytest.approx(1.0)
     assert all(a >= b for a, b in zip(factors[9:], factors[10:]))
     assert lr_factor(100, config) == pytest.approx(0.1)
+
+
+def test_cooldown_falls_linearly_from_the_cosine_without_a_jump():
+    full = preset("tiny", steps=1000, warmup_steps=10, min_lr_ratio=0.1)
+    cooled = full.replace(steps=600, cooldown_steps=100, cosine_steps=1000)
+    # Before the cooldown the schedule is the uninterrupted run's, the cosine's horizon kept.
+    assert [lr_factor(s, cooled) for s in range(0, 501, 50)] == [lr_factor(s, full) for s in range(0, 501, 50)]
+    start = lr_factor(500, full)
+    assert lr_factor(550, cooled) == pytest.approx((start + 0.1) / 2)
+    assert lr_factor(600, cooled) == pytest.approx(0.1)
+    factors = [lr_factor(s, cooled) for s in range(500, 601)]
+    assert all(a > b for a, b in zip(factors, factors[1:]))
+    with pytest.raises(ValueError, match="cooldown_steps"):
+        full.replace(cooldown_steps=1001)
+
+
+def test_resume_cooldown_finishes_a_campaign_early(tmp_path):
+    campaign = tmp_path / "campaign"
+    config = preset("tiny", steps=40, save_every=5, warmup_steps=2, log_every=1)
+    train(config, tmp_path / "run", progress=False, stop_after=10, campaign=campaign)
+    assert cli_main(["resume", str(campaign), "--out", str(tmp_path / "run"), "--cooldown", "4", "--no-progress"]) == 0
+    assert latest_checkpoint(tmp_path / "run").name == "step-0000014"
+    saved = TrainConfig.from_dict(json.loads((campaign / "train_config.json").read_text()))
+    assert (saved.steps, saved.cooldown_steps, saved.cosine_steps) == (14, 4, 40)
+    lrs = {r["step"]: r["lr"] for r in _records(tmp_path / "run" / "log.jsonl", "lr")}
+    # The learning rate goes on from the uninterrupted schedule's, then falls to the floor.
+    assert lrs[10] == pytest.approx(config.lr * lr_factor(10, config))
+    assert lrs[12] == pytest.approx(config.lr * (lr_factor(10, config) + 0.1) / 2)
+    with pytest.raises(SystemExit, match="already cooling down"):
+        cli_main(["resume", str(campaign), "--out", str(tmp_path / "run"), "--cooldown", "4", "--no-progress"])
 
 
 def test_resume_refuses_another_model_shape(tmp_path):
