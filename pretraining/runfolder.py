@@ -113,6 +113,18 @@ class RunFolder:
             handle.write(json.dumps({k: (float(v) if isinstance(v, (np.floating, torch.Tensor)) else v)
                                      for k, v in record.items()}) + "\n")
 
+    def drop_log_after(self, step: int) -> None:
+        """Remove the log records of steps after ``step``: a run killed after its newest checkpoint
+        logged steps that the resumed run trains and logs again."""
+        if not self.log_path.is_file():
+            return
+        lines = self.log_path.read_text(encoding="utf-8").splitlines(keepends=True)
+        kept = [line for line in lines if line.strip() and json.loads(line).get("step", 0) <= step]
+        if len(kept) != len(lines):
+            partial = self.log_path.with_suffix(".jsonl.tmp")
+            partial.write_text("".join(kept), encoding="utf-8")
+            partial.replace(self.log_path)
+
     # ------------------------------------------------------------------ checkpoints
     def save(
         self, model: MitraModel, optimizer: torch.optim.Optimizer, scheduler: Any, state: TrainingState,

@@ -338,6 +338,8 @@ def train(
     checkpoint = run.latest_checkpoint() if resume else None
     if checkpoint is not None:
         state = _restore(run, checkpoint, model, optimizer, scheduler, config, device)
+        if dist.is_main:
+            run.drop_log_after(state.step)
     elif config.init_from is not None:
         _warm_start(model, config)
     if dist.is_main:

@@ -103,6 +103,17 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path):
         torch.testing.assert_close(a[name], b[name], rtol=0, atol=0, msg=name)
 
 
+def test_resume_drops_the_log_records_after_its_checkpoint(tmp_path):
+    config = preset("tiny", steps=12, save_every=4, log_every=1, eval_every=100)
+    train(config, tmp_path / "run", progress=False, stop_after=8)
+    with open(tmp_path / "run" / "log.jsonl", "a") as log:  # what a run killed after step 8 leaves
+        log.write(json.dumps({"step": 9, "loss": 123.0}) + "\n")
+    train(config, tmp_path / "run", progress=False)
+    steps = [r["step"] for r in _records(tmp_path / "run" / "log.jsonl", "loss")]
+    assert steps == list(range(1, 13))
+    assert all(r["loss"] != 123.0 for r in _records(tmp_path / "run" / "log.jsonl", "loss"))
+
+
 def test_killed_run_resumes_to_the_same_weights(tmp_path):
     """SIGKILL at an arbitrary moment, restart: the final weights equal an uninterrupted run's."""
     out = tmp_path / "killed"
