@@ -105,6 +105,13 @@ def build_config(args: argparse.Namespace, base: TrainConfig | None = None) -> T
         raise SystemExit(f"invalid run settings: {err}") from None
 
 
+def _cooldown_note(config: TrainConfig) -> str:
+    if not config.cooldown_steps:
+        return ""
+    horizon = config.cosine_steps or config.steps
+    return f" over {horizon} steps, linear cooldown to it over steps {config.steps - config.cooldown_steps}-{config.steps}"
+
+
 def describe(config: TrainConfig, name: str = "") -> str:
     """Human-readable plan of a run (what --dry-run prints)."""
     from .train import count_parameters
@@ -126,7 +133,7 @@ def describe(config: TrainConfig, name: str = "") -> str:
         f"tables per step   {config.batch_size} (micro-batch {config.micro_batch_size or 'batch / ranks'})",
         f"expected steps    {config.steps:,} -> {config.steps * config.batch_size:,} tables",
         f"optimiser         AdamW lr {config.lr:g} (warm-up {config.warmup_steps} steps, cosine to "
-        f"{config.min_lr_ratio:g}x), betas ({config.beta1}, {config.beta2}), weight decay {config.weight_decay:g}, "
+        f"{config.min_lr_ratio:g}x{_cooldown_note(config)}), betas ({config.beta1}, {config.beta2}), weight decay {config.weight_decay:g}, "
         f"clip {config.grad_clip:g}",
         f"precision         {config.precision} (auto: bf16 autocast on CUDA, float32 on CPU)",
         f"data workers      {config.num_workers} per rank",
