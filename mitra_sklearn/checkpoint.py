@@ -457,7 +457,7 @@ def resolve_pinned(info: CheckpointInfo, *, task: Task | str | None = None,
     A Hub checkpoint is resolved at its commit (from the Hub cache, else downloaded); a shipped
     or local one by its reference, and its weights must still have the SHA-256 in ``info``. A
     shipped name whose weights were replaced by a package update resolves to the shipped copy
-    that still has them (the previous release kept as ``<name>-v1``), if there is one.
+    that still has them (each replaced release is kept as ``<name>-v1``, ``<name>-v2``, ...), if there is one.
 
     Raises
     ------
@@ -470,7 +470,7 @@ def resolve_pinned(info: CheckpointInfo, *, task: Task | str | None = None,
     if actual == info.sha256:
         return files
     if files.source == "shipped":
-        # A newer package keeps the weights it replaced under another name (``...-v1``): the
+        # A newer package keeps the weights it replaced under another name (``...-v2``): the
         # same SHA-256 means the same weights, so the pickle predicts exactly as before.
         renamed = _shipped_with_sha256(info.sha256)
         if renamed is not None:

@@ -34,17 +34,18 @@ def test_the_default_checkpoints_are_shipped_and_verified(task, name):
     assert load_model(name).config.task.official_name == task.upper()
 
 
+@pytest.mark.parametrize("release", ["-v1", "-v2"])
 @pytest.mark.parametrize(("task", "name"), [("classification", "mitra-small-classifier"),
                                             ("regression", "mitra-small-regressor")])
-def test_the_previous_release_stays_loadable_by_name(task, name):
-    # v2 replaced the weights under the default names; v1 stays shipped as "<name>-v1", with
-    # other weights of the same shape.
-    current, previous = load_model(name), load_model(name + "-v1")
+def test_the_previous_releases_stay_loadable_by_name(task, name, release):
+    # Each release that replaced the weights under the default names keeps the ones it replaced
+    # shipped as "<name>-v1", "<name>-v2", ...: other weights of the same shape.
+    current, previous = load_model(name), load_model(name + release)
     assert previous.config == current.config
     assert previous.config.task.official_name == task.upper()
     assert any(not torch.equal(a, b) for a, b in zip(previous.state_dict().values(), current.state_dict().values()))
     X, y = (load_iris if task == "classification" else load_diabetes)(return_X_y=True)
-    estimator = (MitraClassifier if task == "classification" else MitraRegressor)(checkpoint=name + "-v1",
+    estimator = (MitraClassifier if task == "classification" else MitraRegressor)(checkpoint=name + release,
                                                                                    n_estimators=1)
     assert estimator.fit(X[::2], y[::2]).score(X[1::2], y[1::2]) > 0.3
 
