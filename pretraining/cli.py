@@ -109,7 +109,8 @@ def _cooldown_note(config: TrainConfig) -> str:
     if not config.cooldown_steps:
         return ""
     horizon = config.cosine_steps or config.steps
-    return f" over {horizon} steps, linear cooldown to it over steps {config.steps - config.cooldown_steps}-{config.steps}"
+    start = config.steps - config.cooldown_steps
+    return f" over {horizon} steps, linear cooldown to it over steps {start}-{config.steps}"
 
 
 def describe(config: TrainConfig, name: str = "") -> str:
@@ -133,7 +134,8 @@ def describe(config: TrainConfig, name: str = "") -> str:
         f"tables per step   {config.batch_size} (micro-batch {config.micro_batch_size or 'batch / ranks'})",
         f"expected steps    {config.steps:,} -> {config.steps * config.batch_size:,} tables",
         f"optimiser         AdamW lr {config.lr:g} (warm-up {config.warmup_steps} steps, cosine to "
-        f"{config.min_lr_ratio:g}x{_cooldown_note(config)}), betas ({config.beta1}, {config.beta2}), weight decay {config.weight_decay:g}, "
+        f"{config.min_lr_ratio:g}x{_cooldown_note(config)}), betas ({config.beta1}, {config.beta2}), "
+        f"weight decay {config.weight_decay:g}, "
         f"clip {config.grad_clip:g}",
         f"precision         {config.precision} (auto: bf16 autocast on CUDA, float32 on CPU)",
         f"data workers      {config.num_workers} per rank",
@@ -236,7 +238,8 @@ def _with_cooldown(config: TrainConfig, step: int, cooldown: int, steps: int | N
             f"{config.steps}); resume it without --cooldown"
         )
     # The cosine keeps its old horizon, so the learning rate does not jump at the cooldown's start.
-    return config.replace(steps=step + cooldown, cooldown_steps=cooldown, cosine_steps=config.cosine_steps or config.steps)
+    horizon = config.cosine_steps or config.steps
+    return config.replace(steps=step + cooldown, cooldown_steps=cooldown, cosine_steps=horizon)
 
 
 def _resume(args: argparse.Namespace) -> int:

@@ -420,7 +420,9 @@ class TrainConfig:
         if self.precision not in ("auto", "float32", "bfloat16", "float16"):
             raise ValueError(f"TrainConfig.precision: unknown {self.precision!r}")
         if not 0 <= self.cooldown_steps <= self.steps:
-            raise ValueError(f"TrainConfig.cooldown_steps must be in [0, steps={self.steps}], got {self.cooldown_steps}")
+            raise ValueError(
+                f"TrainConfig.cooldown_steps must be in [0, steps={self.steps}], got {self.cooldown_steps}"
+            )
         if self.cosine_steps is not None and self.cosine_steps < 1:
             raise ValueError(f"TrainConfig.cosine_steps must be >= 1 or None, got {self.cosine_steps}")
         if not 0.0 <= self.min_lr_ratio <= 1.0:
