@@ -470,7 +470,7 @@ def resolve_pinned(info: CheckpointInfo, *, task: Task | str | None = None,
     if actual == info.sha256:
         return files
     if files.source == "shipped":
-        # A newer package keeps the weights it replaced under another name (``...-v2``): the
+        # A newer package keeps the weights it replaced under another name (``...-v1``, ``...-v2``): the
         # same SHA-256 means the same weights, so the pickle predicts exactly as before.
         renamed = _shipped_with_sha256(info.sha256)
         if renamed is not None:

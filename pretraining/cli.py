@@ -108,9 +108,8 @@ def build_config(args: argparse.Namespace, base: TrainConfig | None = None) -> T
 def _cooldown_note(config: TrainConfig) -> str:
     if not config.cooldown_steps:
         return ""
-    horizon = config.cosine_steps or config.steps
-    start = config.steps - config.cooldown_steps
-    return f" over {horizon} steps, linear cooldown to it over steps {start}-{config.steps}"
+    return (f" over {config.cosine_horizon} steps, linear cooldown to it over steps "
+            f"{config.cooldown_start}-{config.steps}")
 
 
 def describe(config: TrainConfig, name: str = "") -> str:
@@ -238,8 +237,7 @@ def _with_cooldown(config: TrainConfig, step: int, cooldown: int, steps: int | N
             f"{config.steps}); resume it without --cooldown"
         )
     # The cosine keeps its old horizon, so the learning rate does not jump at the cooldown's start.
-    horizon = config.cosine_steps or config.steps
-    return config.replace(steps=step + cooldown, cooldown_steps=cooldown, cosine_steps=horizon)
+    return config.replace(steps=step + cooldown, cooldown_steps=cooldown, cosine_steps=config.cosine_horizon)
 
 
 def _resume(args: argparse.Namespace) -> int:
@@ -260,7 +258,7 @@ def _resume(args: argparse.Namespace) -> int:
     print(f"resuming {campaign} in {out} from {start.name if start else 'scratch'}")
     if args.cooldown is not None:
         config = _with_cooldown(config, checkpoint_step(start) if start else 0, args.cooldown, args.steps)
-        print(f"cooldown: linear to the floor from step {config.steps - config.cooldown_steps} to {config.steps} "
+        print(f"cooldown: linear to the floor from step {config.cooldown_start} to {config.steps} "
               f"(cosine horizon kept at {config.cosine_steps})")
     result = train(config, out, device=args.device, progress=not args.no_progress, stop_after=args.stop_after,
                    campaign=campaign)

@@ -436,6 +436,16 @@ class TrainConfig:
             )
 
     @property
+    def cosine_horizon(self) -> int:
+        """Step at which the cosine reaches ``min_lr_ratio`` (``cosine_steps``, default ``steps``)."""
+        return self.cosine_steps or self.steps
+
+    @property
+    def cooldown_start(self) -> int:
+        """First step of the linear cooldown (``steps`` when there is none)."""
+        return self.steps - self.cooldown_steps
+
+    @property
     def head_size(self) -> int:
         """Output size of the model head."""
         if self.dim_output is not None:

@@ -80,10 +80,9 @@ def lr_factor(step: int, config: TrainConfig) -> float:
     the last step). With ``cooldown_steps`` the last that many steps instead fall linearly from the
     schedule's value at the cooldown's first step to ``min_lr_ratio`` at ``steps``.
     """
-    cooldown_start = config.steps - config.cooldown_steps
-    if config.cooldown_steps and step >= cooldown_start:
-        start = _warmup_cosine(cooldown_start, config)
-        done = min(1.0, (step - cooldown_start) / config.cooldown_steps)
+    if config.cooldown_steps and step >= config.cooldown_start:
+        start = _warmup_cosine(config.cooldown_start, config)
+        done = min(1.0, (step - config.cooldown_start) / config.cooldown_steps)
         return start + (config.min_lr_ratio - start) * done
     return _warmup_cosine(step, config)
 
@@ -91,8 +90,7 @@ def lr_factor(step: int, config: TrainConfig) -> float:
 def _warmup_cosine(step: int, config: TrainConfig) -> float:
     if step < config.warmup_steps:
         return (step + 1) / config.warmup_steps
-    horizon = config.cosine_steps or config.steps
-    progress = (step - config.warmup_steps) / max(1, horizon - config.warmup_steps)
+    progress = (step - config.warmup_steps) / max(1, config.cosine_horizon - config.warmup_steps)
     cosine = 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
     return config.min_lr_ratio + (1.0 - config.min_lr_ratio) * cosine
 
