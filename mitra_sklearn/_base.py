@@ -25,9 +25,11 @@ from sklearn.utils.validation import (
 from ._inference import SUPPORT_CACHE_MODES, InferenceRunner, cpu_cells_per_second, cpu_seconds
 from ._retrieval import build_local_support
 from ._version import __version__
+from .catalog import ContextLimits, context_limits
 from .checkpoint import (
     CheckpointFiles,
     checkpoint_info,
+    declared_limits,
     load_config,
     resolve_checkpoint,
     resolve_default_checkpoint,
@@ -58,8 +60,8 @@ class MitraEstimatorBase(BaseEstimator):
         "device": [str, torch.device],
         "inference_precision": [StrOptions({"auto", "float32", "bfloat16", "float16", "float64"})],
         "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
-        "max_support_rows": [Interval(Integral, 2, None, closed="left")],
-        "max_features": [Interval(Integral, 1, None, closed="left")],
+        "max_support_rows": [Interval(Integral, 2, None, closed="left"), StrOptions({"auto"})],
+        "max_features": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "support_selection": [StrOptions({"random", "nearest"})],
         "support_cache": [StrOptions(set(SUPPORT_CACHE_MODES))],
         "categorical_features": ["array-like", StrOptions({"auto"}), None],
@@ -79,8 +81,8 @@ class MitraEstimatorBase(BaseEstimator):
         device: str | torch.device = "auto",
         inference_precision: str = "auto",
         batch_size: int | str = "auto",
-        max_support_rows: int = 8192,
-        max_features: int = 500,
+        max_support_rows: int | str = "auto",
+        max_features: int | str = "auto",
         support_selection: str = "random",
         support_cache: str = "predict",
         categorical_features: Any = "auto",
@@ -157,11 +159,6 @@ class MitraEstimatorBase(BaseEstimator):
         weights = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
         if not np.any(weights > 0):
             raise ValueError("sample_weight is zero for every row: weights must contain at least one non-zero number.")
-        if self.support_selection == "nearest" and np.count_nonzero(weights) > self.max_support_rows:
-            raise ValueError(
-                "sample_weight is not supported with support_selection='nearest' when the training set has more "
-                f"than max_support_rows={self.max_support_rows} rows; use support_selection='random'."
-            )
         keep = np.flatnonzero(weights > 0)
         if len(keep) < len(weights):  # weight 0 = the row is absent
             X, y, weights = _safe_indexing(X, keep), _safe_indexing(y, keep), weights[keep]
@@ -185,6 +182,7 @@ class MitraEstimatorBase(BaseEstimator):
 
         encoding = time.perf_counter()
         y_encoded = self._encode_targets(y)
+        self._resolve_limits(checkpoint, files, n_weighted_rows=None if weights is None else len(weights))
         self.encoder_ = TabularEncoder(categorical_features=self.categorical_features)
         X_encoded = self.encoder_.fit_transform(X, sample_weight=weights)
         self.task_ = self._make_task(self.config_)
@@ -197,7 +195,7 @@ class MitraEstimatorBase(BaseEstimator):
         rng = check_random_state(self.random_state)
         self.members_ = self.task_.plan_members(
             self.n_estimators, y_encoded, X_encoded.shape[1], rng,
-            max_support_rows=self.max_support_rows, max_features=self.max_features,
+            max_support_rows=self.max_support_rows_, max_features=self.max_features_,
             category_ranks=self.encoder_.category_ranks(), sample_weight=weights,
         )
         self.n_estimators_ = len(self.members_)
@@ -205,9 +203,9 @@ class MitraEstimatorBase(BaseEstimator):
         self.X_support_ = X_encoded
         self.y_support_ = y_encoded
         self.local_support_ = None
-        if self.support_selection == "nearest" and len(X_encoded) > self.max_support_rows:
+        if self.support_selection == "nearest" and len(X_encoded) > self.max_support_rows_:
             seed = int(rng.randint(np.iinfo(np.int32).max))  # drawn only here: other draws stay as they are
-            self.local_support_ = build_local_support(X_encoded, self.max_support_rows, seed)
+            self.local_support_ = build_local_support(X_encoded, self.max_support_rows_, seed)
         self._reset_runtime_state()
         member = self.members_[0]
         support_rows = len(X_encoded) if member.support_rows is None else len(member.support_rows)
@@ -231,7 +229,7 @@ class MitraEstimatorBase(BaseEstimator):
                 # float16 gradients would need loss scaling: tune in float32 then (bf16 needs none).
                 dtype=torch.bfloat16 if precision == torch.bfloat16 else torch.float32,
                 rng=rng,
-                max_support_rows=self.max_support_rows,
+                max_support_rows=self.max_support_rows_,
                 max_query_rows=1024 if self.batch_size == "auto" else self.batch_size,
                 stratify=self.task_.stratify,
                 verbose=verbose,
@@ -252,16 +250,33 @@ class MitraEstimatorBase(BaseEstimator):
 
     def _warn_about_extra_members(self, n_features: int) -> None:
         """Feature subsets can need more members than n_estimators: say so (predict time grows with them)."""
-        n_subsets = -(-n_features // self.max_features)
+        n_subsets = -(-n_features // self.max_features_)
         if n_subsets > self.n_estimators:
             warnings.warn(
-                f"The table has {n_features} (encoded) features, more than max_features={self.max_features}: each "
+                f"The table has {n_features} (encoded) features, more than max_features={self.max_features_}: each "
                 f"ensemble member reads a subset of at most max_features features, and covering every feature takes "
                 f"{self.n_estimators_} members instead of n_estimators={self.n_estimators} (predict time grows with "
                 "the member count; see n_estimators_). Raise max_features, or select features first, for fewer.",
                 UserWarning,
                 stacklevel=5,
             )
+
+    def _resolve_limits(self, checkpoint: str, files: CheckpointFiles, n_weighted_rows: int | None) -> None:
+        """``max_support_rows_`` / ``max_features_``: the parameters, or for "auto" the checkpoint's own
+        limits (`catalog.context_limits`)."""
+        limits: ContextLimits = context_limits(checkpoint, declared_limits(files))
+        auto_rows = limits.support_rows_for(self._n_classes())
+        self.max_support_rows_ = auto_rows if self.max_support_rows == "auto" else self.max_support_rows
+        self.max_features_ = limits.features if self.max_features == "auto" else self.max_features
+        if self.support_selection == "nearest" and n_weighted_rows is not None and n_weighted_rows > self.max_support_rows_:
+            raise ValueError(
+                "sample_weight is not supported with support_selection='nearest' when the training set has more "
+                f"than max_support_rows={self.max_support_rows_} rows; use support_selection='random'."
+            )
+
+    def _n_classes(self) -> int | None:
+        """Classes of the fitted target (None for regression); set by `_encode_targets`."""
+        return None
 
     def _resolve_checkpoint(self) -> tuple[str, CheckpointFiles, str]:
         """The checkpoint reference to record, its files, and why it was chosen.
@@ -591,12 +606,14 @@ _PARAMETERS_DOC = """
     checkpoint : str, path-like or None, default=None
         Weights to use: the name of a checkpoint shipped with the package, a local folder holding
         ``config.json`` and ``model.safetensors``, or a Hugging Face Hub repo id such as
-        ``"{official}"``. None resolves in ``fit``: the official ``"{official}"`` (75.7 M
-        parameters) when it is in the local Hub cache or can be downloaded, otherwise the {task}
-        checkpoint shipped with the package (0.67 M parameters, weaker; a warning once per process
-        says why and how to get the official one). An explicit checkpoint never falls back. Hub
-        downloads honour ``HF_HUB_OFFLINE``, ``HF_TOKEN`` and ``HF_HOME``; without a network they
-        fail within seconds. ``checkpoint_info_`` records what was used.
+        ``"{official}"``. None resolves in ``fit`` to the newest official checkpoint that is in
+        the local Hub cache or can be downloaded: Mitra v2 ``"{official}"`` (about 76 M
+        parameters), else Mitra v1 ``"{official_v1}"``, otherwise the {task} checkpoint shipped
+        with the package (0.67 M parameters, weaker). Unless the newest is used, a warning once
+        per process says which model is used, why, and how to get the newest. An explicit
+        checkpoint never falls back. Hub downloads honour ``HF_HUB_OFFLINE``, ``HF_TOKEN`` and
+        ``HF_HOME``; without a network they fail within seconds. ``checkpoint_info_`` records
+        what was used.
     n_estimators : int, default=4
         Ensemble members. Each sees the data through its own {member_view}, its own
         random order of the categories of unordered categorical columns, and a support
@@ -612,13 +629,17 @@ _PARAMETERS_DOC = """
     batch_size : int or 'auto', default='auto'
         Query rows per forward pass. 'auto' sizes the chunks from the memory free on the device
         (40 % of it); out-of-memory errors are retried with smaller chunks in any case.
-    max_support_rows : int, default=8192
+    max_support_rows : int or 'auto', default='auto'
         Most training rows one forward pass reads; larger training sets are subsampled (see
-        ``support_selection``).
-    max_features : int, default=500
+        ``support_selection``). 'auto': the checkpoint's own limit (``max_support_rows_``):
+        8,192 for Mitra v1 and the shipped checkpoints, 32,768 for Mitra v2 (16,384 on binary
+        classification), as the reference code of each uses them.
+    max_features : int or 'auto', default='auto'
         With more (encoded) features than this, each member reads a random subset of at most
         ``max_features`` columns, and the subsets of the members together cover every feature
-        (more members are used when ``n_estimators`` is too small for that).
+        (more members are used when ``n_estimators`` is too small for that). 'auto': the
+        checkpoint's own limit (``max_features_``): 500 for Mitra v1 and the shipped
+        checkpoints, 256 for Mitra v2.
     support_selection : {{'random', 'nearest'}}, default='random'
         How training sets larger than ``max_support_rows`` are cut down. 'random': each member
         draws its own random subsample (with at least one row of every class). 'nearest':
@@ -676,6 +697,10 @@ _ATTRIBUTES_DOC = """
         The encoded targets.
     members_ : list of EnsembleMember
         The view of each ensemble member.
+    max_support_rows_ : int
+        The support-row limit in use (``max_support_rows``, or the checkpoint's for 'auto').
+    max_features_ : int
+        The feature limit in use (``max_features``, or the checkpoint's for 'auto').
     n_estimators_ : int
         Number of ensemble members used: ``n_estimators``, or more when feature subsets
         (``max_features``) or class groups need more (a warning says so for feature subsets).

@@ -12,9 +12,10 @@ Resolution order for a checkpoint reference:
 3. a Hugging Face Hub repo id: the local Hub cache first, then a download (unless
    ``local_files_only=True`` or ``HF_HUB_OFFLINE=1``).
 
-No reference (the estimators' ``checkpoint=None``) means, per task, the official repo
-(``OFFICIAL_CHECKPOINTS``) when it is in the local Hub cache or can be downloaded, otherwise the
-checkpoint shipped for that task (`resolve_default_checkpoint`, which says why). What was used is
+No reference (the estimators' ``checkpoint=None``) means, per task, the newest official repo
+that is in the local Hub cache or can be downloaded (``catalog.DEFAULT_CHAIN``: Mitra v2, then
+v1), otherwise the checkpoint shipped for that task (`resolve_default_checkpoint`, which says
+why). What was used is
 pinned by `checkpoint_info` (Hub commit, SHA-256 of the weights) and reloaded exactly by
 `resolve_pinned`.
 
@@ -51,6 +52,7 @@ from typing import Any, TypeVar
 
 import torch
 
+from .catalog import DEFAULT_CHAIN, ContextLimits, official_checkpoint
 from .config import MitraConfig, Task
 from .exceptions import CheckpointIntegrityError, CheckpointNotFoundError
 
@@ -71,6 +73,7 @@ __all__ = [
     "checkpoint_info",
     "resolve_pinned",
     "load_config",
+    "declared_limits",
     "load_state_dict",
     "save_checkpoint",
     "write_checksums",
@@ -81,13 +84,8 @@ ModelT = TypeVar("ModelT", bound="PretrainedMixin")
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
-OFFICIAL_CHECKPOINTS = {
-    Task.CLASSIFICATION: "autogluon/mitra-classifier",
-    Task.REGRESSION: "autogluon/mitra-regressor",
-}
-# Size of the official checkpoints (dim 512, 12 layers, float32), for messages written before
-# they are downloaded: 75,670,026 weights in the classifier, 75,661,313 in the regressor.
-OFFICIAL_SIZE = "75.7 M parameters, a 303 MB download"
+#: The newest official repo of each task: the first that ``checkpoint=None`` tries.
+OFFICIAL_CHECKPOINTS = {task: chain[0] for task, chain in DEFAULT_CHAIN.items()}
 SHIPPED_CHECKPOINTS_DIR = Path(__file__).resolve().parent / "checkpoints"
 # Shipped checkpoint preferred for each task, when installed (else any shipped one of the task).
 DEFAULT_SHIPPED = {Task.CLASSIFICATION: "mitra-small-classifier", Task.REGRESSION: "mitra-small-regressor"}
@@ -107,7 +105,7 @@ _CONNECT_TIMEOUT_S = 3.0
 # checkpoint=None does not retry a failed official download for this long (a grid search would
 # otherwise probe the network in every fit); (repo id, Hub cache) -> (time, reason).
 _RETRY_DEFAULT_DOWNLOAD_AFTER_S = 600.0
-_DEFAULT_DOWNLOAD_FAILURES: dict[tuple[str, str], tuple[float, str]] = {}
+_DEFAULT_DOWNLOAD_FAILURES: dict[tuple[str, str], _Failure] = {}
 _COMMIT_HASH = re.compile(r"^[0-9a-f]{40}$")
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 
@@ -206,13 +204,14 @@ def default_checkpoint(task: Task | str) -> str:
 
 
 def resolve_default_checkpoint(task: Task | str, *, estimator: str | None = None) -> DefaultCheckpoint:
-    """Resolve ``checkpoint=None``: the official repo wherever it can be had, else the shipped one.
+    """Resolve ``checkpoint=None``: the newest official repo that can be had, else the shipped one.
 
-    In this order: the official repo of ``task`` (``OFFICIAL_CHECKPOINTS``) from the local Hub
-    cache; a download of it (unless ``HF_HUB_OFFLINE`` is set, and failing within seconds
-    without a network; a failure is not retried for 10 minutes in this process); the checkpoint
-    shipped for ``task`` (``shipped_default``), with a warning text. With no shipped checkpoint
-    for ``task`` the official repo's error is raised.
+    For each official repo of ``task`` in ``catalog.DEFAULT_CHAIN`` (Mitra v2, then v1): the
+    local Hub cache, then a download (unless ``HF_HUB_OFFLINE`` is set; failing within seconds
+    without a network; a failed download is not retried for 10 minutes in this process). Then
+    the checkpoint shipped for ``task`` (``shipped_default``). Whenever the choice is not the
+    newest official repo, ``warning`` says which checkpoint is used, why, and how to get the
+    newest.
 
     Parameters
     ----------
@@ -224,41 +223,87 @@ def resolve_default_checkpoint(task: Task | str, *, estimator: str | None = None
     Returns
     -------
     DefaultCheckpoint
-        The reference, its files, why it was chosen and, for the shipped fallback, the warning.
+        The reference, its files, why it was chosen and, unless it is the newest official
+        checkpoint, the warning.
 
     Raises
     ------
     CheckpointNotFoundError
-        Only when neither the official repo nor a shipped checkpoint of ``task`` is available.
+        Only when no official repo and no shipped checkpoint of ``task`` is available.
     """
     task = Task.parse(task)
-    official = OFFICIAL_CHECKPOINTS[task]
-    resolve = partial(resolve_checkpoint, official, task=task, estimator=estimator)
-    try:
-        return DefaultCheckpoint(official, resolve(local_files_only=True), "the official checkpoint, from the Hub cache")
-    except CheckpointNotFoundError:
-        pass
+    missed: list[tuple[str, str]] = []  # (repo id, why it was not used), newest first
+    hub_down = False  # once the Hub itself failed, later repos are looked up in the cache only
+    for repo in DEFAULT_CHAIN[task]:
+        lookup = _cached_or_downloaded(repo, task, estimator, download=not hub_down)
+        if lookup.files is not None:
+            reason = f"the official {_generation(repo)} checkpoint, {lookup.note}" + _because(missed)
+            return DefaultCheckpoint(repo, lookup.files, reason,
+                                     warning=_fallback_warning(task, repo, lookup.files, missed, estimator))
+        missed.append((repo, lookup.note))
+        hub_down = hub_down or lookup.hub_down
     shipped = shipped_default(task)
-    if shipped is None:  # nothing to fall back to: the official repo, or its error
-        return DefaultCheckpoint(official, resolve(), "the official checkpoint, downloaded (none shipped)")
-    key = (official, _hub_cache_dir())
-    failed = _DEFAULT_DOWNLOAD_FAILURES.get(key)
-    if failed is not None and time.monotonic() - failed[0] < _RETRY_DEFAULT_DOWNLOAD_AFTER_S:
-        reason = failed[1]
-    else:
-        try:
-            files = resolve()
-            _DEFAULT_DOWNLOAD_FAILURES.pop(key, None)
-            return DefaultCheckpoint(official, files, "the official checkpoint, downloaded from the Hub")
-        except CheckpointNotFoundError as err:
-            reason = getattr(err, "reason", None) or str(err)
-            if not _offline_mode():  # the offline flag is checked at no cost: no need to remember
-                _DEFAULT_DOWNLOAD_FAILURES[key] = (time.monotonic(), reason)
+    if shipped is None:
+        raise CheckpointNotFoundError(
+            f"No {task.value} checkpoint is available: no checkpoint is shipped with this installation, and "
+            + "; ".join(f"{repo} is not in the local Hub cache and {why}" for repo, why in missed)
+            + ". " + _offline_message(missed[0][0], WEIGHTS_NAME, missed[0][1], hints=_OfflineHints(task, estimator),
+                                      local_files_only=False)
+        )
     files = resolve_checkpoint(shipped)
-    return DefaultCheckpoint(
-        shipped, files, f"the shipped fallback: the official {official} is not in the Hub cache and {reason}",
-        warning=_fallback_warning(task, shipped, files, reason, estimator),
-    )
+    return DefaultCheckpoint(shipped, files, "the shipped fallback" + _because(missed),
+                             warning=_fallback_warning(task, shipped, files, missed, estimator))
+
+
+@dataclass(frozen=True)
+class _Lookup:
+    """One official repo tried by `resolve_default_checkpoint`: its files and how they were had,
+    or why not (``files`` None) and whether the Hub itself failed (offline, unreachable)."""
+
+    files: CheckpointFiles | None
+    note: str
+    hub_down: bool = False
+
+
+def _cached_or_downloaded(repo: str, task: Task, estimator: str | None, *, download: bool) -> _Lookup:
+    """An official repo's files from the Hub cache, else (``download``) from a download."""
+    resolve = partial(resolve_checkpoint, repo, task=task, estimator=estimator)
+    try:
+        return _Lookup(resolve(local_files_only=True), "from the Hub cache")
+    except CheckpointNotFoundError:
+        if not download:
+            return _Lookup(None, "the Hub could not be used (see above)", hub_down=True)
+    key = (repo, _hub_cache_dir())
+    failed = _DEFAULT_DOWNLOAD_FAILURES.get(key)
+    if failed is not None and time.monotonic() - failed.time < _RETRY_DEFAULT_DOWNLOAD_AFTER_S:
+        return failed.lookup
+    try:
+        files = resolve()
+    except CheckpointNotFoundError as err:
+        lookup = _Lookup(None, getattr(err, "reason", None) or str(err), isinstance(err, _HubUnavailableError))
+        if not _offline_mode():  # the offline flag is checked at no cost: no need to remember
+            _DEFAULT_DOWNLOAD_FAILURES[key] = _Failure(time.monotonic(), lookup)
+        return lookup
+    _DEFAULT_DOWNLOAD_FAILURES.pop(key, None)
+    return _Lookup(files, "downloaded from the Hub")
+
+
+@dataclass(frozen=True)
+class _Failure:
+    time: float
+    lookup: _Lookup
+
+
+def _generation(repo: str) -> str:
+    official = official_checkpoint(repo)
+    return f"Mitra {official.generation}" if official is not None else repo
+
+
+def _because(missed: list[tuple[str, str]]) -> str:
+    """Why the newer official checkpoints were passed over ('' when none was)."""
+    if not missed:
+        return ""
+    return ": " + "; ".join(f"{repo} is not in the Hub cache and {why}" for repo, why in missed)
 
 
 def resolve_checkpoint(
@@ -413,6 +458,23 @@ def load_config(checkpoint_files: CheckpointFiles) -> MitraConfig:
         raw = json.loads(path.read_text(encoding="utf-8"))
         return MitraConfig.from_dict(raw)
     except (json.JSONDecodeError, UnicodeDecodeError, ValueError, TypeError, AttributeError) as err:
+        raise CheckpointIntegrityError(f"Invalid Mitra config file {path}: {err}") from err
+
+
+def declared_limits(checkpoint_files: CheckpointFiles) -> ContextLimits | None:
+    """The ``"context_limits"`` a checkpoint's ``config.json`` declares (the official files declare
+    none; `catalog.context_limits` knows theirs), or None.
+
+    Raises
+    ------
+    CheckpointIntegrityError
+        When the entry is there but malformed.
+    """
+    path = checkpoint_files.config_path
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        return ContextLimits.from_dict(raw["context_limits"]) if "context_limits" in raw else None
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError, TypeError) as err:
         raise CheckpointIntegrityError(f"Invalid Mitra config file {path}: {err}") from err
 
 
@@ -746,7 +808,8 @@ def _hub_unreachable_reason() -> str | None:
 def _offline_message(repo_id: str, filename: str, reason: str, *, hints: _OfflineHints,
                      local_files_only: bool) -> str:
     """What went wrong and the offline alternatives that apply to this caller and task."""
-    task = hints.task or next((t for t, repo in OFFICIAL_CHECKPOINTS.items() if repo == repo_id), None)
+    official = official_checkpoint(repo_id)
+    task = hints.task or (official.task if official is not None else None)
     estimator = hints.estimator
     use = f"{estimator}(checkpoint=...)" if estimator else "checkpoint="
     alternatives = [_shipped_hint(task, estimator)]
@@ -784,21 +847,30 @@ def _shipped_hint(task: Task | None, estimator: str | None) -> str:
     return f"use a checkpoint shipped with the package: {listed}"
 
 
-def _fallback_warning(task: Task, shipped: str, files: CheckpointFiles, reason: str, estimator: str | None) -> str:
-    """Which model checkpoint=None uses instead of the official one, why, and how to get either."""
-    official = OFFICIAL_CHECKPOINTS[task]
+def _fallback_warning(task: Task, used: str, files: CheckpointFiles, missed: list[tuple[str, str]],
+                      estimator: str | None) -> str | None:
+    """Which model checkpoint=None uses instead of the newest official one, why, and how to get it
+    (None when the newest is used)."""
+    if not missed:
+        return None
+    newest = DEFAULT_CHAIN[task][0]
     who = f"{estimator}(checkpoint=None)" if estimator else "checkpoint=None"
-    pin = f"{estimator}(checkpoint={shipped!r})" if estimator else f"checkpoint={shipped!r}"
+    pin = f"{estimator}(checkpoint={used!r})" if estimator else f"checkpoint={used!r}"
+    official = official_checkpoint(used)
+    if official is not None:
+        what = f"the official {_generation(used)} checkpoint {used!r}"
+    else:
+        what = (f"the shipped checkpoint {used!r} ({_millions(_parameter_count(files.weights_path))} parameters, "
+                "pretrained by mitra-sklearn on synthetic tables; weaker than the official models)")
+    why = "; ".join(f"{repo!r} ({official_checkpoint(repo).size}) is not in the local Hub cache and {reason}"
+                    for repo, reason in missed)
     to_get = ("unset HF_HUB_OFFLINE on a machine with a network" if _offline_mode()
               else "run where the Hugging Face Hub can be reached")
     return (
-        f"{who} uses the shipped checkpoint {shipped!r} ({_millions(_parameter_count(files.weights_path))} "
-        f"parameters, pretrained by mitra-sklearn on synthetic tables; weaker than the paper's model), because the "
-        f"official {official!r} ({OFFICIAL_SIZE}) is not in the local Hub cache and {reason}. "
-        f"To use the official model, {to_get} (it is downloaded on first use), or copy a Hub cache holding it "
-        f"(filled with mitra_sklearn.load_model({official!r})) here, or pass checkpoint='<folder>' holding its "
-        f"files (`hf download {official} --local-dir <folder>`). Pass {pin} to use the shipped model without "
-        "this warning. (Shown once per process and task.)"
+        f"{who} uses {what}, because {why}. To use the newest official model, {to_get} (it is downloaded on first "
+        f"use), or copy a Hub cache holding it (filled with mitra_sklearn.load_model({newest!r})) here, or pass "
+        f"checkpoint='<folder>' holding its files (`hf download {newest} --local-dir <folder>`). Pass {pin} to "
+        "use this model without this warning. (Shown once per process and task.)"
     )
 
 

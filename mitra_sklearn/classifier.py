@@ -36,6 +36,9 @@ class MitraClassifier(ClassifierMixin, MitraEstimatorBase):
             )
         return codes.astype(np.int64).ravel()
 
+    def _n_classes(self) -> int | None:
+        return len(self.classes_)
+
     def _make_task(self, config: MitraConfig) -> ClassificationTask:
         return make_task(self._task, config, n_classes=len(self.classes_))
 
@@ -96,7 +99,8 @@ MitraClassifier.__doc__ = (
     missing values, and any hashable labels (strings, integers, ...).
 """
     + _PARAMETERS_DOC.format(
-        official="autogluon/mitra-classifier",
+        official="autogluon/mitra-classifier-2",
+        official_v1="autogluon/mitra-classifier",
         task="classification",
         member_view="class permutation, feature order and feature sign flips",
         aggregate="class probabilities",

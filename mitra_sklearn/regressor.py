@@ -86,7 +86,8 @@ MitraRegressor.__doc__ = (
     warning in ``fit``), see Notes.
 """
     + _PARAMETERS_DOC.format(
-        official="autogluon/mitra-regressor",
+        official="autogluon/mitra-regressor-2",
+        official_v1="autogluon/mitra-regressor",
         task="regression",
         member_view="target mirroring (y -> 1 - y after scaling), feature order and sign flips",
         aggregate="predictions",

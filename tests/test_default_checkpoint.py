@@ -1,4 +1,5 @@
-"""checkpoint=None: the official repo wherever it can be had, the shipped one otherwise (issue 11).
+"""checkpoint=None: the newest official repo that can be had (v2, then v1), the shipped one otherwise
+(issues 11 and 24).
 
 Also what a fitted estimator records (``checkpoint_``, ``checkpoint_info_``), that a pickle
 reloads exactly those weights, and the slow-CPU warning. No test reaches the network: the Hub
@@ -19,6 +20,7 @@ import pytest
 from mitra_sklearn import MitraClassifier, MitraRegressor, _base
 from mitra_sklearn import checkpoint as checkpoint_module
 from mitra_sklearn._inference import cpu_seconds
+from mitra_sklearn.catalog import DEFAULT_CHAIN, OFFICIAL
 from mitra_sklearn.checkpoint import (
     OFFICIAL_CHECKPOINTS,
     CheckpointInfo,
@@ -180,8 +182,144 @@ def test_the_official_repo_is_downloaded_when_the_hub_can_be_reached(tmp_path, h
         fitted, _ = _fit(Task.CLASSIFICATION)
     assert downloads == ["config.json"]  # both files arrive with the first download here
     assert not _default_warnings(record)
-    assert fitted.checkpoint_ == "autogluon/mitra-classifier"
-    assert fitted.checkpoint_info_.reason == "the official checkpoint, downloaded from the Hub"
+    assert fitted.checkpoint_ == "autogluon/mitra-classifier-2"  # the newest generation
+    assert fitted.checkpoint_info_.reason == "the official Mitra v2 checkpoint, downloaded from the Hub"
+
+
+# ---------------------------------------------------------------------------- newest generation first (issue 24)
+V1 = {task: chain[1] for task, chain in DEFAULT_CHAIN.items()}
+
+
+def _official_warnings(record) -> list[str]:
+    return [str(w.message) for w in record if "checkpoint=None) uses the official" in str(w.message)]
+
+
+@pytest.mark.parametrize("task", list(Task))
+def test_v2_comes_before_v1_before_the_shipped_checkpoint(task, tmp_path, hub_cache, fresh_warnings):
+    v2, v1 = DEFAULT_CHAIN[task]
+    assert OFFICIAL[v2].generation == "v2" and OFFICIAL[v1].generation == "v1" and OFFICIAL_CHECKPOINTS[task] == v2
+    fake_hub_cache(hub_cache, v1, _official_like(tmp_path, task, seed=1))
+    with warnings.catch_warnings(record=True) as record:  # offline, only v1 cached: v1, with one warning
+        warnings.simplefilter("always")
+        fitted, _ = _fit(task)
+        _fit(task)
+    assert fitted.checkpoint_ == v1 and fitted.checkpoint_info_.source == "hub"
+    assert fitted.checkpoint_info_.reason.startswith("the official Mitra v1 checkpoint, from the Hub cache: ")
+    assert f"{v2} is not in the Hub cache and downloads are disabled" in fitted.checkpoint_info_.reason
+    messages = _official_warnings(record)
+    assert len(messages) == 1 and not _default_warnings(record), messages
+    assert f"uses the official Mitra v1 checkpoint {v1!r}, because {v2!r}" in messages[0]
+    assert "76.7 M" in messages[0] or "75.7 M" in messages[0]  # the size of what it would download
+    assert f"hf download {v2}" in messages[0]
+
+    fake_hub_cache(hub_cache, v2, _official_like(tmp_path, task, seed=2))
+    with warnings.catch_warnings(record=True) as record:  # v2 cached too: v2, quietly
+        warnings.simplefilter("always")
+        newest, _ = _fit(task)
+    assert newest.checkpoint_ == v2 and not _official_warnings(record) and not _default_warnings(record)
+    assert newest.checkpoint_info_.reason == "the official Mitra v2 checkpoint, from the Hub cache"
+    assert newest.checkpoint_info_.sha256 != fitted.checkpoint_info_.sha256
+
+
+@pytest.mark.parametrize("task", list(Task))
+def test_the_shipped_fallback_names_both_generations(task, hub_cache, fresh_warnings):
+    with pytest.warns(UserWarning, match="uses the shipped checkpoint") as record:
+        fitted, _ = _fit(task)
+    message = _default_warnings(record)[0]
+    v2, v1 = DEFAULT_CHAIN[task]
+    assert f"{v2!r}" in message and f"{v1!r}" in message
+    assert fitted.checkpoint_info_.reason.startswith("the shipped fallback: ")
+    assert v2 in fitted.checkpoint_info_.reason and v1 in fitted.checkpoint_info_.reason
+
+
+def test_without_network_v1_in_the_cache_is_found_after_one_failed_look_up(tmp_path, hub_cache, no_network,
+                                                                          fresh_warnings):
+    fake_hub_cache(hub_cache, V1[Task.CLASSIFICATION], _official_like(tmp_path, Task.CLASSIFICATION))
+    with pytest.warns(UserWarning, match="cannot be resolved"):
+        fitted, _ = _fit(Task.CLASSIFICATION)
+    assert fitted.checkpoint_ == V1[Task.CLASSIFICATION]
+    assert len(no_network) == 1  # the Hub is down for v2: v1 is not looked up on the network again
+
+
+def test_no_checkpoint_at_all_names_every_repo_tried(hub_cache, monkeypatch, tmp_path):
+    monkeypatch.setattr(checkpoint_module, "SHIPPED_CHECKPOINTS_DIR", tmp_path / "none-shipped")
+    with pytest.raises(CheckpointNotFoundError) as info:
+        resolve_default_checkpoint(Task.REGRESSION)
+    message = str(info.value)
+    assert all(repo in message for repo in DEFAULT_CHAIN[Task.REGRESSION]) and "no checkpoint is shipped" in message
+
+
+def test_a_pickle_fitted_on_v1_keeps_loading_v1_when_v2_arrives(tmp_path, hub_cache):
+    fake_hub_cache(hub_cache, V1[Task.CLASSIFICATION], _official_like(tmp_path, Task.CLASSIFICATION, seed=0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        fitted, X = _fit(Task.CLASSIFICATION)
+    expected = fitted.predict_proba(X)
+    blob = pickle.dumps(fitted)
+    fake_hub_cache(hub_cache, OFFICIAL_CHECKPOINTS[Task.CLASSIFICATION],
+                   _official_like(tmp_path, Task.CLASSIFICATION, seed=3))
+    assert _fit(Task.CLASSIFICATION)[0].checkpoint_ == OFFICIAL_CHECKPOINTS[Task.CLASSIFICATION]
+    loaded = pickle.loads(blob)
+    assert loaded.checkpoint_ == V1[Task.CLASSIFICATION]
+    np.testing.assert_array_equal(loaded.predict_proba(X), expected)
+
+
+# ---------------------------------------------------------------------------- per-checkpoint limits (issue 24)
+def _fit_limits(tmp_path, hub_cache, repo, task, y_kind="binary", **params):
+    fake_hub_cache(hub_cache, repo, _official_like(tmp_path, task))
+    X, y = _data(task)
+    if y_kind == "multiclass":
+        y = np.arange(len(y)) % 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return ESTIMATORS[task](checkpoint=repo, n_estimators=1, **params).fit(X, y)
+
+
+@pytest.mark.parametrize(("repo", "y_kind", "rows", "features"), [
+    ("autogluon/mitra-classifier-2", "binary", 16_384, 256),
+    ("autogluon/mitra-classifier-2", "multiclass", 32_768, 256),
+    ("autogluon/mitra-classifier", "multiclass", 8192, 500),
+    ("autogluon/mitra-classifier-1.1", "binary", 8192, 500),
+])
+def test_auto_limits_follow_the_checkpoint(repo, y_kind, rows, features, tmp_path, hub_cache):
+    fitted = _fit_limits(tmp_path, hub_cache, repo, Task.CLASSIFICATION, y_kind)
+    assert (fitted.max_support_rows_, fitted.max_features_) == (rows, features)
+    assert fitted.max_support_rows == "auto" and fitted.max_features == "auto"  # parameters stay as given
+
+
+@pytest.mark.parametrize(("repo", "rows", "features"), [("autogluon/mitra-regressor-2", 32_768, 256),
+                                                        ("autogluon/mitra-regressor", 8192, 500)])
+def test_auto_limits_of_the_regressors(repo, rows, features, tmp_path, hub_cache):
+    fitted = _fit_limits(tmp_path, hub_cache, repo, Task.REGRESSION)
+    assert (fitted.max_support_rows_, fitted.max_features_) == (rows, features)
+
+
+def test_an_explicit_limit_wins(tmp_path, hub_cache):
+    fitted = _fit_limits(tmp_path, hub_cache, "autogluon/mitra-classifier-2", Task.CLASSIFICATION,
+                         max_support_rows=10, max_features=2)
+    assert (fitted.max_support_rows_, fitted.max_features_) == (10, 2)
+    assert fitted.n_estimators_ == 2  # 3 features in subsets of at most 2
+    assert all(len(m.support_rows) == 10 for m in fitted.members_)
+
+
+def test_a_checkpoint_declares_its_limits_in_config_json(tmp_path):
+    import json
+
+    folder = make_tiny_checkpoint(tmp_path / "declared", "REGRESSION")
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "context_limits": {"support_rows": 12, "features": 7}}))
+    fitted, _ = _fit(Task.REGRESSION, checkpoint=str(folder))
+    assert (fitted.max_support_rows_, fitted.max_features_) == (12, 7)
+    (folder / "config.json").write_text(json.dumps({**config, "context_limits": {"support_rows": -1}}))
+    from mitra_sklearn.exceptions import CheckpointIntegrityError
+
+    with pytest.raises(CheckpointIntegrityError, match="context_limits"):
+        _fit(Task.REGRESSION, checkpoint=str(folder))
+
+
+def test_other_checkpoints_get_the_v1_limits(tiny_regressor_checkpoint):
+    fitted, _ = _fit(Task.REGRESSION, checkpoint=tiny_regressor_checkpoint)
+    assert (fitted.max_support_rows_, fitted.max_features_) == (8192, 500)
 
 
 @pytest.mark.parametrize("task", list(Task))

@@ -1,0 +1,160 @@
+"""The official checkpoints this package knows by name, and the context each one was made for.
+
+Two generations of official weights are on the Hugging Face Hub, in the same file format and
+with the same architecture (a 12-layer, dim-512 2D transformer):
+
+* **Mitra v1** (arXiv 2510.21204): ``autogluon/mitra-classifier``, ``autogluon/mitra-regressor``
+  (scalar head) and ``autogluon/mitra-classifier-1.1``;
+* **Mitra v2** (arXiv 2609.04540): ``autogluon/mitra-classifier-2`` and
+  ``autogluon/mitra-regressor-2``, whose regression head predicts a distribution over 1,000
+  target bins. Pretrained with a 10x longer context and 3x as many features as v1.
+
+``checkpoint=None`` tries `DEFAULT_CHAIN` in order (newest first), then the checkpoint shipped
+inside the package. `context_limits` gives the support-set size and feature count that the
+estimators' ``max_support_rows="auto"`` / ``max_features="auto"`` mean for a checkpoint: the
+reference code's own inference settings for the official checkpoints, and for any other
+checkpoint the limits written in its ``config.json`` (key ``"context_limits"``), else the v1
+values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .config import Task
+
+__all__ = ["ContextLimits", "OfficialCheckpoint", "OFFICIAL", "DEFAULT_CHAIN", "context_limits",
+           "official_checkpoint"]
+
+
+@dataclass(frozen=True)
+class ContextLimits:
+    """How much of a table one forward pass of a checkpoint reads, by default.
+
+    Attributes
+    ----------
+    support_rows : int
+        Support rows per member (larger training sets are subsampled per member).
+    features : int
+        Features per member (wider tables are split into feature subsets over the members).
+    binary_support_rows : int or None
+        Support rows on binary classification tasks, where the reference code uses a smaller
+        cap; None: ``support_rows``.
+    """
+
+    support_rows: int
+    features: int
+    binary_support_rows: int | None = None
+
+    def support_rows_for(self, n_classes: int | None) -> int:
+        """The support-row limit of a task with ``n_classes`` classes (None: regression)."""
+        if n_classes == 2 and self.binary_support_rows is not None:
+            return self.binary_support_rows
+        return self.support_rows
+
+    @classmethod
+    def from_dict(cls, data: object) -> ContextLimits:
+        """Read the ``"context_limits"`` entry of a ``config.json``.
+
+        Raises
+        ------
+        ValueError
+            When it is not a mapping of positive integers ``support_rows``, ``features`` and
+            optionally ``binary_support_rows``.
+        """
+        keys = {"support_rows", "features", "binary_support_rows"}
+        if not isinstance(data, dict) or not {"support_rows", "features"} <= set(data) or set(data) - keys:
+            raise ValueError(f"context_limits must hold support_rows, features (and binary_support_rows), got {data!r}")
+        values = {key: data[key] for key in keys if data.get(key) is not None}
+        if any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in values.values()):
+            raise ValueError(f"context_limits values must be positive integers, got {data!r}")
+        return cls(**values)
+
+
+#: The reference code's inference settings for v1 (AutoGluon 1.6.3: 8,192 support rows per
+#: forward pass, ``max_features`` 500), also the limits of checkpoints that declare none.
+V1_LIMITS = ContextLimits(support_rows=8192, features=500)
+#: mitra-finetune 0.3.0, the v2 authors' code: prediction support caps of 32,768 rows (16,384 on
+#: binary tasks), tables wider than 256 features narrowed to 256.
+V2_LIMITS = ContextLimits(support_rows=32_768, features=256, binary_support_rows=16_384)
+
+
+@dataclass(frozen=True)
+class OfficialCheckpoint:
+    """One official repo on the Hugging Face Hub.
+
+    Attributes
+    ----------
+    repo_id : str
+        The Hub repo.
+    task : Task
+        What its head predicts.
+    generation : str
+        "v1", "v1.1" or "v2".
+    n_parameters : int
+        Number of weights (float32: 4 bytes each).
+    limits : ContextLimits
+        What ``max_support_rows="auto"`` / ``max_features="auto"`` mean for it.
+    pretrained_context : str
+        The table sizes it was pretrained on, as published.
+    """
+
+    repo_id: str
+    task: Task
+    generation: str
+    n_parameters: int
+    limits: ContextLimits
+    pretrained_context: str
+
+    @property
+    def size(self) -> str:
+        """Its size for messages written before it is downloaded."""
+        return f"{self.n_parameters / 1e6:.1f} M parameters, a {self.n_parameters * 4 / 1e6:.0f} MB download"
+
+
+_V1_CONTEXT = "up to 512 support + 128 query rows, up to 16 features"
+_V2_CONTEXT = "about 10x the rows and 3x the features of v1"
+
+#: Every official checkpoint, by repo id.
+OFFICIAL: dict[str, OfficialCheckpoint] = {
+    c.repo_id: c
+    for c in (
+        OfficialCheckpoint("autogluon/mitra-classifier-2", Task.CLASSIFICATION, "v2", 75_670_026, V2_LIMITS,
+                           _V2_CONTEXT),
+        # 1,000 bins: the scalar head's 513 weights become 2 x 1,000 x 512 + 1,000 (label table and head).
+        OfficialCheckpoint("autogluon/mitra-regressor-2", Task.REGRESSION, "v2", 76_684_776, V2_LIMITS,
+                           _V2_CONTEXT),
+        OfficialCheckpoint("autogluon/mitra-classifier", Task.CLASSIFICATION, "v1", 75_670_026, V1_LIMITS,
+                           _V1_CONTEXT),
+        OfficialCheckpoint("autogluon/mitra-classifier-1.1", Task.CLASSIFICATION, "v1.1", 75_670_026, V1_LIMITS,
+                           _V1_CONTEXT),
+        OfficialCheckpoint("autogluon/mitra-regressor", Task.REGRESSION, "v1", 75_661_313, V1_LIMITS, _V1_CONTEXT),
+    )
+}
+
+#: What ``checkpoint=None`` tries, per task, newest generation first (then the shipped checkpoint).
+DEFAULT_CHAIN: dict[Task, tuple[str, ...]] = {
+    Task.CLASSIFICATION: ("autogluon/mitra-classifier-2", "autogluon/mitra-classifier"),
+    Task.REGRESSION: ("autogluon/mitra-regressor-2", "autogluon/mitra-regressor"),
+}
+
+
+def official_checkpoint(repo_id: str) -> OfficialCheckpoint | None:
+    """The catalogue entry of an official repo id, or None for any other reference."""
+    return OFFICIAL.get(repo_id)
+
+
+def context_limits(reference: str, declared: ContextLimits | None = None) -> ContextLimits:
+    """The limits ``"auto"`` means for the checkpoint ``reference``.
+
+    Parameters
+    ----------
+    reference : str
+        Official repo id, shipped name or folder.
+    declared : ContextLimits, optional
+        The limits the checkpoint's ``config.json`` declares, if any.
+    """
+    official = official_checkpoint(reference)
+    if official is not None:
+        return official.limits
+    return declared if declared is not None else V1_LIMITS
