@@ -7,6 +7,7 @@ import time
 import warnings
 from abc import abstractmethod
 from numbers import Integral, Real
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -47,6 +48,9 @@ from .preprocessing import TabularEncoder
 from .progress import progress_bar, report
 
 __all__ = ["MitraEstimatorBase"]
+
+#: What a member's raw outputs become: ``(member, outputs, context) -> per-row array``.
+MemberOutput = Callable[[EnsembleMember, np.ndarray, Any], np.ndarray]
 
 
 class MitraEstimatorBase(BaseEstimator):
@@ -404,7 +408,9 @@ class MitraEstimatorBase(BaseEstimator):
         with torch_threads(self.n_jobs):
             return self._run_members(X_encoded)
 
-    def _run_members(self, X_encoded: np.ndarray) -> list[np.ndarray]:
+    def _run_members(self, X_encoded: np.ndarray, member_output: MemberOutput | None = None) -> list[np.ndarray]:
+        """Each member's ``member_output`` (default: the task's ``member_prediction``) for the rows."""
+        member_output = member_output or self.task_.member_prediction
         runner = self._runner()
         local = self.local_support_ is not None
         contexts = self.local_support_.assign(X_encoded) if local else None
@@ -414,13 +420,13 @@ class MitraEstimatorBase(BaseEstimator):
         predictions = []
         for index, member in enumerate(self.members_):
             if local:
-                predictions.append(self._predict_local(runner, member, X_encoded, contexts, progress))
+                predictions.append(self._predict_local(runner, member, X_encoded, contexts, progress, member_output))
                 continue
             x_support, labels, context = self._member_support(member)
             outputs = runner.predict(
                 x_support, labels, member.view(X_encoded), cache=caches.get(index), progress=progress
             )
-            predictions.append(self.task_.member_prediction(member, outputs, context))
+            predictions.append(member_output(member, outputs, context))
         if progress is not None:
             progress.close()
         return predictions
@@ -461,7 +467,7 @@ class MitraEstimatorBase(BaseEstimator):
 
     def _predict_local(
         self, runner: InferenceRunner, member: EnsembleMember, X_encoded: np.ndarray,
-        contexts: list[tuple[np.ndarray, np.ndarray]], progress: Any,
+        contexts: list[tuple[np.ndarray, np.ndarray]], progress: Any, member_output: MemberOutput,
     ) -> np.ndarray:
         """One member's predictions where each group of queries has its own nearest-rows support set."""
         result = None
@@ -469,7 +475,7 @@ class MitraEstimatorBase(BaseEstimator):
             labels, context = self.task_.support_labels(member, self.y_support_[support_rows])
             outputs = runner.predict(member.view(self.X_support_[support_rows]), labels,
                                      member.view(X_encoded[query_rows]), progress=progress)
-            part = self.task_.member_prediction(member, outputs, context)
+            part = member_output(member, outputs, context)
             if result is None:
                 result = np.empty((len(X_encoded), *part.shape[1:]), dtype=part.dtype)
             result[query_rows] = part

@@ -7,9 +7,12 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import RegressorMixin
-from sklearn.utils.validation import check_array, column_or_1d
+from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d
 
 from ._base import _ATTRIBUTES_DOC, _PARAMETERS_DOC, MitraEstimatorBase
+from .checkpoint import OFFICIAL_CHECKPOINTS
+from .devices import torch_threads
+from .distribution import RegressionDistribution
 from .config import MitraConfig, Task
 from .tasks import OUTLIER_SPREADS, PREDICTION_MARGIN, RegressionTask, TargetScaling, make_task
 
@@ -44,7 +47,9 @@ class MitraRegressor(RegressorMixin, MitraEstimatorBase):
     def _is_trivial(self) -> bool:
         return self.constant_target_ is not None
 
-    def predict(self, X: Any, return_std: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    def predict(
+        self, X: Any, return_std: bool = False, output_type: str = "mean"
+    ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """Predicted targets, averaged over the ensemble members.
 
         Parameters
@@ -53,17 +58,30 @@ class MitraRegressor(RegressorMixin, MitraEstimatorBase):
             Rows to predict, with the columns seen in ``fit``.
         return_std : bool, default=False
             Also return the standard deviation of the members' predictions.
+        output_type : {'mean', 'median', 'mode'}, default='mean'
+            Which point of the predicted distribution: its mean (the members' mean
+            predictions averaged), or, for checkpoints with a binned head (Mitra v2), the
+            median or the mode of the ensemble's distribution (`predict_distribution`).
 
         Returns
         -------
         y_pred : ndarray of shape (n_samples,)
             Predictions in the units of ``y``.
         y_std : ndarray of shape (n_samples,)
-            Only with ``return_std=True``: spread of the ensemble members around ``y_pred``.
-            It measures how much the prediction depends on the members' views of the data
-            (class of uncertainty: model/ensemble disagreement), not the noise of ``y``, and it
-            is 0 with ``n_estimators=1``. It is not a calibrated predictive interval.
+            Only with ``return_std=True``: spread of the ensemble members' mean predictions
+            around their average. It measures how much the prediction depends on the members'
+            views of the data (model/ensemble disagreement), not the noise of ``y``, and it is 0
+            with ``n_estimators=1``. It is not a calibrated predictive interval: use
+            `predict_quantiles` with a binned head for that.
         """
+        if output_type not in _OUTPUT_TYPES:
+            raise ValueError(f"output_type must be one of {_OUTPUT_TYPES}, got {output_type!r}.")
+        if output_type != "mean":
+            distribution = self.predict_distribution(X)
+            point = distribution.median() if output_type == "median" else distribution.mode()
+            if return_std:
+                return point, self.task_.spread(self._predict_members(X))
+            return point
         if getattr(self, "constant_target_", None) is not None:
             n_rows = self._encode_query(X).shape[0]
             constant = np.full(n_rows, self.constant_target_)
@@ -73,6 +91,95 @@ class MitraRegressor(RegressorMixin, MitraEstimatorBase):
         if return_std:
             return mean, self.task_.spread(predictions)
         return mean
+
+    def predict_quantiles(self, X: Any, quantiles: Any = (0.1, 0.5, 0.9)) -> np.ndarray:
+        """Quantiles of the predicted distribution of each row (binned heads: Mitra v2).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix, DataFrame} of shape (n_samples, n_features)
+            Rows to predict, with the columns seen in ``fit``.
+        quantiles : float or sequence of floats in [0, 1], default=(0.1, 0.5, 0.9)
+            The levels.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_quantiles)
+            In the units of ``y``, non-decreasing along the levels for each row.
+
+        Raises
+        ------
+        ValueError
+            When the checkpoint's regression head predicts a single value (no distribution).
+        """
+        levels = np.atleast_1d(np.asarray(quantiles, dtype=np.float64))
+        if levels.ndim != 1 or levels.size == 0 or not np.all((levels >= 0) & (levels <= 1)):
+            raise ValueError(f"quantiles must be numbers in [0, 1], got {quantiles!r}.")
+        return self.predict_distribution(X).quantile(levels)
+
+    def predict_distribution(self, X: Any) -> RegressionDistribution:
+        """The predicted distribution of each row's target (binned heads: Mitra v2).
+
+        Each ensemble member predicts probabilities over the head's bins of its scaled target;
+        its bins are mapped to the units of ``y`` (its scaling and mirroring undone), and the
+        members' distributions are averaged as a mixture (in probability space), with the
+        probability spread uniformly within each bin.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix, DataFrame} of shape (n_samples, n_features)
+            Rows to predict, with the columns seen in ``fit``.
+
+        Returns
+        -------
+        RegressionDistribution
+            ``bin_edges`` (in the units of ``y``) and per-row ``probabilities``, with
+            ``mean()``, ``median()``, ``mode()``, ``quantile(q)`` and ``cdf(y)``.
+
+        Raises
+        ------
+        ValueError
+            When the checkpoint's regression head predicts a single value (no distribution).
+        """
+        check_is_fitted(self)
+        if getattr(self, "constant_target_", None) is None and not self.task_.n_bins:
+            raise ValueError(
+                f"The checkpoint {self.checkpoint_!r} has a scalar regression head: it predicts one value per row, "
+                "not a distribution. Quantiles and predict_distribution need a binned head, such as Mitra v2's "
+                f"MitraRegressor(checkpoint={OFFICIAL_CHECKPOINTS[Task.REGRESSION]!r}) (1,000 bins)."
+            )
+        X_encoded = self._encode_query(X)
+        if self.constant_target_ is not None:  # a point mass
+            edges = np.full((1, 2), self.constant_target_)
+            return RegressionDistribution(edges, np.ones((len(X_encoded), 1)))
+        # Blocks of rows keep the members' per-bin probabilities within about 256 MB.
+        block = max(1, _DISTRIBUTION_BYTES // (8 * (self.task_.n_bins + 2) * len(self.members_)))
+        parts = []
+        with torch_threads(self.n_jobs):
+            for start in range(0, len(X_encoded), block):
+                rows = self._run_members(X_encoded[start:start + block], self.task_.member_histogram)
+                parts.append(self.task_.distribution(rows))
+        return _concatenate(parts)
+
+
+_OUTPUT_TYPES = ("mean", "median", "mode")
+_DISTRIBUTION_BYTES = 256 * 2**20
+
+
+def _concatenate(parts: list[RegressionDistribution]) -> RegressionDistribution:
+    """One distribution from those of consecutive blocks of rows (edges padded as in `mix_members`)."""
+    if len(parts) == 1:
+        return parts[0]
+    width = max(part.bin_edges.shape[1] for part in parts)
+    if all(part.bin_edges.shape[0] == 1 and np.array_equal(part.bin_edges, parts[0].bin_edges) for part in parts):
+        return RegressionDistribution(parts[0].bin_edges, np.concatenate([part.probabilities for part in parts]))
+    edges, probabilities = [], []
+    for part in parts:
+        part_edges = np.broadcast_to(part.bin_edges, (len(part), part.bin_edges.shape[1]))
+        pad = width - part_edges.shape[1]
+        edges.append(np.concatenate([part_edges, np.repeat(part_edges[:, -1:], pad, axis=1)], axis=1))
+        probabilities.append(np.pad(part.probabilities, ((0, 0), (0, pad))))
+    return RegressionDistribution(np.concatenate(edges), np.concatenate(probabilities))
 
 
 MitraRegressor.__doc__ = (

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from .config import MitraConfig, Task
+from .distribution import RegressionDistribution, mix_members
 from .ensemble import EnsembleMember, decode_class_probabilities, plan_members, softmax
 
 __all__ = [
@@ -282,6 +283,22 @@ class RegressionTask:
         if self.n_bins:
             outputs = softmax(outputs.astype(np.float64)) @ regression_bin_centres(self.n_bins)
         return context.unscale(member.mirror(np.asarray(outputs, dtype=np.float64)))
+
+    def member_histogram(self, member: EnsembleMember, outputs: np.ndarray, context: TargetScaling) -> np.ndarray:
+        """A binned head's distribution per query row, (rows, 2 + n_bins): the scaling's ``low`` and
+        ``high``, then the probabilities of the bins of `regression_bin_edges` on the unmirrored
+        scaled axis (the edges are symmetric about 0.5, so mirroring reverses the bins)."""
+        probabilities = softmax(np.asarray(outputs, dtype=np.float64)[:, : self.n_bins])
+        if member.mirror_target:
+            probabilities = probabilities[:, ::-1]
+        rows = np.empty((len(probabilities), 2 + self.n_bins))
+        rows[:, 0], rows[:, 1], rows[:, 2:] = context.low, context.high, probabilities
+        return rows
+
+    def distribution(self, member_rows: list[np.ndarray]) -> RegressionDistribution:
+        """The ensemble's predicted distribution: the mixture of the members' (`member_histogram`)."""
+        return mix_members(member_rows, regression_bin_edges(self.n_bins),
+                           lambda low, high, edges: TargetScaling(low, high).unscale(edges))
 
     def combine(self, predictions: list[np.ndarray], members: list[EnsembleMember]) -> np.ndarray:
         """Mean of the members' predictions."""

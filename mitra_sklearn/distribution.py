@@ -1,0 +1,171 @@
+"""Predicted target distributions of a binned regression head (Mitra v2's 1,000 bins).
+
+A binned head gives, for each query row and ensemble member, probabilities over bins of the
+member's *scaled* target. Each member scales the targets with its own support set's range (and
+may mirror them), so its bins map to its own intervals in the units of ``y``. The ensemble's
+distribution is the **mixture** of the members' distributions: the average of their cumulative
+distribution functions, each piecewise linear (probability spread uniformly within a bin). On
+the union of all the members' bin edges that mixture is again a histogram, which is what
+`RegressionDistribution` holds. Quantiles, the median and the mean follow from it exactly.
+
+`mix_members` builds it from each member's ``(low, high, probabilities)`` rows
+(``RegressionTask.member_histogram``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["RegressionDistribution", "mix_members"]
+
+
+@dataclass(frozen=True)
+class RegressionDistribution:
+    """Per-row predicted distribution of the target: a histogram with uniform density in each bin.
+
+    Attributes
+    ----------
+    bin_edges : ndarray of shape (n_rows, n_bins + 1) or (1, n_bins + 1)
+        Increasing bin edges in the units of ``y``; one row shared by all rows when every row's
+        members scaled the targets alike (the usual case). Bins may have zero width (then
+        zero probability): rows whose members' edges differ are padded to a common count.
+    probabilities : ndarray of shape (n_rows, n_bins)
+        Probability of each bin; each row sums to 1.
+    """
+
+    bin_edges: np.ndarray
+    probabilities: np.ndarray
+
+    def __len__(self) -> int:
+        return self.probabilities.shape[0]
+
+    def _edges(self) -> np.ndarray:
+        return np.broadcast_to(self.bin_edges, (len(self), self.bin_edges.shape[1]))
+
+    def _cumulative(self) -> np.ndarray:
+        """CDF at each edge, (n_rows, n_bins + 1), from 0 to 1."""
+        cdf = np.zeros((len(self), self.probabilities.shape[1] + 1))
+        np.cumsum(self.probabilities, axis=1, out=cdf[:, 1:])
+        cdf /= cdf[:, -1:]
+        return cdf
+
+    def mean(self) -> np.ndarray:
+        """Mean of each row's distribution, shape (n_rows,)."""
+        edges = self.bin_edges
+        centres = edges[:, :-1] + (edges[:, 1:] - edges[:, :-1]) / 2  # overflow-free midpoints
+        return np.sum(self.probabilities * centres, axis=1)
+
+    def quantile(self, q: float | np.ndarray) -> np.ndarray:
+        """Quantiles of each row's distribution.
+
+        Parameters
+        ----------
+        q : float or array-like of floats in [0, 1]
+            The levels.
+
+        Returns
+        -------
+        ndarray of shape (n_rows, n_levels), or (n_rows,) for a scalar ``q``
+            Non-decreasing along the levels (the inverse of a continuous CDF).
+        """
+        levels = np.asarray(q, dtype=np.float64)
+        if levels.ndim > 1 or np.any(~np.isfinite(levels)) or np.any((levels < 0) | (levels > 1)):
+            raise ValueError(f"quantile levels must be numbers in [0, 1], got {q!r}.")
+        cdf, edges = self._cumulative(), self._edges()
+        rows = np.arange(len(self))[:, None]
+        flat = np.atleast_1d(levels)
+        # The bin holding level q: the first whose upper CDF reaches q.
+        bins = np.minimum((cdf[:, None, 1:] < flat[None, :, None]).sum(axis=2), self.probabilities.shape[1] - 1)
+        low_cdf, high_cdf = cdf[rows, bins], cdf[rows, bins + 1]
+        mass = high_cdf - low_cdf
+        share = np.divide(flat[None, :] - low_cdf, mass, out=np.zeros_like(mass), where=mass > 0)
+        low, high = edges[rows, bins], edges[rows, bins + 1]
+        values = low + np.clip(share, 0.0, 1.0) * (high - low)
+        return values[:, 0] if levels.ndim == 0 else values
+
+    def median(self) -> np.ndarray:
+        """Median of each row's distribution, shape (n_rows,)."""
+        return self.quantile(0.5)
+
+    def mode(self) -> np.ndarray:
+        """Centre of each row's densest bin, shape (n_rows,)."""
+        edges = self._edges()
+        widths = edges[:, 1:] - edges[:, :-1]
+        density = np.divide(self.probabilities, widths, out=np.zeros_like(self.probabilities), where=widths > 0)
+        densest = np.argmax(density, axis=1)[:, None]
+        low = np.take_along_axis(edges, densest, axis=1)[:, 0]
+        high = np.take_along_axis(edges, densest + 1, axis=1)[:, 0]
+        return low + (high - low) / 2
+
+    def cdf(self, y: np.ndarray) -> np.ndarray:
+        """P(target <= y[i]) for row i, shape (n_rows,)."""
+        y = np.asarray(y, dtype=np.float64).reshape(-1)
+        if y.shape[0] != len(self):
+            raise ValueError(f"cdf needs one value per row ({len(self)}), got {y.shape[0]}.")
+        return _interpolate_rows(self._edges(), self._cumulative(), y[:, None])[:, 0]
+
+
+def mix_members(member_rows: list[np.ndarray], scaled_edges: np.ndarray,
+                unscale: Callable[[float, float, np.ndarray], np.ndarray]) -> RegressionDistribution:
+    """The ensemble's distribution: the mixture of every member's binned distribution.
+
+    Parameters
+    ----------
+    member_rows : list of ndarray of shape (n_rows, 2 + n_bins)
+        Per member and row: the scaling's ``low`` and ``high`` (the targets mapped to 0 and 1),
+        then the bin probabilities over ``scaled_edges`` (mirroring already undone).
+    scaled_edges : ndarray of shape (n_bins + 1,)
+        The head's bin edges on the scaled axis.
+    unscale : callable
+        ``unscale(low, high, scaled_edges) -> edges in y units``.
+    """
+    n_rows = member_rows[0].shape[0]
+    scalings = np.concatenate([rows[:, :2] for rows in member_rows], axis=1)  # (n_rows, 2 x members)
+    keys, group_of_row = np.unique(scalings, axis=0, return_inverse=True)
+    group_of_row = group_of_row.reshape(-1)
+    groups = []
+    for group, key in enumerate(keys):
+        rows = np.flatnonzero(group_of_row == group)
+        member_edges = [unscale(low, high, scaled_edges) for low, high in key.reshape(-1, 2)]
+        union = np.unique(np.concatenate(member_edges))
+        cdf = np.zeros((len(rows), len(union)))
+        for edges, values in zip(member_edges, member_rows):
+            member_cdf = np.zeros((len(rows), len(edges)))
+            np.cumsum(values[rows, 2:], axis=1, out=member_cdf[:, 1:])
+            member_cdf /= member_cdf[:, -1:]
+            cdf += _interpolate_rows(edges[None, :], member_cdf, union[None, :])
+        groups.append((rows, union, cdf / len(member_rows)))
+    width = max(len(union) for _, union, _ in groups)
+    if len(groups) == 1:
+        _, union, cdf = groups[0]
+        return RegressionDistribution(union[None, :], np.diff(cdf, axis=1))
+    edges = np.empty((n_rows, width))
+    probabilities = np.zeros((n_rows, width - 1))
+    for rows, union, cdf in groups:  # pad with zero-width, zero-probability bins at the top
+        edges[rows, : len(union)] = union
+        edges[rows, len(union):] = union[-1]
+        probabilities[rows, : len(union) - 1] = np.diff(cdf, axis=1)
+    return RegressionDistribution(edges, probabilities)
+
+
+def _interpolate_rows(xp: np.ndarray, fp: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Piecewise-linear ``fp`` (rows, k) over increasing ``xp`` ((1 or rows), k) evaluated at ``x``
+    ((1 or rows), m), constant beyond the ends: `np.interp` row by row, vectorised."""
+    n_rows, k = fp.shape
+    # Index of the segment holding each x: the edges at or below it, minus one.
+    if xp.shape[0] == 1:  # shared edges: one search for every row
+        below = np.searchsorted(xp[0], x, side="right") - 1
+    else:
+        below = np.stack([np.searchsorted(row_xp, row_x, side="right")
+                          for row_xp, row_x in zip(xp, np.broadcast_to(x, (n_rows, x.shape[1])))]) - 1
+    segment = np.broadcast_to(np.clip(below, 0, k - 2), (n_rows, x.shape[1]))
+    xp = np.broadcast_to(xp, fp.shape)
+    rows = np.arange(n_rows)[:, None]
+    x0, x1 = xp[rows, segment], xp[rows, segment + 1]
+    f0, f1 = fp[rows, segment], fp[rows, segment + 1]
+    span = x1 - x0
+    share = np.divide(x - x0, span, out=np.zeros(span.shape), where=span > 0)
+    return f0 + np.clip(share, 0.0, 1.0) * (f1 - f0)
