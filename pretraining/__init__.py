@@ -10,6 +10,7 @@ way round).
   additive priors, and their `Mixture`.
 * `pretraining.data` -- `SyntheticTableStream`, deterministic batches of support/query tables.
 * `pretraining.train` -- the training loop (one process, or torchrun DDP).
+* `pretraining.optim` -- the optimiser (AdamW, or Muon + AdamW) and the weight average (EMA).
 * `pretraining.runfolder` -- a run's folder, checkpoints and training state, packing, campaigns.
 * `pretraining.evaluate` -- real-data evaluation against baselines; `pretraining.realdata` --
   the offline datasets; `pretraining.generalizability` -- the paper's G matrix and P vector.

@@ -56,7 +56,7 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", help="cpu, cuda, ... (default: CUDA when available)")
     parser.add_argument("--stop-after", type=int, help="stop at this step (the schedule still targets --steps)")
     parser.add_argument("--init-from", help="warm start a new run from this checkpoint folder, run folder or "
-                        "shipped checkpoint name (same model shape)")
+                        "shipped checkpoint name (same model shape, or more layers of the same width: repeated)")
     parser.add_argument("--campaign", help="folder that receives the newest state, packed small, after every save "
                         "(commit it; 'python -m pretraining resume FOLDER' continues the run on a fresh clone)")
     parser.add_argument("--no-resume", action="store_true", help="start from scratch even if --out has checkpoints")
@@ -112,6 +112,19 @@ def _cooldown_note(config: TrainConfig) -> str:
             f"{config.cooldown_start}-{config.steps}")
 
 
+def _muon_note(config: TrainConfig) -> str:
+    if config.optimizer != "muon":
+        return ""
+    return (f"Muon lr {config.muon_lr:g} (momentum {config.muon_momentum:g}, the same schedule) for the layers' "
+            "weight matrices, the rest with ")
+
+
+def _ema_note(config: TrainConfig) -> str:
+    if config.ema_decay is None:
+        return "none (checkpoints export the training weights)"
+    return f"EMA decay {config.ema_decay:g} (checkpoints and evaluations: the average; training: the raw weights)"
+
+
 def describe(config: TrainConfig, name: str = "") -> str:
     """Human-readable plan of a run (what --dry-run prints)."""
     from .train import count_parameters
@@ -132,10 +145,11 @@ def describe(config: TrainConfig, name: str = "") -> str:
         f"warm start        {config.init_from or 'none'}",
         f"tables per step   {config.batch_size} (micro-batch {config.micro_batch_size or 'batch / ranks'})",
         f"expected steps    {config.steps:,} -> {config.steps * config.batch_size:,} tables",
-        f"optimiser         AdamW lr {config.lr:g} (warm-up {config.warmup_steps} steps, cosine to "
-        f"{config.min_lr_ratio:g}x{_cooldown_note(config)}), betas ({config.beta1}, {config.beta2}), "
+        f"optimiser         {_muon_note(config)}AdamW lr {config.lr:g} (warm-up {config.warmup_steps} steps, "
+        f"cosine to {config.min_lr_ratio:g}x{_cooldown_note(config)}), betas ({config.beta1}, {config.beta2}), "
         f"weight decay {config.weight_decay:g}, "
         f"clip {config.grad_clip:g}",
+        f"weight average    {_ema_note(config)}",
         f"precision         {config.precision} (auto: bf16 autocast on CUDA, float32 on CPU)",
         f"data workers      {config.num_workers} per rank",
         f"saves / evals     every {config.save_every} steps (and {config.save_every_seconds:g} s) / "

@@ -307,6 +307,8 @@ class PriorConfig:
 
 
 CLASS_ID_MODES = ("random_subset", "first")
+#: The values of ``TrainConfig.optimizer``.
+OPTIMIZERS = ("adamw", "muon")
 
 
 def parse_mixture(spec: str) -> tuple[tuple[str, float], ...]:
@@ -359,7 +361,7 @@ class TrainConfig:
     # One (support, query, features) shape per micro-batch: no padding, no masks, no waste.
     same_shape_per_batch: bool = True
     num_workers: int = 1
-    # ---- optimisation (AdamW, decay-free norms/biases/embeddings, warm-up + cosine to 10%) ----
+    # ---- optimisation (AdamW or Muon + AdamW, decay-free norms/biases/embeddings, warm-up + cosine to 10%) ----
     batch_size: int = 64
     micro_batch_size: int | None = None
     # Most table cells (rows x (features + 1)) one forward pass holds: a micro-batch of large
@@ -381,6 +383,22 @@ class TrainConfig:
     beta1: float = 0.9
     beta2: float = 0.95
     grad_clip: float = 1.0
+    # "adamw": AdamW for every parameter. "muon": Muon (torch.optim.Muon, orthogonalised
+    # momentum) for the 2-D weight matrices inside the layers (attention q/k/v/o, MLP linears),
+    # AdamW with ``lr``, betas and ``weight_decay`` for the rest (embeddings, norms, biases, head).
+    optimizer: str = "adamw"
+    # Peak rate of the Muon group, on the same schedule as ``lr``. 0.02 is the reference value
+    # (Keller Jordan's Muon and modded-nanogpt). Muon's update has a fixed spectral norm (lr,
+    # x sqrt(rows / cols) for tall matrices) whatever the gradient's size, so its rate carries
+    # over between widths and is not comparable to an AdamW rate.
+    muon_lr: float = 0.02
+    # Muon's (Nesterov) momentum, the reference value.
+    muon_momentum: float = 0.95
+    # Weight averaging: the decay of an exponential moving average of the weights (float32),
+    # updated after every step, warmed up as min(decay, (1 + n) / (10 + n)) over its n updates so
+    # far. Checkpoints export the average (and evaluations read it); training goes on with the
+    # raw weights. None: no average (switching it on when resuming starts it from the weights then).
+    ema_decay: float | None = None
     # 'auto': bf16 autocast on CUDA, float32 on the CPU (bf16 is several times slower on AVX2-only
     # CPUs, and was slower for the cpu-v2 run on a CPU with AMX too).
     precision: str = "auto"
@@ -388,7 +406,9 @@ class TrainConfig:
     compile: bool = False
     seed: int = 0
     # Warm start: a new run's initial weights (a checkpoint folder, a run folder's newest
-    # checkpoint, or a shipped checkpoint name). The model shape must match. Ignored on resume.
+    # checkpoint, or a shipped checkpoint name). The model shape must match, or be deeper with the
+    # same width, heads and head: layers are then repeated (`pretraining.train.layer_mapping`).
+    # Ignored on resume.
     init_from: str | None = None
     # ---- bookkeeping ----
     log_every: int = 10
@@ -427,6 +447,12 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.cosine_steps must be >= 1 or None, got {self.cosine_steps}")
         if not 0.0 <= self.min_lr_ratio <= 1.0:
             raise ValueError("TrainConfig.min_lr_ratio must be in [0, 1]")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"TrainConfig.optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if self.muon_lr <= 0.0 or not 0.0 <= self.muon_momentum < 1.0:
+            raise ValueError("TrainConfig: need muon_lr > 0 and 0 <= muon_momentum < 1")
+        if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
+            raise ValueError(f"TrainConfig.ema_decay must be in (0, 1) or None, got {self.ema_decay}")
         if not isinstance(self.priors, PriorConfig):
             raise TypeError(f"TrainConfig.priors must be a PriorConfig, got {type(self.priors).__name__}")
         if self.task is Task.CLASSIFICATION and self.priors.max_classes > self.head_size:

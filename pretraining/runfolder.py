@@ -10,12 +10,17 @@ This module alone knows the layout of a run folder::
                                     + train_state.pt (optimizer, scheduler, step, RNG, config)
       checkpoints/step-0003000/
 
+With a weight average (``TrainConfig.ema_decay``) a checkpoint's official files hold the average,
+what evaluation and the estimators read, and ``train_state.pt`` also holds the training weights
+(``training_weights``) and the average's update count (``ema_updates``), so a resume is exact.
+
 and of a campaign folder (a run's newest state packed small, to commit to a repository)::
 
     <campaign>/
       train_config.json, log.jsonl  copies of the run's
       state/manifest.json           step, tables seen, scheduler, optimiser groups, config
-      state/pack-*.safetensors      weights and Adam moments in bfloat16 (shards of <= max_mib)
+      state/pack-*.safetensors      weights (and training weights, with an average) and the
+                                    optimiser state in bfloat16 (shards of <= max_mib)
 
 A checkpoint is written to a temporary folder that is renamed into place and ``latest`` is
 replaced atomically, so a kill at any moment leaves only complete checkpoints. ``train_state.pt``
@@ -48,6 +53,8 @@ from mitra_sklearn.checkpoint import (
 from mitra_sklearn.config import MitraConfig
 from mitra_sklearn.model import MitraModel
 
+from .optim import WeightAverage
+
 __all__ = [
     "RunFolder",
     "TrainingState",
@@ -67,6 +74,7 @@ CAMPAIGN_CONFIG = CONFIG_NAME
 _MANIFEST = "manifest.json"
 _CAMPAIGN_STATE = "state"
 _CAMPAIGN_OLD_STATE = ".state-old"  # left by a kill between the two renames of a campaign save
+_TRAINING = "training/"  # pack prefix of the training weights of a run with a weight average
 
 
 @dataclass
@@ -128,17 +136,18 @@ class RunFolder:
     # ------------------------------------------------------------------ checkpoints
     def save(
         self, model: MitraModel, optimizer: torch.optim.Optimizer, scheduler: Any, state: TrainingState,
-        config_dict: dict[str, Any], keep: int,
+        config_dict: dict[str, Any], keep: int, *, averaged: WeightAverage | None = None,
     ) -> Path:
         """Write a complete checkpoint of ``state.step`` atomically, point ``latest`` at it and keep
-        the newest ``keep`` checkpoints."""
+        the newest ``keep`` checkpoints. With ``averaged`` the official files hold the average and
+        the training state the training weights."""
         final = self.checkpoints / f"step-{state.step:07d}"
         if (final / STATE_NAME).is_file():
             return final
         tmp = self.checkpoints / f".tmp-step-{state.step:07d}-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
-        model.save_pretrained(tmp)
-        torch.save({
+        (model if averaged is None else averaged.model).save_pretrained(tmp)
+        train_state = {
             "step": state.step,
             "tables_seen": state.tables_seen,
             "train_seconds": state.train_seconds,
@@ -147,7 +156,10 @@ class RunFolder:
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
             "config": json.dumps(config_dict),
-        }, tmp / STATE_NAME)
+        }
+        if averaged is not None:
+            train_state.update(training_weights=model.state_dict(), ema_updates=averaged.updates)
+        torch.save(train_state, tmp / STATE_NAME)
         shutil.rmtree(final, ignore_errors=True)
         os.replace(tmp, final)
         self._point_latest_at(final)
@@ -157,7 +169,8 @@ class RunFolder:
 
     @staticmethod
     def read_state(checkpoint: Path) -> dict[str, Any]:
-        """The training state saved with a checkpoint (optimizer, scheduler, step, RNG, config JSON)."""
+        """The training state saved with a checkpoint (optimizer, scheduler, step, RNG, config JSON; with a
+        weight average also ``training_weights`` and ``ema_updates``)."""
         return torch.load(checkpoint / STATE_NAME, map_location="cpu", weights_only=True)
 
     @staticmethod
@@ -186,6 +199,7 @@ class RunFolder:
             for index, entry in optimizer["state"].items():
                 for key, value in entry.items():
                     tensors[f"optim/{index}/{key}"] = value
+            tensors.update({f"{_TRAINING}{k}": v for k, v in state.pop("training_weights", {}).items()})
             meta["optimizer_param_groups"] = optimizer["param_groups"]
             meta["train_state"] = {k: v for k, v in state.items() if not isinstance(v, (torch.Tensor, list))}
         dtypes = {name: str(t.dtype).removeprefix("torch.") for name, t in tensors.items()}
@@ -225,7 +239,7 @@ class RunFolder:
         folder = self.checkpoints / manifest["checkpoint"]
         tmp = folder.with_name(f".tmp-unpack-{folder.name}")
         shutil.rmtree(tmp, ignore_errors=True)
-        model = {k.removeprefix("model/"): v.contiguous() for k, v in tensors.items() if k.startswith("model/")}
+        model = _with_prefix(tensors, "model/")
         # Packs written before "model_config" existed hold the config.json text instead.
         config = manifest.get("model_config") or json.loads(manifest["config_json"])
         save_checkpoint(tmp, MitraConfig.from_dict(config), model)
@@ -240,6 +254,9 @@ class RunFolder:
                 "optimizer": {"state": optimizer_state, "param_groups": manifest["optimizer_param_groups"]},
                 "torch_rng": torch.get_rng_state(), "cuda_rng": [],
             })
+            training = _with_prefix(tensors, _TRAINING)
+            if training:  # packed with a weight average: "model/" is the average
+                train_state["training_weights"] = training
             torch.save(train_state, tmp / STATE_NAME)
         shutil.rmtree(folder, ignore_errors=True)
         os.replace(tmp, folder)
@@ -340,6 +357,11 @@ def _split(tensors: dict[str, torch.Tensor], limit: int) -> list[tuple[str, torc
         for part, start in enumerate(range(0, flat.numel(), per_part)):
             pieces.append((f"{name}::{part}::{shape}", flat[start : start + per_part].clone()))
     return pieces
+
+
+def _with_prefix(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    """The tensors whose names start with ``prefix``, named without it."""
+    return {k.removeprefix(prefix): v.contiguous() for k, v in tensors.items() if k.startswith(prefix)}
 
 
 def _join(pieces: dict[str, torch.Tensor], dtypes: dict[str, str]) -> dict[str, torch.Tensor]:

@@ -6,6 +6,10 @@ bottom: set-up, model and optimiser, resume or warm start, data, then a short lo
 bookkeeping lives in two small objects: a `ThroughputMeter` (tables/s, time waiting for data)
 and a `Schedule` (when to log, save, evaluate and stop).
 
+The optimiser (AdamW, or Muon for the layers' matrices) and the optional weight average (EMA,
+which checkpoints export) come from `pretraining.optim`; ``--init-from`` can also start a deeper
+model from a shallower one (`layer_mapping`).
+
 Checkpoints and the training state are written by `pretraining.runfolder.RunFolder` (layout
 documented there); a restarted run resumes from the newest one and repeats at most the steps
 since that save: the data of step ``k`` depends only on (seed, rank, k), so a resumed run
@@ -15,6 +19,7 @@ reproduces the uninterrupted one exactly on the CPU.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import os
@@ -42,10 +47,11 @@ from mitra_sklearn.tasks import (
 
 from .config import TrainConfig
 from .data import SyntheticTableStream
+from .optim import WeightAverage, apply_run_settings, build_optimizer, load_optimizer_state
 from .runfolder import RunFolder, TrainingState, is_run_folder, pack_campaign
 
 __all__ = ["train", "TrainResult", "lr_factor", "compute_loss", "count_parameters", "Schedule",
-           "ThroughputMeter", "model_config"]
+           "ThroughputMeter", "model_config", "layer_mapping"]
 
 _EVAL_SEED_OFFSET = 1_000_003  # held-out prior tables never overlap the training stream
 
@@ -133,6 +139,12 @@ def _forward(model: nn.Module, batch: dict[str, Any], config: TrainConfig) -> to
         # A binned head reads support targets as bin ids, as the estimator gives them (padding is masked).
         y_support = regression_bin_ids(y_support, config.head_size)
     return model(batch["x_support"], y_support, batch["x_query"], **masks)
+
+
+def _learning_rates(scheduler: Any, config: TrainConfig) -> dict[str, float]:
+    """The log's ``lr`` (AdamW's, the first group's) and, with Muon, ``muon_lr`` (the last group's)."""
+    rates = scheduler.get_last_lr()
+    return {"lr": rates[0], "muon_lr": rates[-1]} if config.optimizer == "muon" else {"lr": rates[0]}
 
 
 def _to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
@@ -328,18 +340,20 @@ def train(
 
     model = MitraModel(model_config(config)).to(device)
     model.gradient_checkpointing = config.gradient_checkpointing
-    optimizer = torch.optim.AdamW(model.optimizer_groups(config.weight_decay), lr=config.lr,
-                                  betas=(config.beta1, config.beta2), fused=device.type == "cuda")
+    optimizer = build_optimizer(model, config, device)
+    # One factor for every group: Muon's rate follows the schedule of AdamW's.
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, config))
 
-    state = TrainingState()
+    state, averaged = TrainingState(), None
     checkpoint = run.latest_checkpoint() if resume else None
     if checkpoint is not None:
-        state = _restore(run, checkpoint, model, optimizer, scheduler, config, device)
+        state, averaged = _restore(run, checkpoint, model, optimizer, scheduler, config, device)
         if dist.is_main:
             run.drop_log_after(state.step)
     elif config.init_from is not None:
         _warm_start(model, config)
+    if averaged is None and config.ema_decay is not None:  # a new run, or averaging switched on at resume
+        averaged = WeightAverage(model, config.ema_decay)
     if dist.is_main:
         run.write_config(config.to_dict())
 
@@ -365,20 +379,22 @@ def train(
     batches = iter(loader)
     seconds_before = state.train_seconds
     if dist.is_main and state.step == 0:
-        run.log({"step": 0, **_evaluate(model, eval_batches, config, device, real_data=False)})
+        run.log({"step": 0, **_evaluations(model, averaged, eval_batches, config, device, real_data=False)})
 
     stopped_early = False
     while state.step < final_step:
         loss, grad_norm = _optimizer_step(forward_model, model, optimizer, batches, meter, accumulation, dist, config,
                                           device)
         scheduler.step()
+        if averaged is not None:
+            averaged.update(model)
         state.step += 1
         state.tables_seen += config.batch_size
         state.train_seconds = seconds_before + schedule.elapsed()
         meter.count(config.batch_size)
 
         if schedule.log_due(state.step):
-            record = {"step": state.step, "loss": dist.mean(loss), "lr": scheduler.get_last_lr()[0],
+            record = {"step": state.step, "loss": dist.mean(loss), **_learning_rates(scheduler, config),
                       "grad_norm": float(grad_norm), **meter.window(), "tables_seen": state.tables_seen,
                       "train_seconds": state.train_seconds}
             if dist.is_main:
@@ -393,11 +409,12 @@ def train(
         saved = schedule.save_due(state.step, evaluate)
         if saved:
             if dist.is_main:
-                checkpoint = run.save(model, optimizer, scheduler, state, config.to_dict(), config.keep_checkpoints)
+                checkpoint = run.save(model, optimizer, scheduler, state, config.to_dict(), config.keep_checkpoints,
+                                      averaged=averaged)
             schedule.saved()
         if dist.is_main and evaluate:
-            run.log({"step": state.step, **_evaluate(model, eval_batches, config, device, real_data=config.real_data_eval,
-                                                     checkpoint=checkpoint)})
+            run.log({"step": state.step, **_evaluations(model, averaged, eval_batches, config, device,
+                                                        real_data=config.real_data_eval, checkpoint=checkpoint)})
         if saved and dist.is_main and campaign is not None:
             # After the evaluation of this step, so that the campaign's log holds it (the last
             # step's scores were missing otherwise).
@@ -495,6 +512,23 @@ def _evaluate(
     return record
 
 
+def _evaluations(
+    model: MitraModel, averaged: WeightAverage | None, batches: list[dict[str, Any]], config: TrainConfig,
+    device: torch.device, *, real_data: bool, checkpoint: Path | None = None,
+) -> dict[str, float]:
+    """The evaluation record of a step: the scores of the exported weights (the average when there is one).
+
+    With an average, the held-out prior scores of the training weights follow as ``<name>_raw``
+    (cheap; the real-data scores are the checkpoint's alone).
+    """
+    exported = model if averaged is None else averaged.model
+    record = _evaluate(exported, batches, config, device, real_data=real_data, checkpoint=checkpoint)
+    if averaged is not None:
+        raw = _evaluate(model, batches, config, device, real_data=False)
+        record.update({f"{name}_raw": value for name, value in raw.items()})
+    return record
+
+
 def _real_data_metrics(checkpoint: Path, task: str) -> dict[str, Any]:
     try:
         from .evaluate import quick_validation
@@ -509,7 +543,8 @@ def _real_data_metrics(checkpoint: Path, task: str) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------- resume / warm start
 def _warm_start(model: MitraModel, config: TrainConfig) -> None:
-    """Initial weights of a new run from ``config.init_from`` (same model shape required)."""
+    """Initial weights of a new run from ``config.init_from``: the same shape, or a deeper model of
+    the same width, heads and head, whose layers are then copies of the source's (`layer_mapping`)."""
     source = str(config.init_from)
     if is_run_folder(source):  # a run folder: its newest checkpoint
         newest = RunFolder(source).latest_checkpoint()
@@ -517,37 +552,94 @@ def _warm_start(model: MitraModel, config: TrainConfig) -> None:
             raise FileNotFoundError(f"init_from={source!r}: the run folder has no checkpoint")
         source = str(newest)
     trained = MitraModel.from_pretrained(source)
+    weights = trained.state_dict()
     if trained.config != model.config:
-        raise ValueError(f"init_from={config.init_from!r} holds a {trained.config} model; this run asks for {model.config}.")
-    model.load_state_dict(trained.state_dict())
+        deeper = dataclasses.replace(trained.config, n_layers=model.config.n_layers) == model.config
+        if not deeper or model.config.n_layers < trained.config.n_layers:
+            raise ValueError(
+                f"init_from={config.init_from!r} holds a model of {_shape(trained.config)}; this run asks for "
+                f"{_shape(model.config)}. A warm start needs the same shape, or more layers of the same width, "
+                "heads and head (the layers are then repeated)."
+            )
+        weights = _repeat_layers(weights, layer_mapping(trained.config.n_layers, model.config.n_layers))
+    model.load_state_dict(weights)
+
+
+def layer_mapping(source_layers: int, target_layers: int) -> list[int]:
+    """The source layer of each layer of a deeper model warm-started from a shallower one.
+
+    Each source layer is used ``target_layers / source_layers`` times in a row, in order (3 -> 6:
+    0, 0, 1, 1, 2, 2); when that is not a whole number the first layers get one copy more
+    (2 -> 5: 0, 0, 0, 1, 1). Target layer ``i`` copies source layer ``i * source // target``.
+    """
+    if not 1 <= source_layers <= target_layers:
+        raise ValueError(
+            f"layer_mapping needs 1 <= source_layers <= target_layers, got {source_layers}, {target_layers}"
+        )
+    return [index * source_layers // target_layers for index in range(target_layers)]
+
+
+def _repeat_layers(weights: dict[str, torch.Tensor], mapping: list[int]) -> dict[str, torch.Tensor]:
+    """``weights`` of a shallower model as those of a deeper one: layer ``i`` is source layer ``mapping[i]``."""
+    out = {name: tensor for name, tensor in weights.items() if not name.startswith("layers.")}
+    for target, source in enumerate(mapping):
+        prefix = f"layers.{source}."
+        out.update({f"layers.{target}.{name.removeprefix(prefix)}": tensor
+                    for name, tensor in weights.items() if name.startswith(prefix)})
+    return out
+
+
+def _shape(config: MitraConfig) -> str:
+    return (f"dim {config.dim} x {config.n_layers} layers, {config.n_heads} heads, head {config.dim_output} "
+            f"({config.task})")
 
 
 def _restore(
     run: RunFolder, checkpoint: Path, model: MitraModel, optimizer: torch.optim.Optimizer, scheduler: Any,
     config: TrainConfig, device: torch.device,
-) -> TrainingState:
-    """Load a checkpoint's weights and training state; this run's optimiser settings win."""
+) -> tuple[TrainingState, WeightAverage | None]:
+    """Load a checkpoint's weights, weight average and training state; this run's optimiser settings win.
+
+    The average comes back when the checkpoint has one and this run keeps averaging (None
+    otherwise: the caller starts a new one from the weights when ``config.ema_decay`` is set).
+    """
     saved = run.read_state(checkpoint)
-    saved_model = model_config(TrainConfig.from_dict(json.loads(saved["config"])))
+    saved_config = TrainConfig.from_dict(json.loads(saved["config"]))
+    saved_model = model_config(saved_config)
     if saved_model != model.config:
         raise ValueError(
             f"Cannot resume {checkpoint}: it holds a {saved_model} model, this run asks for {model.config}. "
             "Use another --out folder or the same preset."
         )
-    model.load_state_dict(MitraModel.from_pretrained(checkpoint, device=device).state_dict())
-    optimizer.load_state_dict(saved["optimizer"])
+    averaged = _restore_weights(checkpoint, saved, model, config, device)
+    load_optimizer_state(optimizer, saved["optimizer"], model, config, saved_config, device)
     scheduler.load_state_dict(saved["scheduler"])
     state = run.state_of(saved)
     # The restored state carries the old run's base rates and decay; this run's config wins, so a
-    # changed --lr, weight decay or betas on resume takes effect from the next step.
-    scheduler.base_lrs = [config.lr for _ in optimizer.param_groups]
-    factor = lr_factor(state.step, config)
-    for group, fresh in zip(optimizer.param_groups, model.optimizer_groups(config.weight_decay)):
-        group.update(initial_lr=config.lr, lr=config.lr * factor, weight_decay=fresh["weight_decay"],
-                     betas=(config.beta1, config.beta2))
+    # changed --lr, weight decay, betas or Muon setting on resume takes effect from the next step.
+    apply_run_settings(optimizer, model, config, lr_factor(state.step, config))
+    scheduler.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
     scheduler._last_lr = [group["lr"] for group in optimizer.param_groups]
     torch.set_rng_state(saved["torch_rng"])
     if saved["cuda_rng"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(saved["cuda_rng"])
-    return state
+    return state, averaged
+
+
+def _restore_weights(
+    checkpoint: Path, saved: dict[str, Any], model: MitraModel, config: TrainConfig, device: torch.device,
+) -> WeightAverage | None:
+    """Put the checkpoint's training weights into ``model``; its weight average, if this run keeps one.
+
+    A checkpoint saved with an average exports the average (``model.safetensors``) and keeps the
+    training weights in its training state; one saved without exports the training weights.
+    """
+    exported = MitraModel.from_pretrained(checkpoint, device=device).state_dict()
+    training = saved.get("training_weights")
+    model.load_state_dict(exported if training is None else training)
+    if training is None or config.ema_decay is None:
+        return None
+    averaged = WeightAverage(model, config.ema_decay, updates=int(saved["ema_updates"]))
+    averaged.model.load_state_dict(exported)
+    return averaged
 
