@@ -8,8 +8,9 @@ distribution functions, each piecewise linear (probability spread uniformly with
 the union of all the members' bin edges that mixture is again a histogram, which is what
 `RegressionDistribution` holds. Quantiles, the median and the mean follow from it exactly.
 
-`mix_members` builds it from each member's ``(low, high, probabilities)`` rows
-(``RegressionTask.member_histogram``).
+`mix_members` builds it from each member's ``(low, high, mirror, probabilities)`` rows
+(``RegressionTask.member_histogram``). Each member keeps its own bins (a mirrored member's are
+the mirror images of the head's edges), as mitra-finetune's ``RegressionDistribution`` does.
 """
 
 from __future__ import annotations
@@ -108,40 +109,41 @@ class RegressionDistribution:
         return _interpolate_rows(self._edges(), self._cumulative(), y[:, None])[:, 0]
 
 
-def mix_members(member_rows: list[np.ndarray], scaled_edges: np.ndarray,
-                unscale: Callable[[float, float, np.ndarray], np.ndarray]) -> RegressionDistribution:
+def mix_members(member_rows: list[np.ndarray], member_edges: Callable[..., np.ndarray],
+                n_keys: int) -> RegressionDistribution:
     """The ensemble's distribution: the mixture of every member's binned distribution.
 
     Parameters
     ----------
-    member_rows : list of ndarray of shape (n_rows, 2 + n_bins)
-        Per member and row: the scaling's ``low`` and ``high`` (the targets mapped to 0 and 1),
-        then the bin probabilities over ``scaled_edges`` (mirroring already undone).
-    scaled_edges : ndarray of shape (n_bins + 1,)
-        The head's bin edges on the scaled axis.
-    unscale : callable
-        ``unscale(low, high, scaled_edges) -> edges in y units``.
+    member_rows : list of ndarray of shape (n_rows, n_keys + n_bins)
+        Per member and row: what fixes the member's bins in y units (``n_keys`` numbers, e.g.
+        the scaling's ``low``, ``high`` and the mirror flag), then the bin probabilities in the
+        order of increasing target.
+    member_edges : callable
+        ``member_edges(*keys) -> increasing edges in y units`` (n_bins + 1 of them).
+    n_keys : int
+        How many leading numbers of a row are keys.
     """
     n_rows = member_rows[0].shape[0]
-    scalings = np.concatenate([rows[:, :2] for rows in member_rows], axis=1)  # (n_rows, 2 x members)
-    keys, group_of_row = np.unique(scalings, axis=0, return_inverse=True)
+    keys = np.concatenate([rows[:, :n_keys] for rows in member_rows], axis=1)  # (n_rows, n_keys x members)
+    unique_keys, group_of_row = np.unique(keys, axis=0, return_inverse=True)
     group_of_row = group_of_row.reshape(-1)
     groups = []
-    for group, key in enumerate(keys):
+    for group, key in enumerate(unique_keys):
         rows = np.flatnonzero(group_of_row == group)
-        member_edges = [unscale(low, high, scaled_edges) for low, high in key.reshape(-1, 2)]
-        union = np.unique(np.concatenate(member_edges))
+        edges_of_members = [member_edges(*member_key) for member_key in key.reshape(-1, n_keys)]
+        union = np.unique(np.concatenate(edges_of_members))
         cdf = np.zeros((len(rows), len(union)))
-        for edges, values in zip(member_edges, member_rows):
+        for edges, values in zip(edges_of_members, member_rows):
             member_cdf = np.zeros((len(rows), len(edges)))
-            np.cumsum(values[rows, 2:], axis=1, out=member_cdf[:, 1:])
+            np.cumsum(values[rows, n_keys:], axis=1, out=member_cdf[:, 1:])
             member_cdf /= member_cdf[:, -1:]
             cdf += _interpolate_rows(edges[None, :], member_cdf, union[None, :])
         groups.append((rows, union, cdf / len(member_rows)))
-    width = max(len(union) for _, union, _ in groups)
     if len(groups) == 1:
         _, union, cdf = groups[0]
         return RegressionDistribution(union[None, :], np.diff(cdf, axis=1))
+    width = max(len(union) for _, union, _ in groups)
     edges = np.empty((n_rows, width))
     probabilities = np.zeros((n_rows, width - 1))
     for rows, union, cdf in groups:  # pad with zero-width, zero-probability bins at the top

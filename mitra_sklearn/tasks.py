@@ -73,20 +73,27 @@ def regression_loss(outputs: torch.Tensor, targets: torch.Tensor, valid: torch.T
 
 def regression_bin_edges(n_bins: int) -> np.ndarray:
     """Edges of a binned regression head's ``n_bins`` equal bins over the scaled targets,
-    [-PREDICTION_MARGIN, 1 + PREDICTION_MARGIN] (the official code's interval)."""
-    return np.linspace(-PREDICTION_MARGIN, 1.0 + PREDICTION_MARGIN, n_bins + 1)
+    [-PREDICTION_MARGIN, 1 + PREDICTION_MARGIN]: exactly the official code's float32
+    ``torch.linspace`` values (not those of ``np.linspace``: they differ by up to 1.2e-7), as float64."""
+    return _float32_bin_edges(n_bins).astype(np.float64)
+
+
+def _float32_bin_edges(n_bins: int) -> np.ndarray:
+    return torch.linspace(-PREDICTION_MARGIN, 1.0 + PREDICTION_MARGIN, n_bins + 1, dtype=torch.float32).numpy()
 
 
 def regression_bin_centres(n_bins: int) -> np.ndarray:
-    """Centre of each bin of `regression_bin_edges`: the value a bin stands for in a prediction."""
-    edges = regression_bin_edges(n_bins)
-    return (edges[:-1] + edges[1:]) / 2
+    """The value each bin stands for in a prediction, as the official code computes it: its lower
+    edge plus half the first bin's width, in float32 (returned as float64)."""
+    edges = _float32_bin_edges(n_bins)
+    return (edges[:-1] + (edges[1] - edges[0]) / np.float32(2)).astype(np.float64)
 
 
 def regression_bin_ids(scaled: torch.Tensor, n_bins: int) -> torch.Tensor:
-    """Bin id (int64) of each scaled target; values beyond the edges go to the end bins."""
-    edges = torch.as_tensor(regression_bin_edges(n_bins), dtype=torch.float32, device=scaled.device)
-    ids = torch.bucketize(scaled.float().contiguous(), edges, right=True) - 1
+    """Bin id (int64) of each scaled target, by the official rule: bin ``k`` holds
+    ``edges[k] < s <= edges[k + 1]`` (float32 comparisons), values beyond the edges go to the end bins."""
+    edges = torch.as_tensor(_float32_bin_edges(n_bins), device=scaled.device)
+    ids = torch.bucketize(scaled.float().contiguous(), edges, right=False) - 1
     return ids.clamp(0, n_bins - 1)
 
 
@@ -268,8 +275,10 @@ class RegressionTask:
         return plan_members(n_estimators, len(y), n_features, rng, **limits)
 
     def _bin_ids(self, scaled: np.ndarray) -> np.ndarray:
-        edges = regression_bin_edges(self.n_bins)
-        return np.clip(np.searchsorted(edges, scaled, side="right") - 1, 0, self.n_bins - 1).astype(np.int64)
+        """`regression_bin_ids` in NumPy: the scaled targets cast to float32 as the official code does."""
+        edges = _float32_bin_edges(self.n_bins)
+        ids = np.searchsorted(edges, np.asarray(scaled).astype(np.float32), side="left") - 1
+        return np.clip(ids, 0, self.n_bins - 1).astype(np.int64)
 
     def support_labels(self, member: EnsembleMember, y_support: np.ndarray) -> tuple[np.ndarray, TargetScaling]:
         """Scaled (then mirrored) support targets in [0, 1], or their bin ids; the scaling is the context."""
@@ -285,20 +294,25 @@ class RegressionTask:
         return context.unscale(member.mirror(np.asarray(outputs, dtype=np.float64)))
 
     def member_histogram(self, member: EnsembleMember, outputs: np.ndarray, context: TargetScaling) -> np.ndarray:
-        """A binned head's distribution per query row, (rows, 2 + n_bins): the scaling's ``low`` and
-        ``high``, then the probabilities of the bins of `regression_bin_edges` on the unmirrored
-        scaled axis (the edges are symmetric about 0.5, so mirroring reverses the bins)."""
+        """A binned head's distribution per query row, (rows, 3 + n_bins): the scaling's ``low`` and
+        ``high``, whether the member mirrors the targets, then the bin probabilities in the
+        order of increasing target (a mirrored member's bins reversed)."""
         probabilities = softmax(np.asarray(outputs, dtype=np.float64)[:, : self.n_bins])
         if member.mirror_target:
             probabilities = probabilities[:, ::-1]
-        rows = np.empty((len(probabilities), 2 + self.n_bins))
-        rows[:, 0], rows[:, 1], rows[:, 2:] = context.low, context.high, probabilities
+        rows = np.empty((len(probabilities), 3 + self.n_bins))
+        rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3:] = context.low, context.high, member.mirror_target, probabilities
         return rows
 
     def distribution(self, member_rows: list[np.ndarray]) -> RegressionDistribution:
         """The ensemble's predicted distribution: the mixture of the members' (`member_histogram`)."""
-        return mix_members(member_rows, regression_bin_edges(self.n_bins),
-                           lambda low, high, edges: TargetScaling(low, high).unscale(edges))
+        edges = regression_bin_edges(self.n_bins)
+        mirrored = (1.0 - edges)[::-1]  # a mirrored member's edges, increasing (as mitra-finetune maps them)
+
+        def member_edges(low: float, high: float, mirror: float) -> np.ndarray:
+            return TargetScaling(low, high).unscale(mirrored if mirror else edges)
+
+        return mix_members(member_rows, member_edges, n_keys=3)
 
     def combine(self, predictions: list[np.ndarray], members: list[EnsembleMember]) -> np.ndarray:
         """Mean of the members' predictions."""

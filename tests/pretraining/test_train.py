@@ -78,7 +78,8 @@ def test_binned_loss_and_mean_agree_with_the_estimator_bins():
 
     scaled = torch.tensor([-1.0, -0.5, 0.0, 0.26, 0.5, 0.99, 1.0, 1.5, 3.0])
     task = RegressionTask(n_bins=8)
-    expected = [0, 0, 2, 3, 4, 5, 6, 7, 7]
+    # The official rule: bin k holds edges[k] < s <= edges[k + 1], so a value on an edge goes to the bin below.
+    expected = [0, 0, 1, 3, 3, 5, 5, 7, 7]
     assert regression_bin_ids(scaled, 8).tolist() == task._bin_ids(scaled.numpy()).tolist() == expected
     sure = torch.full((len(scaled), 8), -30.0)
     sure[torch.arange(len(scaled)), regression_bin_ids(scaled, 8)] = 30.0
