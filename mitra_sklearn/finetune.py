@@ -27,6 +27,7 @@ pretrained weights whenever tuning does not help.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,7 +43,7 @@ from .exceptions import MitraOutOfMemoryError
 from .model import MitraModel
 from .progress import progress_bar
 
-__all__ = ["FineTuneResult", "fine_tune"]
+__all__ = ["FineTuneRecipe", "FineTuneResult", "fine_tune", "fine_tune_recipe", "RECIPES"]
 
 WARMUP_STEPS = 10
 WEIGHT_DECAY = 0.3
@@ -53,6 +54,67 @@ PATIENCE = 40
 MIN_ROWS = 10
 # Out of memory in a training step halves the task's rows, down to this many support rows.
 MIN_SUPPORT_ROWS_ON_OOM = 32
+
+
+@dataclass(frozen=True)
+class FineTuneRecipe:
+    """The optimiser settings of one fine-tuning run.
+
+    Attributes
+    ----------
+    steps : int
+        Optimizer steps (fewer when the validation loss stops improving for `PATIENCE` steps).
+    learning_rate : float
+        Peak learning rate of AdamW.
+    warmup_steps : int
+        Linear warm-up from ``learning_rate / warmup_steps``.
+    weight_decay : float
+        AdamW's decoupled weight decay.
+    decay_all_parameters : bool
+        Decay norms, biases and embeddings too (otherwise only the weight matrices).
+    warmup_peak : float
+        Share of ``learning_rate`` the warm-up ends at and then keeps (1.0: the full rate).
+    gradient_clip : float or None
+        Largest gradient norm (None: no clipping).
+    support_rows : int or None
+        Cap on a training task's support rows (None: the estimator's ``max_support_rows_``).
+    """
+
+    steps: int
+    learning_rate: float
+    warmup_steps: int = WARMUP_STEPS
+    weight_decay: float = WEIGHT_DECAY
+    decay_all_parameters: bool = False
+    warmup_peak: float = 1.0
+    gradient_clip: float | None = GRADIENT_CLIP
+    support_rows: int | None = None
+
+    def lr_factor(self, step: int) -> float:
+        """Share of ``learning_rate`` at ``step`` (0-based)."""
+        warmup = min(self.warmup_steps, self.steps)
+        start = 1.0 / warmup
+        done = min(step, warmup - 1) / max(1, warmup - 1)
+        return start + (self.warmup_peak - start) * done
+
+
+#: The Mitra-v2 authors' recipe (mitra-finetune 0.3.0, docs/mitra-v2-reference.md §3.7): 50 steps
+#: of AdamW (betas 0.9, 0.999) at 1e-5 (3e-6 on binary tables of at most 16,384 rows), decay 0.3 on
+#: every parameter, no clipping, a 10-step warm-up that stops at 0.91 of the rate (their loop
+#: steps its LinearLR warm-up one step short), training tasks of at most 16,384 (classification)
+#: or 20,480 (regression) support rows.
+_MITRA_V2 = FineTuneRecipe(steps=50, learning_rate=1e-5, warmup_steps=10, weight_decay=0.3,
+                           decay_all_parameters=True, warmup_peak=0.91, gradient_clip=None)
+#: Named recipes of ``fine_tune="<name>"``.
+RECIPES = ("mitra-v2",)
+
+
+def fine_tune_recipe(name: str, *, n_classes: int | None, n_rows: int) -> FineTuneRecipe:
+    """A named recipe for a task with ``n_classes`` classes (None: regression) and ``n_rows`` rows."""
+    if name != "mitra-v2":
+        raise ValueError(f"Unknown fine-tuning recipe {name!r}; choose from {RECIPES}.")
+    small_binary = n_classes == 2 and n_rows <= 16_384
+    return dataclasses.replace(_MITRA_V2, learning_rate=3e-6 if small_binary else _MITRA_V2.learning_rate,
+                               support_rows=20_480 if n_classes is None else 16_384)
 
 
 @dataclass
@@ -81,8 +143,7 @@ def fine_tune(
     *,
     task: Any,
     members: list[EnsembleMember],
-    steps: int,
-    learning_rate: float,
+    recipe: FineTuneRecipe,
     device: torch.device,
     dtype: torch.dtype,
     rng: np.random.RandomState,
@@ -106,8 +167,8 @@ def fine_tune(
         Turns targets into model labels and outputs into a loss.
     members : list of EnsembleMember
         Views to train on; the first one is also used for validation.
-    steps, learning_rate : int, float
-        Optimizer steps and peak learning rate.
+    recipe : FineTuneRecipe
+        Steps, learning rate and the other optimiser settings.
     device, dtype : torch.device, torch.dtype
         Where to train; ``dtype`` is the autocast dtype (float32 weights are kept).
     rng : numpy.random.RandomState
@@ -133,9 +194,13 @@ def fine_tune(
     train_rows, valid_rows = _split(rng, y, 0.2, stratify)
     tuned = copy.deepcopy(model).to(device=device, dtype=torch.float32).train()
     tuned.gradient_checkpointing = device.type == "cuda"
-    optimizer = torch.optim.AdamW(tuned.optimizer_groups(WEIGHT_DECAY), lr=learning_rate)
-    warmup = min(WARMUP_STEPS, steps)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup))
+    groups = (tuned.parameters() if recipe.decay_all_parameters
+              else tuned.optimizer_groups(recipe.weight_decay))
+    optimizer = torch.optim.AdamW(groups, lr=recipe.learning_rate, weight_decay=recipe.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, recipe.lr_factor)
+    steps = recipe.steps
+    if recipe.support_rows is not None:
+        max_support_rows = min(max_support_rows, recipe.support_rows)
 
     def validate() -> float:
         advice = (
@@ -157,7 +222,8 @@ def fine_tune(
         support, query = _split(rng, y[train_rows], 0.2, stratify)
         support, query = train_rows[support[: task_rows.support]], train_rows[query[: task_rows.query]]
         try:
-            loss = _train_step(tuned, optimizer, task, member, X, y, support, query, device, dtype, sample_weight)
+            loss = _train_step(tuned, optimizer, task, member, X, y, support, query, device, dtype, sample_weight,
+                               recipe.gradient_clip)
         except RuntimeError as err:
             optimizer.zero_grad(set_to_none=True)  # before the release: the gradients hold memory too
             if not release_if_out_of_memory(err, device):
@@ -218,6 +284,7 @@ def _train_step(
     device: torch.device,
     dtype: torch.dtype,
     sample_weight: np.ndarray | None = None,
+    gradient_clip: float | None = GRADIENT_CLIP,
 ) -> float:
     """One optimizer step on one task; returns its training loss."""
     labels, context = task.support_labels(member, y[support])
@@ -227,7 +294,8 @@ def _train_step(
     loss = task.loss(member, outputs, y[query], context, _rows(sample_weight, query))
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
-    nn.utils.clip_grad_norm_(model.parameters(), GRADIENT_CLIP)
+    if gradient_clip is not None:
+        nn.utils.clip_grad_norm_(model.parameters(), gradient_clip)
     optimizer.step()
     return float(loss.detach())
 

@@ -298,6 +298,48 @@ def test_fine_tuning_regression(tiny_regressor_checkpoint):
     assert np.isfinite(est.predict(X)).all()
 
 
+def test_the_mitra_v2_recipe_schedule():
+    from mitra_sklearn.finetune import FineTuneRecipe, fine_tune_recipe
+
+    binary = fine_tune_recipe("mitra-v2", n_classes=2, n_rows=16_384)
+    assert (binary.steps, binary.learning_rate, binary.weight_decay, binary.gradient_clip) == (50, 3e-6, 0.3, None)
+    assert binary.decay_all_parameters and binary.support_rows == 16_384
+    assert fine_tune_recipe("mitra-v2", n_classes=2, n_rows=16_385).learning_rate == 1e-5
+    assert fine_tune_recipe("mitra-v2", n_classes=3, n_rows=100).learning_rate == 1e-5
+    regression = fine_tune_recipe("mitra-v2", n_classes=None, n_rows=100)
+    assert (regression.learning_rate, regression.support_rows) == (1e-5, 20_480)
+    # Their warm-up: 0.1, 0.19, ... 0.91 of the rate, then 0.91 to the end.
+    np.testing.assert_allclose([binary.lr_factor(k) for k in range(12)], [0.1 + 0.09 * min(k, 9) for k in range(12)])
+    ours = FineTuneRecipe(steps=50, learning_rate=1e-5)
+    np.testing.assert_allclose([ours.lr_factor(k) for k in range(12)], [min(1.0, (k + 1) / 10) for k in range(12)])
+    with pytest.raises(ValueError, match="recipe"):
+        fine_tune_recipe("mitra-v3", n_classes=2, n_rows=10)
+
+
+def test_fine_tune_mitra_v2_runs_their_recipe(tiny_classifier_checkpoint, monkeypatch):
+    from mitra_sklearn import finetune
+
+    seen = []
+    real_step = finetune._train_step
+
+    def recording_step(model, optimizer, *args):
+        seen.append((optimizer.param_groups[0]["lr"], len(optimizer.param_groups), optimizer.param_groups[0]["weight_decay"],
+                     args[-1]))
+        return real_step(model, optimizer, *args)
+
+    monkeypatch.setattr(finetune, "_train_step", recording_step)
+    monkeypatch.setattr(finetune, "PATIENCE", 1000)  # every step runs
+    rng = np.random.RandomState(0)
+    X, y = rng.randn(60, 3), rng.randint(0, 2, 60)
+    est = MitraClassifier(tiny_classifier_checkpoint, n_estimators=1, fine_tune="mitra-v2", fine_tune_steps=3,
+                          random_state=0).fit(X, y)
+    assert len(seen) == 50 and len(est.fine_tune_losses_) == 51  # their 50 steps, not fine_tune_steps
+    np.testing.assert_allclose([lr for lr, *_ in seen[:11]], [3e-6 * (0.1 + 0.09 * min(k, 9)) for k in range(11)])
+    assert all(groups == 1 and decay == 0.3 and clip is None for _, groups, decay, clip in seen)
+    with pytest.raises(ValueError, match="fine_tune"):
+        MitraClassifier(tiny_classifier_checkpoint, fine_tune="mitra-v9").fit(X, y)
+
+
 def test_fine_tuning_out_of_memory_shrinks_the_tasks_then_explains(tiny_classifier_checkpoint, monkeypatch):
     from mitra_sklearn import finetune
     from mitra_sklearn.exceptions import MitraOutOfMemoryError
@@ -307,11 +349,13 @@ def test_fine_tuning_out_of_memory_shrinks_the_tasks_then_explains(tiny_classifi
     y = (X[:, 0] > 0).astype(int)
     original, support_sizes = finetune._train_step, []
 
-    def flaky(model, optimizer, task, member, X_, y_, support, query, device, dtype, sample_weight=None):
+    def flaky(model, optimizer, task, member, X_, y_, support, query, device, dtype, sample_weight=None,
+              gradient_clip=1.0):
         support_sizes.append(len(support))
         if len(support) > 40:  # only small tasks fit
             raise torch.OutOfMemoryError("simulated")
-        return original(model, optimizer, task, member, X_, y_, support, query, device, dtype, sample_weight)
+        return original(model, optimizer, task, member, X_, y_, support, query, device, dtype, sample_weight,
+                        gradient_clip)
 
     monkeypatch.setattr(finetune, "_train_step", flaky)
     est = MitraClassifier(tiny_classifier_checkpoint, n_estimators=1, fine_tune=True, fine_tune_steps=3,
