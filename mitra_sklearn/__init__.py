@@ -11,6 +11,7 @@ found.
 from ._version import __version__
 from .classifier import MitraClassifier
 from .config import MitraConfig, Task
+from .distribution import RegressionDistribution
 from .exceptions import CheckpointIntegrityError, CheckpointNotFoundError, MitraError, MitraOutOfMemoryError
 from .model import MitraModel
 from .regressor import MitraRegressor
@@ -23,6 +24,7 @@ save_model = MitraModel.save_pretrained
 __all__ = [
     "MitraClassifier",
     "MitraRegressor",
+    "RegressionDistribution",
     "MitraModel",
     "MitraConfig",
     "Task",

@@ -461,3 +461,25 @@ def test_a_large_model_on_the_cpu_says_how_long_it_will_take_once(tiny_classifie
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         fitted._warn_if_slow_on_cpu(20_000, None)  # once per process
+
+
+# ---------------------------------------------------------------------------- the v2 repos load (issue 24)
+@pytest.mark.parametrize("repo", ["autogluon/mitra-classifier-2", "autogluon/mitra-classifier-1.1",
+                                  "autogluon/mitra-regressor-2"])
+def test_the_newer_official_repos_load_by_repo_id_and_from_a_folder(repo, tmp_path, hub_cache):
+    from mitra_sklearn import load_model
+
+    task = OFFICIAL[repo].task
+    bins = 1000 if repo.endswith("regressor-2") else None  # v2's regressor: a 1,000-bin head
+    folder = strip_metadata(make_tiny_checkpoint(tmp_path / "download", task.official_name, dim_output=bins))
+    fake_hub_cache(hub_cache, repo, folder)
+    assert load_model(repo).config == load_model(str(folder)).config
+    X, y = _data(task)
+    for checkpoint in (repo, str(folder)):
+        fitted = ESTIMATORS[task](checkpoint=checkpoint, n_estimators=2, random_state=0).fit(X, y)
+        assert fitted.checkpoint_info_.source == ("hub" if checkpoint == repo else "local")
+        if bins:
+            quantiles = fitted.predict_quantiles(X)
+            assert quantiles.shape == (len(X), 3) and np.all(np.diff(quantiles, axis=1) >= 0)
+        else:
+            assert fitted.predict_proba(X).shape == (len(X), 2)
