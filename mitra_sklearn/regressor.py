@@ -11,10 +11,16 @@ from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d
 
 from ._base import _ATTRIBUTES_DOC, _PARAMETERS_DOC, MitraEstimatorBase
 from .checkpoint import OFFICIAL_CHECKPOINTS
+from .config import MitraConfig, Task
 from .devices import torch_threads
 from .distribution import RegressionDistribution
-from .config import MitraConfig, Task
-from .tasks import OUTLIER_SPREADS, PREDICTION_MARGIN, RegressionTask, TargetScaling, make_task
+from .tasks import (
+    OUTLIER_SPREADS,
+    PREDICTION_MARGIN,
+    RegressionTask,
+    TargetScaling,
+    make_task,
+)
 
 __all__ = ["MitraRegressor"]
 

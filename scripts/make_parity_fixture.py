@@ -86,8 +86,11 @@ N_CLASSES = {
 # --------------------------------------------------------------------------------------------
 
 
-def build_model(task: str) -> Tab2D:
-    dim_output = MAX_CLASSES if task == "CLASSIFICATION" else 1
+def build_model(task: str, dim_output: int | None = None) -> Tab2D:
+    """A random-weight official Tab2D of the fixture's shape (``dim_output``: 10 classes or a scalar
+    regression head by default), every LayerNorm perturbed (seeded by the caller)."""
+    if dim_output is None:
+        dim_output = MAX_CLASSES if task == "CLASSIFICATION" else 1
     model = Tab2D(
         dim=MODEL_KW["dim"],
         dim_output=dim_output,

@@ -93,6 +93,9 @@ try:
 except ImportError as exc:  # pragma: no cover - dev-only script
     sys.exit(f"This script needs mitra-finetune 0.3.0 ({exc}): pip install --no-deps mitra-finetune==0.3.0")
 
+# The v1 fixture's script, beside this one (its folder is on sys.path when this runs as a script).
+from make_parity_fixture import build_model as build_model_v1_script  # noqa: E402
+
 SEED = 0
 N_BINS = 1000
 MODEL_KW = dict(dim=64, n_layers=2, n_heads=4)
@@ -107,25 +110,7 @@ DEFAULT_OUT = REPO_ROOT / "tests" / "fixtures" / "parity" / "regression-binned"
 
 
 def build_model() -> Tab2D:
-    model = Tab2D(
-        dim=MODEL_KW["dim"],
-        dim_output=N_BINS,
-        n_layers=MODEL_KW["n_layers"],
-        n_heads=MODEL_KW["n_heads"],
-        task="REGRESSION",
-        use_pretrained_weights=False,
-        path_to_weights="",
-        device="cpu",
-    )
-    n_ln = 0
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, torch.nn.LayerNorm):
-                module.weight.copy_(1.0 + 0.1 * torch.randn_like(module.weight))
-                module.bias.copy_(0.1 * torch.randn_like(module.bias))
-                n_ln += 1
-    assert n_ln == 4 * MODEL_KW["n_layers"] + 1, n_ln
-    assert not model.use_flash_attn
+    model = build_model_v1_script("REGRESSION", dim_output=N_BINS)  # the v1 fixture's model code, 1,000 bins
     # dim_output > 1 on REGRESSION: the class-style label embedding, one row per bin
     assert type(model.y_embedding).__name__ == "Tab2DEmbeddingYClasses"
     assert tuple(model.y_embedding.y_embedding.weight.shape) == (N_BINS, MODEL_KW["dim"])

@@ -22,7 +22,12 @@ import torch
 from safetensors.numpy import load_file
 
 from mitra_sklearn import load_model
-from mitra_sklearn.tasks import RegressionTask, TargetScaling, regression_bin_centres, regression_bin_edges
+from mitra_sklearn.tasks import (
+    RegressionTask,
+    TargetScaling,
+    regression_bin_centres,
+    regression_bin_edges,
+)
 
 from .conftest import PARITY
 
