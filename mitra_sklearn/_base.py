@@ -26,11 +26,11 @@ from sklearn.utils.validation import (
 from ._inference import SUPPORT_CACHE_MODES, InferenceRunner, cpu_cells_per_second, cpu_seconds
 from ._retrieval import build_local_support
 from ._version import __version__
-from .catalog import ContextLimits, context_limits
+from .catalog import checkpoint_defaults
 from .checkpoint import (
     CheckpointFiles,
     checkpoint_info,
-    declared_limits,
+    declared_defaults,
     load_config,
     resolve_checkpoint,
     resolve_default_checkpoint,
@@ -67,6 +67,7 @@ class MitraEstimatorBase(BaseEstimator):
         "max_support_rows": [Interval(Integral, 2, None, closed="left"), StrOptions({"auto"})],
         "max_features": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "support_selection": [StrOptions({"random", "nearest"})],
+        "softmax_temperature": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "support_cache": [StrOptions(set(SUPPORT_CACHE_MODES))],
         "categorical_features": ["array-like", StrOptions({"auto"}), None],
         "fine_tune": ["boolean", StrOptions(set(RECIPES))],
@@ -88,6 +89,7 @@ class MitraEstimatorBase(BaseEstimator):
         max_support_rows: int | str = "auto",
         max_features: int | str = "auto",
         support_selection: str = "random",
+        softmax_temperature: float | str = "auto",
         support_cache: str = "predict",
         categorical_features: Any = "auto",
         fine_tune: bool | str = False,
@@ -105,6 +107,7 @@ class MitraEstimatorBase(BaseEstimator):
         self.max_support_rows = max_support_rows
         self.max_features = max_features
         self.support_selection = support_selection
+        self.softmax_temperature = softmax_temperature
         self.support_cache = support_cache
         self.categorical_features = categorical_features
         self.fine_tune = fine_tune
@@ -186,7 +189,7 @@ class MitraEstimatorBase(BaseEstimator):
 
         encoding = time.perf_counter()
         y_encoded = self._encode_targets(y)
-        self._resolve_limits(checkpoint, files, n_weighted_rows=None if weights is None else len(weights))
+        self._resolve_defaults(checkpoint, files, n_weighted_rows=None if weights is None else len(weights))
         self.encoder_ = TabularEncoder(categorical_features=self.categorical_features)
         X_encoded = self.encoder_.fit_transform(X, sample_weight=weights)
         self.task_ = self._make_task(self.config_)
@@ -264,13 +267,15 @@ class MitraEstimatorBase(BaseEstimator):
                 stacklevel=5,
             )
 
-    def _resolve_limits(self, checkpoint: str, files: CheckpointFiles, n_weighted_rows: int | None) -> None:
-        """``max_support_rows_`` / ``max_features_``: the parameters, or for "auto" the checkpoint's own
-        limits (`catalog.context_limits`)."""
-        limits: ContextLimits = context_limits(checkpoint, declared_limits(files))
-        auto_rows = limits.support_rows_for(self._n_classes())
+    def _resolve_defaults(self, checkpoint: str, files: CheckpointFiles, n_weighted_rows: int | None) -> None:
+        """``max_support_rows_``, ``max_features_``, ``softmax_temperature_``: the parameters, or for
+        "auto" the checkpoint's own (`catalog.checkpoint_defaults`)."""
+        defaults = checkpoint_defaults(checkpoint, declared_defaults(files))
+        auto_rows = defaults.limits.support_rows_for(self._n_classes())
         self.max_support_rows_ = auto_rows if self.max_support_rows == "auto" else self.max_support_rows
-        self.max_features_ = limits.features if self.max_features == "auto" else self.max_features
+        self.max_features_ = defaults.limits.features if self.max_features == "auto" else self.max_features
+        self.softmax_temperature_ = (defaults.softmax_temperature if self.softmax_temperature == "auto"
+                                     else float(self.softmax_temperature))
         if self.support_selection == "nearest" and n_weighted_rows is not None and n_weighted_rows > self.max_support_rows_:
             raise ValueError(
                 "sample_weight is not supported with support_selection='nearest' when the training set has more "
@@ -659,6 +664,12 @@ _PARAMETERS_DOC = """
         two clusters per ``max_support_rows`` rows) and each cluster centre gets its
         ``max_support_rows`` nearest training rows; every query row reads the support set of
         its nearest centre (one support pass per centre in use and member).
+    softmax_temperature : float or 'auto', default='auto'
+        Each member's logits are divided by it before the softmax (classes, or the bins of a
+        binned regression head; no effect on a scalar regression head): below 1 sharpens the
+        probabilities, above 1 flattens them. 'auto': the checkpoint's own
+        (``softmax_temperature_``): 1 for the official checkpoints (their code's plain
+        softmax), the value a shipped checkpoint declares (tuned on real data), else 1.
     support_cache : {{'predict', 'fit', 'off'}}, default='predict'
         'predict': the support rows run once per member and predict call, layer by layer
         together with every chunk of query rows (one layer's keys/values in memory at a time).
@@ -720,6 +731,8 @@ _ATTRIBUTES_DOC = """
         The support-row limit in use (``max_support_rows``, or the checkpoint's for 'auto').
     max_features_ : int
         The feature limit in use (``max_features``, or the checkpoint's for 'auto').
+    softmax_temperature_ : float
+        The temperature in use (``softmax_temperature``, or the checkpoint's for 'auto').
     n_estimators_ : int
         Number of ensemble members used: ``n_estimators``, or more when feature subsets
         (``max_features``) or class groups need more (a warning says so for feature subsets).

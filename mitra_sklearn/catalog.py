@@ -10,11 +10,12 @@ with the same architecture (a 12-layer, dim-512 2D transformer):
   target bins. Pretrained with a 10x longer context and 3x as many features as v1.
 
 ``checkpoint=None`` tries `DEFAULT_CHAIN` in order (newest first), then the checkpoint shipped
-inside the package. `context_limits` gives the support-set size and feature count that the
-estimators' ``max_support_rows="auto"`` / ``max_features="auto"`` mean for a checkpoint: the
-reference code's own inference settings for the official checkpoints, and for any other
-checkpoint the limits written in its ``config.json`` (key ``"context_limits"``), else the v1
-values.
+inside the package. `checkpoint_defaults` gives what the estimators' ``"auto"`` settings mean
+for a checkpoint: the support-set size and feature count (``max_support_rows`` /
+``max_features``) and the softmax temperature of classification (``softmax_temperature``).
+For the official checkpoints these are the reference code's own (temperature 1); any other
+checkpoint may declare them in its ``config.json`` (keys ``"context_limits"`` and
+``"softmax_temperature"``, tuned for it), else the v1 values and 1 apply.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from dataclasses import dataclass
 
 from .config import Task
 
-__all__ = ["ContextLimits", "OfficialCheckpoint", "OFFICIAL", "DEFAULT_CHAIN", "context_limits",
-           "official_checkpoint"]
+__all__ = ["ContextLimits", "CheckpointDefaults", "OfficialCheckpoint", "OFFICIAL", "DEFAULT_CHAIN",
+           "checkpoint_defaults", "official_checkpoint"]
 
 
 @dataclass(frozen=True)
@@ -144,17 +145,51 @@ def official_checkpoint(repo_id: str) -> OfficialCheckpoint | None:
     return OFFICIAL.get(repo_id)
 
 
-def context_limits(reference: str, declared: ContextLimits | None = None) -> ContextLimits:
-    """The limits ``"auto"`` means for the checkpoint ``reference``.
+@dataclass(frozen=True)
+class CheckpointDefaults:
+    """What the estimators' ``"auto"`` settings mean for one checkpoint.
+
+    Attributes
+    ----------
+    limits : ContextLimits
+        ``max_support_rows="auto"`` / ``max_features="auto"``.
+    softmax_temperature : float
+        ``softmax_temperature="auto"``: class logits are divided by it before the softmax.
+    """
+
+    limits: ContextLimits = V1_LIMITS
+    softmax_temperature: float = 1.0
+
+    @classmethod
+    def from_config(cls, raw: dict) -> CheckpointDefaults | None:
+        """The defaults a ``config.json`` declares (``"context_limits"``, ``"softmax_temperature"``),
+        or None when it declares neither.
+
+        Raises
+        ------
+        ValueError
+            When a declared value is malformed.
+        """
+        if "context_limits" not in raw and "softmax_temperature" not in raw:
+            return None
+        limits = ContextLimits.from_dict(raw["context_limits"]) if "context_limits" in raw else V1_LIMITS
+        temperature = raw.get("softmax_temperature", 1.0)
+        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0:
+            raise ValueError(f"softmax_temperature must be a positive number, got {temperature!r}")
+        return cls(limits, float(temperature))
+
+
+def checkpoint_defaults(reference: str, declared: CheckpointDefaults | None = None) -> CheckpointDefaults:
+    """What ``"auto"`` means for the checkpoint ``reference``.
 
     Parameters
     ----------
     reference : str
         Official repo id, shipped name or folder.
-    declared : ContextLimits, optional
-        The limits the checkpoint's ``config.json`` declares, if any.
+    declared : CheckpointDefaults, optional
+        The defaults the checkpoint's ``config.json`` declares, if any.
     """
     official = official_checkpoint(reference)
     if official is not None:
-        return official.limits
-    return declared if declared is not None else V1_LIMITS
+        return CheckpointDefaults(official.limits)
+    return declared if declared is not None else CheckpointDefaults()

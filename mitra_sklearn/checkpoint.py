@@ -52,7 +52,7 @@ from typing import Any, TypeVar
 
 import torch
 
-from .catalog import DEFAULT_CHAIN, ContextLimits, official_checkpoint
+from .catalog import DEFAULT_CHAIN, CheckpointDefaults, official_checkpoint
 from .config import MitraConfig, Task
 from .exceptions import CheckpointIntegrityError, CheckpointNotFoundError
 
@@ -73,7 +73,7 @@ __all__ = [
     "checkpoint_info",
     "resolve_pinned",
     "load_config",
-    "declared_limits",
+    "declared_defaults",
     "load_state_dict",
     "save_checkpoint",
     "write_checksums",
@@ -461,19 +461,19 @@ def load_config(checkpoint_files: CheckpointFiles) -> MitraConfig:
         raise CheckpointIntegrityError(f"Invalid Mitra config file {path}: {err}") from err
 
 
-def declared_limits(checkpoint_files: CheckpointFiles) -> ContextLimits | None:
-    """The ``"context_limits"`` a checkpoint's ``config.json`` declares (the official files declare
-    none; `catalog.context_limits` knows theirs), or None.
+def declared_defaults(checkpoint_files: CheckpointFiles) -> CheckpointDefaults | None:
+    """The inference defaults a checkpoint's ``config.json`` declares (``"context_limits"``,
+    ``"softmax_temperature"``; the official files declare none, `catalog.checkpoint_defaults`
+    knows theirs), or None.
 
     Raises
     ------
     CheckpointIntegrityError
-        When the entry is there but malformed.
+        When a declared value is malformed.
     """
     path = checkpoint_files.config_path
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-        return ContextLimits.from_dict(raw["context_limits"]) if "context_limits" in raw else None
+        return CheckpointDefaults.from_config(json.loads(path.read_text(encoding="utf-8")))
     except (json.JSONDecodeError, UnicodeDecodeError, ValueError, TypeError) as err:
         raise CheckpointIntegrityError(f"Invalid Mitra config file {path}: {err}") from err
 

@@ -40,7 +40,7 @@ class MitraClassifier(ClassifierMixin, MitraEstimatorBase):
         return len(self.classes_)
 
     def _make_task(self, config: MitraConfig) -> ClassificationTask:
-        return make_task(self._task, config, n_classes=len(self.classes_))
+        return make_task(self._task, config, n_classes=len(self.classes_), temperature=self.softmax_temperature_)
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, averaged over the ensemble members.

@@ -48,7 +48,7 @@ class MitraRegressor(RegressorMixin, MitraEstimatorBase):
         return y
 
     def _make_task(self, config: MitraConfig) -> RegressionTask:
-        return make_task(self._task, config)
+        return make_task(self._task, config, temperature=self.softmax_temperature_)
 
     def _is_trivial(self) -> bool:
         return self.constant_target_ is not None

@@ -125,6 +125,8 @@ class ClassificationTask:
 
     n_classes: int
     n_label_ids: int
+    #: Class logits are divided by it before the softmax (below 1: sharper probabilities).
+    temperature: float = 1.0
 
     #: Splits of the training rows (fine-tuning tasks) keep the class proportions.
     stratify = True
@@ -144,8 +146,9 @@ class ClassificationTask:
         return member.class_labels(y_support).astype(np.int64), None
 
     def member_prediction(self, member: EnsembleMember, outputs: np.ndarray, context: Any) -> np.ndarray:
-        """Probabilities (rows, n_groups) of the label ids in use: softmax over their logits only."""
-        return softmax(outputs[:, : self.n_groups].astype(np.float64))
+        """Probabilities (rows, n_groups) of the label ids in use: softmax over their logits only
+        (divided by the temperature)."""
+        return softmax(outputs[:, : self.n_groups].astype(np.float64) / self.temperature)
 
     def combine(self, predictions: list[np.ndarray], members: list[EnsembleMember]) -> np.ndarray:
         """Class probabilities (rows, n_classes) from every member's label-id probabilities."""
@@ -266,6 +269,8 @@ class RegressionTask:
     """
 
     n_bins: int = 0
+    #: A binned head's logits are divided by it before the softmax (scalar heads: no effect).
+    temperature: float = 1.0
 
     stratify = False
 
@@ -290,14 +295,14 @@ class RegressionTask:
 
     def member_prediction(self, member: EnsembleMember, outputs: np.ndarray, context: TargetScaling) -> np.ndarray:
         if self.n_bins:
-            outputs = softmax(outputs.astype(np.float64)) @ regression_bin_centres(self.n_bins)
+            outputs = softmax(outputs.astype(np.float64) / self.temperature) @ regression_bin_centres(self.n_bins)
         return context.unscale(member.mirror(np.asarray(outputs, dtype=np.float64)))
 
     def member_histogram(self, member: EnsembleMember, outputs: np.ndarray, context: TargetScaling) -> np.ndarray:
         """A binned head's distribution per query row, (rows, 3 + n_bins): the scaling's ``low`` and
         ``high``, whether the member mirrors the targets, then the bin probabilities in the
         order of increasing target (a mirrored member's bins reversed)."""
-        probabilities = softmax(np.asarray(outputs, dtype=np.float64)[:, : self.n_bins])
+        probabilities = softmax(np.asarray(outputs, dtype=np.float64)[:, : self.n_bins] / self.temperature)
         if member.mirror_target:
             probabilities = probabilities[:, ::-1]
         rows = np.empty((len(probabilities), 3 + self.n_bins))
@@ -356,10 +361,12 @@ def _weighted_mean(losses: torch.Tensor, weights: np.ndarray) -> torch.Tensor:
     return (losses * w).sum() / w.sum()
 
 
-def make_task(task: Task, config: MitraConfig, n_classes: int = 0) -> ClassificationTask | RegressionTask:
+def make_task(task: Task, config: MitraConfig, n_classes: int = 0,
+              temperature: float = 1.0) -> ClassificationTask | RegressionTask:
     """The task object for a checkpoint's head: ``n_classes`` classes on its label ids, or a
-    scalar (``dim_output`` 1) or binned (``dim_output`` bins) regression head."""
+    scalar (``dim_output`` 1) or binned (``dim_output`` bins) regression head; ``temperature``
+    divides the logits of the softmax at prediction time."""
     if Task.parse(task) is Task.CLASSIFICATION:
         # More classes than the head has outputs are handled with class groups (ECOC).
-        return ClassificationTask(n_classes, config.dim_output)
-    return RegressionTask(n_bins=config.dim_output if config.dim_output > 1 else 0)
+        return ClassificationTask(n_classes, config.dim_output, temperature)
+    return RegressionTask(n_bins=config.dim_output if config.dim_output > 1 else 0, temperature=temperature)

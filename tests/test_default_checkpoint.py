@@ -483,3 +483,37 @@ def test_the_newer_official_repos_load_by_repo_id_and_from_a_folder(repo, tmp_pa
             assert quantiles.shape == (len(X), 3) and np.all(np.diff(quantiles, axis=1) >= 0)
         else:
             assert fitted.predict_proba(X).shape == (len(X), 2)
+
+
+# ---------------------------------------------------------------------------- softmax temperature (issue 25)
+def test_the_softmax_temperature_sharpens_each_members_probabilities(tiny_classifier_checkpoint):
+    X, _ = _data(Task.CLASSIFICATION, n=40)
+    y = np.arange(40) % 3
+    plain = MitraClassifier(tiny_classifier_checkpoint, n_estimators=1, random_state=0).fit(X, y)
+    assert plain.softmax_temperature_ == 1.0
+    sharp = MitraClassifier(tiny_classifier_checkpoint, n_estimators=1, random_state=0,
+                            softmax_temperature=0.5).fit(X, y)
+    expected = np.exp(2 * np.log(plain.predict_proba(X)))
+    np.testing.assert_allclose(sharp.predict_proba(X), expected / expected.sum(axis=1, keepdims=True), rtol=1e-6)
+
+
+def test_a_checkpoint_declares_its_temperature_and_an_explicit_one_wins(tmp_path):
+    import json
+
+    from mitra_sklearn.exceptions import CheckpointIntegrityError
+
+    folder = make_tiny_checkpoint(tmp_path / "tempered", "CLASSIFICATION")
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "softmax_temperature": 0.6}))
+    fitted, _ = _fit(Task.CLASSIFICATION, checkpoint=str(folder))
+    assert fitted.softmax_temperature_ == 0.6 and fitted.task_.temperature == 0.6
+    assert (fitted.max_support_rows_, fitted.max_features_) == (8192, 500)  # limits not declared: v1's
+    assert _fit(Task.CLASSIFICATION, checkpoint=str(folder), softmax_temperature=2.0)[0].softmax_temperature_ == 2.0
+    (folder / "config.json").write_text(json.dumps({**config, "softmax_temperature": 0}))
+    with pytest.raises(CheckpointIntegrityError, match="softmax_temperature"):
+        _fit(Task.CLASSIFICATION, checkpoint=str(folder))
+
+
+def test_the_official_checkpoints_keep_a_plain_softmax(tmp_path, hub_cache):
+    fitted = _fit_limits(tmp_path, hub_cache, "autogluon/mitra-classifier-2", Task.CLASSIFICATION)
+    assert fitted.softmax_temperature_ == 1.0

@@ -149,3 +149,14 @@ def test_a_scalar_head_names_a_checkpoint_that_can(tiny_regressor_checkpoint):
     with pytest.raises(ValueError, match="output_type"):
         reg.predict(X, output_type="average")
     assert reg.predict(X, output_type="mean").shape == (len(X),)
+
+
+def test_a_lower_temperature_sharpens_the_predicted_distribution(binned_checkpoint):
+    X, y = _data()
+    entropies = []
+    for temperature in (0.5, 1.0, 2.0):
+        reg = MitraRegressor(checkpoint=binned_checkpoint, n_estimators=1, random_state=0,
+                             softmax_temperature=temperature).fit(X[:90], y[:90])
+        p = reg.predict_distribution(X[90:]).probabilities
+        entropies.append(float(np.mean(-np.sum(p * np.log(np.where(p > 0, p, 1.0)), axis=1))))
+    assert entropies[0] < entropies[1] < entropies[2]
