@@ -6,8 +6,8 @@ import os
 import time
 import warnings
 from abc import abstractmethod
-from numbers import Integral, Real
 from collections.abc import Callable
+from numbers import Integral, Real
 from typing import Any
 
 import numpy as np

@@ -46,9 +46,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from urllib.parse import urlparse
-
 from typing import Any, TypeVar
+from urllib.parse import urlparse
 
 import torch
 
