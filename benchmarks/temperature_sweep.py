@@ -40,6 +40,8 @@ def main() -> None:
     parser.add_argument("--checkpoint", required=True)
     parser.add_argument("--suite", default="benchmark-select")
     parser.add_argument("--n-estimators", type=int, default=4)
+    parser.add_argument("--temperatures", type=float, nargs="+", default=list(TEMPERATURES),
+                        help="temperatures to score (on the report half: only 1 and the one chosen)")
     parser.add_argument("--out", help="write the per-split scores as CSV")
     args = parser.parse_args()
     rows = []
@@ -53,7 +55,7 @@ def main() -> None:
             estimator = MitraClassifier(args.checkpoint, n_estimators=args.n_estimators, random_state=0,
                                         softmax_temperature=1.0).fit(X_train, codes)
             logits = member_logits(estimator, X_test)
-            for temperature in TEMPERATURES:
+            for temperature in args.temperatures:
                 proba = estimator.task_.combine([softmax(z / temperature) for z in logits], estimator.members_)
                 proba = expand_proba(proba, present, dataset.n_classes)
                 metrics = classification_metrics(dataset.y[split.test], proba)
