@@ -11,9 +11,10 @@ Run::
 
 With no argument it runs the classifier checkpoint shipped in the package (0.67 M parameters,
 offline, a few seconds on a CPU), so that it works the same on every machine. The estimators'
-own default (``--checkpoint default``, i.e. ``checkpoint=None``) is the official 75.7 M-parameter
-``autogluon/mitra-classifier`` wherever it is cached or can be downloaded (a 303 MB download
-and about 100 s on a 2-core CPU for this table), else the shipped one; see
+own default (``--checkpoint default``, i.e. ``checkpoint=None``) is the newest official
+checkpoint wherever it is cached or can be downloaded (Mitra v2 ``autogluon/mitra-classifier-2``,
+else v1 ``autogluon/mitra-classifier``: 75.7 M parameters, a 303 MB download and about 100 s on
+a 2-core CPU for this table), else the shipped one; see
 docs/checkpoints.md. A baseline (RandomForest) is trained on the same split for comparison.
 """
 
