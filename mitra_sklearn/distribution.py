@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["RegressionDistribution", "mix_members"]
+__all__ = ["RegressionDistribution", "mix_members", "concatenate"]
 
 
 @dataclass(frozen=True)
@@ -124,7 +124,6 @@ def mix_members(member_rows: list[np.ndarray], member_edges: Callable[..., np.nd
     n_keys : int
         How many leading numbers of a row are keys.
     """
-    n_rows = member_rows[0].shape[0]
     keys = np.concatenate([rows[:, :n_keys] for rows in member_rows], axis=1)  # (n_rows, n_keys x members)
     unique_keys, group_of_row = np.unique(keys, axis=0, return_inverse=True)
     group_of_row = group_of_row.reshape(-1)
@@ -139,18 +138,30 @@ def mix_members(member_rows: list[np.ndarray], member_edges: Callable[..., np.nd
             np.cumsum(values[rows, n_keys:], axis=1, out=member_cdf[:, 1:])
             member_cdf /= member_cdf[:, -1:]
             cdf += _interpolate_rows(edges[None, :], member_cdf, union[None, :])
-        groups.append((rows, union, cdf / len(member_rows)))
+        groups.append((rows, RegressionDistribution(union[None, :], np.diff(cdf / len(member_rows), axis=1))))
     if len(groups) == 1:
-        _, union, cdf = groups[0]
-        return RegressionDistribution(union[None, :], np.diff(cdf, axis=1))
-    width = max(len(union) for _, union, _ in groups)
-    edges = np.empty((n_rows, width))
-    probabilities = np.zeros((n_rows, width - 1))
-    for rows, union, cdf in groups:  # pad with zero-width, zero-probability bins at the top
-        edges[rows, : len(union)] = union
-        edges[rows, len(union):] = union[-1]
-        probabilities[rows, : len(union) - 1] = np.diff(cdf, axis=1)
-    return RegressionDistribution(edges, probabilities)
+        return groups[0][1]
+    whole = concatenate([part for _, part in groups])
+    order = np.argsort(np.concatenate([rows for rows, _ in groups]))  # back to the rows' own order
+    return RegressionDistribution(whole.bin_edges[order], whole.probabilities[order])
+
+
+def concatenate(parts: list[RegressionDistribution]) -> RegressionDistribution:
+    """The distributions of ``parts``' rows, one after the other. Edges shared by every part stay
+    shared; otherwise each row gets its own, padded at the top with zero-width, zero-probability
+    bins to a common count."""
+    if len(parts) == 1:
+        return parts[0]
+    if all(part.bin_edges.shape[0] == 1 and np.array_equal(part.bin_edges, parts[0].bin_edges) for part in parts):
+        return RegressionDistribution(parts[0].bin_edges, np.concatenate([part.probabilities for part in parts]))
+    width = max(part.bin_edges.shape[1] for part in parts)
+    edges, probabilities = [], []
+    for part in parts:
+        part_edges = part._edges()
+        pad = width - part_edges.shape[1]
+        edges.append(np.concatenate([part_edges, np.repeat(part_edges[:, -1:], pad, axis=1)], axis=1))
+        probabilities.append(np.pad(part.probabilities, ((0, 0), (0, pad))))
+    return RegressionDistribution(np.concatenate(edges), np.concatenate(probabilities))
 
 
 def _interpolate_rows(xp: np.ndarray, fp: np.ndarray, x: np.ndarray) -> np.ndarray:

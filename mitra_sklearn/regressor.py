@@ -13,14 +13,8 @@ from ._base import _ATTRIBUTES_DOC, _PARAMETERS_DOC, MitraEstimatorBase
 from .checkpoint import OFFICIAL_CHECKPOINTS
 from .config import MitraConfig, Task
 from .devices import torch_threads
-from .distribution import RegressionDistribution
-from .tasks import (
-    OUTLIER_SPREADS,
-    PREDICTION_MARGIN,
-    RegressionTask,
-    TargetScaling,
-    make_task,
-)
+from .distribution import RegressionDistribution, concatenate
+from .tasks import OUTLIER_SPREADS, PREDICTION_MARGIN, RegressionTask, TargetScaling, make_task
 
 __all__ = ["MitraRegressor"]
 
@@ -165,27 +159,11 @@ class MitraRegressor(RegressorMixin, MitraEstimatorBase):
             for start in range(0, len(X_encoded), block):
                 rows = self._run_members(X_encoded[start:start + block], self.task_.member_histogram)
                 parts.append(self.task_.distribution(rows))
-        return _concatenate(parts)
+        return concatenate(parts)
 
 
 _OUTPUT_TYPES = ("mean", "median", "mode")
 _DISTRIBUTION_BYTES = 256 * 2**20
-
-
-def _concatenate(parts: list[RegressionDistribution]) -> RegressionDistribution:
-    """One distribution from those of consecutive blocks of rows (edges padded as in `mix_members`)."""
-    if len(parts) == 1:
-        return parts[0]
-    width = max(part.bin_edges.shape[1] for part in parts)
-    if all(part.bin_edges.shape[0] == 1 and np.array_equal(part.bin_edges, parts[0].bin_edges) for part in parts):
-        return RegressionDistribution(parts[0].bin_edges, np.concatenate([part.probabilities for part in parts]))
-    edges, probabilities = [], []
-    for part in parts:
-        part_edges = np.broadcast_to(part.bin_edges, (len(part), part.bin_edges.shape[1]))
-        pad = width - part_edges.shape[1]
-        edges.append(np.concatenate([part_edges, np.repeat(part_edges[:, -1:], pad, axis=1)], axis=1))
-        probabilities.append(np.pad(part.probabilities, ((0, 0), (0, pad))))
-    return RegressionDistribution(np.concatenate(edges), np.concatenate(probabilities))
 
 
 MitraRegressor.__doc__ = (
