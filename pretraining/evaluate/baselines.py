@@ -15,7 +15,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from .metrics import Task, check_task
+from .metrics import Task
 
 __all__ = ["baseline_factories", "CatBoostBaseline", "BASELINE_PACKAGES", "OPT_IN_BASELINES"]
 
@@ -66,7 +66,7 @@ class CatBoostBaseline:
     MISSING = "__missing__"
 
     def __init__(self, task: Task, *, seed: int = 0, n_jobs: int | None = -1) -> None:
-        self.task = check_task(task)
+        self.task = Task.parse(task)
         self.seed = seed
         self.n_jobs = n_jobs
 
@@ -95,12 +95,12 @@ class CatBoostBaseline:
         if not isinstance(X, pd.DataFrame):
             raise ValueError("CatBoostBaseline needs a pandas DataFrame (its category columns become cat_features)")
         self.cat_features_ = [c for c in X.columns if isinstance(X[c].dtype, pd.CategoricalDtype)]
-        cls = catboost.CatBoostClassifier if self.task == "classification" else catboost.CatBoostRegressor
+        cls = catboost.CatBoostClassifier if self.task is Task.CLASSIFICATION else catboost.CatBoostRegressor
         threads = self.n_jobs if self.n_jobs is not None and self.n_jobs > 0 else -1
         # allow_writing_files=False: CatBoost otherwise writes a catboost_info/ folder into the cwd.
         self.model_ = cls(random_seed=self.seed, thread_count=threads, verbose=False, allow_writing_files=False)
         self.model_.fit(self._prepared(X), y, cat_features=self.cat_features_)
-        if self.task == "classification":
+        if self.task is Task.CLASSIFICATION:
             self.classes_ = np.asarray(self.model_.classes_)
         return self
 
@@ -142,7 +142,7 @@ def baseline_factories(task: Task, *, seed: int = 0, n_jobs: int | None = -1) ->
     from sklearn.linear_model import LogisticRegression, Ridge
     from sklearn.pipeline import make_pipeline
 
-    clf = check_task(task) == "classification"
+    clf = Task.parse(task) is Task.CLASSIFICATION
     out: dict[str, Callable[[], Any]] = {}
     if clf:
         out["LogReg"] = lambda: make_pipeline(_column_transformer("onehot"), LogisticRegression(max_iter=2000))

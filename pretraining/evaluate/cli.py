@@ -140,14 +140,14 @@ def run(argv: Sequence[str] | None = None) -> pd.DataFrame:
         return _write_report(results, out, args.suite, args.compare)
     checkpoints: list[tuple[str, str, Task]] = []
     if args.classifier:
-        checkpoints.append(("Mitra", args.classifier, "classification"))
+        checkpoints.append(("Mitra", args.classifier, Task.CLASSIFICATION))
     if args.regressor:
-        checkpoints.append(("Mitra", args.regressor, "regression"))
+        checkpoints.append(("Mitra", args.regressor, Task.REGRESSION))
     for name, checkpoint in _parse_named(args.ablation):
         checkpoints.append((name, checkpoint, checkpoint_task(checkpoint)))
     if not checkpoints and args.baselines == "none":
         raise SystemExit("nothing to evaluate: give --classifier/--regressor/--ablation or baselines")
-    tasks = sorted({t for _, _, t in checkpoints}) or ["classification", "regression"]
+    tasks = sorted({t for _, _, t in checkpoints}) or list(Task)
     names = [n.strip() for n in args.datasets.split(",")] if args.datasets else None
     if names is not None:
         # A name outside the suite (e.g. a report-half dataset under --suite benchmark-select) is
@@ -183,7 +183,7 @@ def run(argv: Sequence[str] | None = None) -> pd.DataFrame:
         if args.baselines != "none":
             chosen = None if args.baselines == "all" else [b.strip() for b in args.baselines.split(",")]
             if chosen is not None:  # LogReg/Ridge are one baseline under two task names
-                swap = {"LogReg": "Ridge"} if task == "regression" else {"Ridge": "LogReg"}
+                swap = {"LogReg": "Ridge"} if task is Task.REGRESSION else {"Ridge": "LogReg"}
                 chosen = list(dict.fromkeys(swap.get(b, b) for b in chosen))
             print(f"[{task}] baselines", file=sys.stderr, flush=True)
             frames.append(evaluate_baselines(task, datasets, baselines=chosen, n_jobs=args.n_jobs,

@@ -26,7 +26,6 @@ __all__ = [
     "HIGHER_IS_BETTER",
     "METRIC_LABELS",
     "METRIC_COLUMNS",
-    "check_task",
     "roc_auc",
     "classification_metrics",
     "regression_metrics",
@@ -37,45 +36,21 @@ __all__ = [
 MultiClass = Literal["ovr", "ovo"]
 
 #: Metrics computed for each task, in report order.
-TASK_METRICS: dict[str, tuple[str, ...]] = {
-    "classification": ("roc_auc", "accuracy", "log_loss"),
-    "regression": ("rmse", "r2"),
+TASK_METRICS: dict[Task, tuple[str, ...]] = {
+    Task.CLASSIFICATION: ("roc_auc", "accuracy", "log_loss"),
+    Task.REGRESSION: ("rmse", "r2"),
 }
 #: The metric that ranks methods (average rank, win rate) for each task.
-PRIMARY_METRIC: dict[str, str] = {"classification": "roc_auc", "regression": "rmse"}
+PRIMARY_METRIC: dict[Task, str] = {Task.CLASSIFICATION: "roc_auc", Task.REGRESSION: "rmse"}
 #: Direction of every metric.
 HIGHER_IS_BETTER: dict[str, bool] = {"roc_auc": True, "accuracy": True, "log_loss": False, "rmse": False, "r2": True}
 #: Human-readable names (report headers).
 METRIC_LABELS: dict[str, str] = {"roc_auc": "ROC-AUC", "accuracy": "accuracy", "log_loss": "log-loss",
                                  "rmse": "RMSE", "r2": "R2"}
 #: Every metric column of a results table (both tasks).
-METRIC_COLUMNS: tuple[str, ...] = (*TASK_METRICS["classification"], *TASK_METRICS["regression"])
+METRIC_COLUMNS: tuple[str, ...] = (*TASK_METRICS[Task.CLASSIFICATION], *TASK_METRICS[Task.REGRESSION])
 
 _PROBA_EPS = 1e-7
-
-
-def check_task(task: object) -> Task:
-    """Normalise a task name (``"classification"``, ``"regression"``, or an enum ending in one).
-
-    Parameters
-    ----------
-    task : object
-        A string or an enum member such as ``Task.CLASSIFICATION``.
-
-    Returns
-    -------
-    str
-        ``"classification"`` or ``"regression"``.
-
-    Raises
-    ------
-    ValueError
-        Anything else.
-    """
-    name = str(task).lower().rsplit(".", 1)[-1]
-    if name not in TASK_METRICS:
-        raise ValueError(f"task must be 'classification' or 'regression', got {task!r}")
-    return name  # type: ignore[return-value]
 
 
 def _binary_auc(positive: np.ndarray, score: np.ndarray) -> float:
@@ -232,7 +207,7 @@ def score_predictions(
     dict
         The metrics of `TASK_METRICS` for the task.
     """
-    if check_task(task) == "classification":
+    if Task.parse(task) is Task.CLASSIFICATION:
         return classification_metrics(y_true, prediction, multi_class)
     if y_train is None:
         raise ValueError("regression metrics need y_train (its standard deviation scales the RMSE)")

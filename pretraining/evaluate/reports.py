@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ..realdata import GROUPS, MissingPackageError, dataset_groups, load_dataset, markdown_table
-from .metrics import HIGHER_IS_BETTER, METRIC_COLUMNS, METRIC_LABELS, PRIMARY_METRIC, TASK_METRICS, Task, check_task
+from .metrics import HIGHER_IS_BETTER, METRIC_COLUMNS, METRIC_LABELS, PRIMARY_METRIC, TASK_METRICS, Task
 
 __all__ = [
     "REFERENCE_METHOD",
@@ -143,7 +143,7 @@ def summarize(results: pd.DataFrame, task: Task) -> pd.DataFrame:
         Sorted by average rank. Rank uses ROC-AUC (classification) or RMSE (regression), per
         dataset after averaging its repeats.
     """
-    task = check_task(task)
+    task = Task.parse(task)
     rows = _task_rows(results, task)
     means = _dataset_means(rows)
     if means.empty:
@@ -183,7 +183,7 @@ def win_rates(results: pd.DataFrame, task: Task, reference: str = REFERENCE_METH
     pandas.Series
         Method -> win rate in [0, 1]; empty when ``reference`` is not in the results.
     """
-    task = check_task(task)
+    task = Task.parse(task)
     means = _dataset_means(_task_rows(results, task))
     if means.empty:
         return pd.Series(dtype=float)
@@ -209,7 +209,7 @@ def group_summary(results: pd.DataFrame, task: Task) -> pd.DataFrame:
         Groups are those of `pretraining.realdata.GROUPS` for the task, in that order; a group
         without datasets is left out.
     """
-    task = check_task(task)
+    task = Task.parse(task)
     means = _dataset_means(_task_rows(results, task))
     if means.empty:
         return pd.DataFrame()
@@ -248,7 +248,7 @@ def per_dataset_table(results: pd.DataFrame, task: Task, metric: str | None = No
     -------
     pandas.DataFrame
     """
-    task = check_task(task)
+    task = Task.parse(task)
     metric = metric or PRIMARY_METRIC[task]
     means = _dataset_means(_task_rows(results, task))
     if means.empty:
@@ -299,7 +299,7 @@ def paired_differences(
     ValueError
         If a named method has no results for the task, or ``confidence`` is not in (0, 1).
     """
-    task = check_task(task)
+    task = Task.parse(task)
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
     means = _dataset_means(_task_rows(results, task))

@@ -30,7 +30,6 @@ from .metrics import (
     TASK_METRICS,
     MultiClass,
     Task,
-    check_task,
     expand_proba,
     score_predictions,
 )
@@ -53,7 +52,7 @@ def _fit_predict(
     X_train, X_test = dataset.X.iloc[split.train], dataset.X.iloc[split.test]
     y_train, y_test = dataset.y[split.train], dataset.y[split.test]
     estimator = make_estimator()
-    if dataset.task == "classification":
+    if dataset.task is Task.CLASSIFICATION:
         # Re-code the classes present in training as 0..k-1 (XGBoost insists), then put the
         # probabilities back in the dataset's full class order so every method is scored alike.
         present, codes = np.unique(y_train, return_inverse=True)
@@ -153,7 +152,7 @@ def checkpoint_task(checkpoint: str | os.PathLike) -> Task:
     """
     from mitra_sklearn.checkpoint import load_config, resolve_checkpoint
 
-    return check_task(load_config(resolve_checkpoint(os.fspath(checkpoint))).task)
+    return Task.parse(load_config(resolve_checkpoint(os.fspath(checkpoint))).task)
 
 
 def _mitra_factory(
@@ -162,7 +161,7 @@ def _mitra_factory(
 ) -> Callable[[], Any]:
     from mitra_sklearn import MitraClassifier, MitraRegressor
 
-    cls = MitraClassifier if task == "classification" else MitraRegressor
+    cls = MitraClassifier if task is Task.CLASSIFICATION else MitraRegressor
     return lambda: cls(
         checkpoint=os.fspath(checkpoint), n_estimators=n_estimators, fine_tune=fine_tune,
         fine_tune_steps=fine_tune_steps, random_state=seed, device=device, batch_size=batch_size,
@@ -232,7 +231,7 @@ def evaluate_checkpoint(
         (metrics of the other task are NaN; a failed fit leaves NaN metrics and the message in
         ``error``).
     """
-    task = check_task(task)
+    task = Task.parse(task)
     factory = _mitra_factory(checkpoint, task, n_estimators=n_estimators, fine_tune=fine_tune, seed=seed,
                              device=device, batch_size=batch_size, fine_tune_steps=fine_tune_steps)
     info = {"checkpoint": os.fspath(checkpoint), "n_estimators": n_estimators, "fine_tune": bool(fine_tune)}
@@ -281,7 +280,7 @@ def evaluate_baselines(
     pandas.DataFrame
         Same columns as `pretraining.evaluate.evaluate_checkpoint`.
     """
-    task = check_task(task)
+    task = Task.parse(task)
     factories = baseline_factories(task, seed=seed, n_jobs=n_jobs)
     names = [n for n in factories if n not in OPT_IN_BASELINES] if baselines is None else list(baselines)
     for name in names:
@@ -352,7 +351,7 @@ def quick_validation(
         e.g. more classes than the head supports; left out of the means) and ``seconds``.
     """
     start = time.perf_counter()
-    task = check_task(task) if task is not None else checkpoint_task(checkpoint_folder)
+    task = Task.parse(task) if task is not None else checkpoint_task(checkpoint_folder)
     frame = evaluate_checkpoint(
         checkpoint_folder, task, _quick_suite(task), n_estimators=n_estimators, n_repeats=1,
         max_train_rows=max_train_rows, max_test_rows=max_test_rows, seed=seed, device=device,

@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 from sklearn.model_selection import train_test_split
 
+from mitra_sklearn.config import Task
+
 from ..realdata import Dataset
 
 __all__ = ["Split", "make_splits", "cached_splits"]
@@ -86,7 +88,7 @@ def make_splits(
     list of Split
     """
     n = dataset.n_rows
-    stratify = dataset.y if dataset.task == "classification" else None
+    stratify = dataset.y if dataset.task is Task.CLASSIFICATION else None
     name_key = zlib.crc32(dataset.name.encode())  # stable across processes (unlike hash())
     splits = []
     for repeat in range(n_repeats):
@@ -119,7 +121,7 @@ def cached_splits(dataset: Dataset, **kwargs: Any) -> list[Split]:
     -------
     list of Split
     """
-    target = zlib.crc32(np.ascontiguousarray(dataset.y).tobytes()) if dataset.task == "classification" else 0
+    target = zlib.crc32(np.ascontiguousarray(dataset.y).tobytes()) if dataset.task is Task.CLASSIFICATION else 0
     key = (dataset.name, dataset.n_rows, dataset.task, target, tuple(sorted(kwargs.items())))
     if key not in _SPLIT_CACHE:
         if len(_SPLIT_CACHE) > 512:

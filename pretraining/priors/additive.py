@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from mitra_sklearn.config import Task
+
 from ..config import PriorConfig
 from .base import Prior
 from .features import FeatureSpec
@@ -99,12 +101,12 @@ class AdditivePrior(Prior):
         spec = FeatureSpec.sample(rng, n_features, self.feature_config)
         x = spec.draw(rng, n_rows)
         noise = log_uniform(rng, c.additive_noise)
-        if task == "classification" and rng.random() < c.additive_softmax_prob:
+        if task is Task.CLASSIFICATION and rng.random() < c.additive_softmax_prob:
             scores = np.column_stack([self.draw_score(rng, x, spec) for _ in range(n_classes)])
             y = (scores + noise * rng.standard_normal(scores.shape)).argmax(axis=1)
             return x, y, spec.categorical
         y = self.draw_score(rng, x, spec) + noise * rng.standard_normal(n_rows)
-        if task == "classification":
+        if task is Task.CLASSIFICATION:
             y = rank_bucket(rng, y, n_classes)
         return x, y, spec.categorical
 

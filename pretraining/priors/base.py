@@ -24,9 +24,6 @@ __all__ = [
 ]
 
 SeedLike = Union[int, np.integer, np.random.Generator, np.random.SeedSequence]
-TASKS = ("classification", "regression")
-
-
 class PriorGenerationError(RuntimeError):
     """A prior could not produce a valid table within `PriorConfig.max_attempts` re-draws."""
 
@@ -95,12 +92,12 @@ class Table:
             raise ValueError(f"y shape {y.shape} does not match x {x.shape}")
         if self.categorical.shape != (x.shape[1],) or self.categorical.dtype != bool:
             raise ValueError("categorical must be a bool mask of length n_features")
-        if self.task not in TASKS:
-            raise ValueError(f"unknown task {self.task!r}")
+        if not isinstance(self.task, Task):
+            raise ValueError(f"task must be a Task, got {self.task!r}")
         finite = np.isfinite(x) | (np.isnan(x) if allow_nan else False)
         if not finite.all():
             raise ValueError("x has non-finite values" + ("" if allow_nan else " or NaN"))
-        if self.task == "classification":
+        if self.task is Task.CLASSIFICATION:
             if y.dtype != np.int64:
                 raise ValueError(f"classification y must be int64, got {y.dtype}")
             present = np.unique(y)
@@ -183,11 +180,10 @@ class Prior(ABC):
             If no valid table was produced in ``config.max_attempts`` draws.
         """
         rng = as_rng(rng_or_seed)
-        if task not in TASKS:
-            raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+        task = Task.parse(task)
         if n_rows < 2 or n_features < 1:
             raise ValueError(f"need n_rows >= 2 and n_features >= 1, got {n_rows}, {n_features}")
-        if task == "classification":
+        if task is Task.CLASSIFICATION:
             if n_classes is None:
                 n_classes = sample_n_classes(rng, self.config)
             if not 2 <= n_classes <= n_rows:
@@ -202,7 +198,7 @@ class Prior(ABC):
             x = np.asarray(x, dtype=np.float64)
             if not np.isfinite(x).all() or not np.ptp(x, axis=0).any():
                 continue  # overflow, or every feature constant: useless table
-            if task == "regression":
+            if task is Task.REGRESSION:
                 y = np.asarray(y, dtype=np.float64)
                 if np.isfinite(y).all() and np.ptp(y) > 1e-6 * max(1.0, np.abs(y).max()):
                     best = (x, y.astype(np.float32), cat)
@@ -219,7 +215,7 @@ class Prior(ABC):
                 f"in {self.config.max_attempts} attempts"
             )
         x, y, cat = best
-        if task == "classification":
+        if task is Task.CLASSIFICATION:
             # Re-number observed classes to 0..k-1 (no-op when all requested classes appear).
             _, y = np.unique(y, return_inverse=True)
             y = y.astype(np.int64)

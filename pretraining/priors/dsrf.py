@@ -27,6 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mitra_sklearn.config import Task
+
 from .base import Prior
 from .features import FeatureSpec
 from .helpers import uniform_int
@@ -168,13 +170,13 @@ class DSRFPrior(Prior):
         d_min = uniform_int(rng, c.dsrf_min_depth)
         lo, hi = (max(v, d_min) for v in c.dsrf_max_depth)  # d_max >= d_min
         d_max = uniform_int(rng, (lo, hi))
-        if task == "classification":
+        if task is Task.CLASSIFICATION:
             d_min = min(max(d_min, int(np.ceil(np.log2(n_classes)))), d_max)
         p_nc = float(rng.uniform(*c.dsrf_p_nc))
         forest = sample_forest(rng, n_trees, low, high, d_min, d_max, p_nc)
 
         value = np.zeros(forest.left.shape[0])
-        if task == "classification":
+        if task is Task.CLASSIFICATION:
             start = int(rng.integers(n_classes))  # round-robin leaf classes from a random start
             value[forest.leaf_order] = (start + np.arange(forest.leaf_order.size)) % n_classes
         else:
@@ -183,7 +185,7 @@ class DSRFPrior(Prior):
             )
         leaf_values = value[apply_forest(forest, x)]  # (n_trees, n_rows)
 
-        if task == "regression":
+        if task is Task.REGRESSION:
             return x, leaf_values.mean(axis=0), spec.categorical
         votes = leaf_values.astype(np.int64) + n_classes * np.arange(n_rows)[None, :]
         counts = np.bincount(votes.ravel(), minlength=n_rows * n_classes).reshape(n_rows, n_classes)

@@ -135,7 +135,7 @@ class RulesPrior(Prior):
         target = self.draw_target(rng, x, spec, task, n_classes)
         y = target(x)
         if rng.random() < c.rules_noise_prob:
-            if task == "classification":
+            if task is Task.CLASSIFICATION:
                 flip = rng.random(n_rows) < rng.uniform(*c.rules_flip_rate)
                 y[flip] = rng.integers(n_classes, size=int(flip.sum()))
             else:
@@ -165,7 +165,8 @@ class RulesPrior(Prior):
         """
         c = self.config
         n_rows, d = x.shape
-        k = n_classes if task == "classification" else 1
+        task = Task.parse(task)
+        k = n_classes if task is Task.CLASSIFICATION else 1
         n_vars = min(uniform_int(rng, c.rules_n_vars), d)
         features, groups, thresholds, n_levels = [], [], [], []
         for col in rng.permutation(d):
@@ -202,14 +203,14 @@ class RulesPrior(Prior):
             np.asarray(features, dtype=np.int64), tuple(groups), tuple(thresholds), n_levels,
             values, mode,
         )
-        if mode == "score" and task == "classification":
+        if mode == "score" and task is Task.CLASSIFICATION:
             target = self._bin_score(rng, target, x, n_classes)
         return target
 
     @staticmethod
     def _outputs(rng: np.random.Generator, n: int, task: Task, n_classes: int) -> np.ndarray:
         """``n`` outputs: class ids covering every class when ``n >= k``, or N(0, 1) values."""
-        if task == "classification":
+        if task is Task.CLASSIFICATION:
             return cover_classes(rng, n, n_classes)
         return rng.standard_normal(n)
 
@@ -227,7 +228,7 @@ class RulesPrior(Prior):
         """
         c = self.config
         n_rules = uniform_int(rng, c.rules_n_rules)
-        if task == "classification":
+        if task is Task.CLASSIFICATION:
             n_rules = max(n_rules, n_classes - 1)  # one rule per class besides the default
         m = n_levels.size
         fired = np.zeros(grid.shape[0], dtype=bool)

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mitra_sklearn.config import Task
+
 from .base import Prior
 from .features import sample_n_categories, sample_quantisation
 from .helpers import choose_weighted, rank_bucket, standardise
@@ -179,7 +181,7 @@ class SCMPrior(Prior):
     # ---- generation ----
     def _generate(self, rng, n_rows, n_features, task, n_classes):
         hp = self.sample_hyperparameters(rng)
-        n_out = n_classes if (task == "classification" and hp.label_mode == "argmax") else 1
+        n_out = n_classes if (task is Task.CLASSIFICATION and hp.label_mode == "argmax") else 1
         act = ACTIVATIONS[hp.activation]
 
         n_causes = hp.n_causes if hp.causal else n_features
@@ -208,7 +210,7 @@ class SCMPrior(Prior):
             return nan_x, np.zeros(n_rows), np.zeros(n_features, dtype=bool)
         x, y = standardise(x), standardise(y)
 
-        if task == "classification":
+        if task is Task.CLASSIFICATION:
             y = self._labels(rng, y, n_classes, hp.label_mode)
         else:
             y = y[:, 0]

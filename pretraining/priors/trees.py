@@ -66,14 +66,14 @@ class TreePrior(Prior):
         spec = FeatureSpec.sample(rng, n_features, c)
         n_base = uniform_int(rng, c.tree_base_size)
         x_base = spec.draw(rng, n_base)
-        if task == "classification":
+        if task is Task.CLASSIFICATION:
             probs = rng.dirichlet(np.full(n_classes, c.tree_label_alpha))
             y_base = rng.choice(n_classes, size=n_base, p=probs)
         else:
             y_base = rng.standard_normal(n_base)
         model = self.make_model(rng, task, n_classes)
         x = spec.draw(rng, n_rows)
-        if task == "classification" and np.unique(y_base).size < 2:
+        if task is Task.CLASSIFICATION and np.unique(y_base).size < 2:
             return x, np.zeros(n_rows, dtype=np.int64), spec.categorical  # base re-draws
         model.fit(x_base, y_base)
         return x, model.predict(x), spec.categorical
@@ -85,7 +85,7 @@ class DecisionTreePrior(TreePrior):
     name = "dt"
 
     def make_model(self, rng, task, n_classes):
-        cls = DecisionTreeClassifier if task == "classification" else DecisionTreeRegressor
+        cls = DecisionTreeClassifier if task is Task.CLASSIFICATION else DecisionTreeRegressor
         return cls(**self._common(rng, n_classes))
 
 
@@ -95,7 +95,7 @@ class ExtraTreesPrior(TreePrior):
     name = "et"
 
     def make_model(self, rng, task, n_classes):
-        cls = ExtraTreesClassifier if task == "classification" else ExtraTreesRegressor
+        cls = ExtraTreesClassifier if task is Task.CLASSIFICATION else ExtraTreesRegressor
         n_estimators = uniform_int(rng, self.config.forest_n_estimators)
         return cls(n_estimators=n_estimators, **self._common(rng, n_classes))
 
@@ -106,7 +106,7 @@ class RandomForestPrior(TreePrior):
     name = "rf"
 
     def make_model(self, rng, task, n_classes):
-        cls = RandomForestClassifier if task == "classification" else RandomForestRegressor
+        cls = RandomForestClassifier if task is Task.CLASSIFICATION else RandomForestRegressor
         n_estimators = uniform_int(rng, self.config.forest_n_estimators)
         return cls(n_estimators=n_estimators, **self._common(rng, n_classes))
 
@@ -119,7 +119,7 @@ class GradientBoostingPrior(TreePrior):
     def make_model(self, rng, task, n_classes):
         c = self.config
         # Multiclass GB fits one tree per class per stage: cap the total to bound the cost.
-        trees_per_stage = n_classes if (task == "classification" and n_classes > 2) else 1
+        trees_per_stage = n_classes if (task is Task.CLASSIFICATION and n_classes > 2) else 1
         n_estimators = min(
             uniform_int(rng, c.gb_n_estimators), max(1, c.gb_max_total_trees // trees_per_stage)
         )
@@ -131,6 +131,6 @@ class GradientBoostingPrior(TreePrior):
             min_samples_leaf=uniform_int(rng, c.tree_min_samples_leaf),
             random_state=int(rng.integers(_MAX_SEED)),
         )
-        if task == "classification":
+        if task is Task.CLASSIFICATION:
             return GradientBoostingClassifier(**kwargs)
         return GradientBoostingRegressor(**kwargs)

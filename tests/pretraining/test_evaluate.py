@@ -483,7 +483,8 @@ def test_groups_of_results_without_shape_columns_come_from_the_datasets():
 
 
 def test_metric_helpers_reject_mismatched_inputs():
-    from pretraining.evaluate.metrics import check_task, expand_proba
+    from mitra_sklearn.config import Task
+    from pretraining.evaluate.metrics import expand_proba
 
     full = expand_proba(np.array([[0.25, 0.75]]), np.array([0, 2]), 3)
     np.testing.assert_array_equal(full, [[0.25, 0.0, 0.75]])
@@ -493,9 +494,9 @@ def test_metric_helpers_reject_mismatched_inputs():
         expand_proba(np.ones((1, 2)), np.array([0, 2]), 2)
     with pytest.raises(ValueError, match="need y_train"):
         ev.score_predictions("regression", np.zeros(3), np.zeros(3))
-    assert check_task("Task.REGRESSION") == "regression"
+    assert Task.parse("Task.REGRESSION") is Task.REGRESSION
     with pytest.raises(ValueError, match="task must be"):
-        check_task("clustering")
+        Task.parse("clustering")
 
 
 # ----------------------------------------------------------------------------- CatBoost

@@ -9,13 +9,14 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
+from mitra_sklearn.config import Task
 from pretraining.config import PriorConfig, parse_mixture
 from pretraining.data import IGNORE_INDEX, SyntheticTableStream
 from pretraining.priors import PRIORS, Mixture, Table, get_prior
 from pretraining.priors.dsrf import apply_forest, sample_forest
 from pretraining.priors.features import FeatureSpec
 
-TASKS = ("classification", "regression")
+TASKS = tuple(Task)
 # Small shapes keep the whole file well under a minute on 2 cores.
 SMALL = PriorConfig(n_support=(24, 48), n_query=(8, 16), n_features=(1, 6))
 
