@@ -20,7 +20,19 @@ pinned by `checkpoint_info` (Hub commit, SHA-256 of the weights) and reloaded ex
 `resolve_pinned`.
 
 Weights are only ever read with ``safetensors`` (no unpickling). A file ``<name>.sha256`` next
-to a checkpoint file holds its expected SHA-256; when present it is checked at load time.
+to a checkpoint file holds its expected SHA-256; when present it is checked at load time, and so
+is a Hub cache file against its blob name (the Hub stores large files under their SHA-256).
+`verify_checkpoint` checks a checkpoint without loading it (the safetensors layout against the
+file size, checksums, the config); a damaged file is a `CheckpointIntegrityError` that names the
+file, what is wrong and how to repair it, and ``checkpoint=None`` passes over a damaged official
+checkpoint (downloading it again when it can) with a warning that says the same.
+
+Files are written to temporary names and renamed into place (`write_files_atomically`), so a
+full disk or a read-only folder is a `CheckpointWriteError` that leaves nothing half-written
+under a name a later load would read. Digests and loaded models are cached per file content:
+a digest is reused only while the file keeps its inode, size and timestamps, and only once those
+timestamps are older than the clock's resolution (a file rewritten within one tick could keep
+them); a checkpoint replaced while it is being read (another process saving it) is read again.
 
 Config and weights are checked against each other at load time (`_config_problems`). The
 tensors' shapes tell ``dim``, ``dim_output``, ``n_layers`` and whether the head is a scalar
@@ -34,26 +46,31 @@ on what the shapes tell only.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import json
 import math
 import os
 import re
+import shutil
 import socket
+import tempfile
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 from urllib.parse import urlparse
 
 import torch
 
 from .catalog import DEFAULT_CHAIN, CheckpointDefaults, official_checkpoint
 from .config import MitraConfig, Task
-from .exceptions import CheckpointIntegrityError, CheckpointNotFoundError
+from .exceptions import CheckpointIntegrityError, CheckpointNotFoundError, CheckpointWriteError
 
 __all__ = [
     "CONFIG_NAME",
@@ -76,10 +93,13 @@ __all__ = [
     "load_state_dict",
     "save_checkpoint",
     "write_checksums",
+    "write_files_atomically",
+    "verify_checkpoint",
     "is_checkpoint_folder",
 ]
 
 ModelT = TypeVar("ModelT", bound="PretrainedMixin")
+T = TypeVar("T")
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -94,11 +114,18 @@ _CONFIG_METADATA_KEY = "mitra_config"
 # Problems listed in a config/weights mismatch message (per kind).
 _MAX_LISTED = 5
 
+# (model class, SHA-256 of config.json, of model.safetensors, device) -> model: keyed by content.
 _MODEL_CACHE: OrderedDict[tuple, Any] = OrderedDict()
 _MODEL_CACHE_SIZE = 4
 _CACHE_LOCK = threading.Lock()
-_VERIFIED_FILES: dict[tuple, None] = {}
-_SHA256_OF: dict[tuple, str] = {}  # file identity -> digest (a 303 MB file takes about a second)
+# Resolved path -> its digest and the identity it had (a 303 MB file takes about a quarter second).
+_DIGESTS: dict[str, _Digest] = {}
+# File timestamps are only as fine as the kernel's clock tick (2 s on FAT): a digest is trusted
+# again only for a file last changed longer than this before it was hashed.
+_TIMESTAMP_SLACK_NS = 2_000_000_000
+# Reads of a checkpoint that another process replaces meanwhile are tried this often.
+_READ_ATTEMPTS = 4
+_SAFETENSORS_MAX_HEADER = 100_000_000  # the safetensors format's own limit
 # A TCP connection to the Hub that takes longer than this counts as no network.
 _CONNECT_TIMEOUT_S = 3.0
 # checkpoint=None does not retry a failed official download for this long (a grid search would
@@ -210,7 +237,9 @@ def resolve_default_checkpoint(task: Task | str, *, estimator: str | None = None
     without a network; a failed download is not retried for 10 minutes in this process). Then
     the checkpoint shipped for ``task`` (``shipped_default``). Whenever the choice is not the
     newest official repo, ``warning`` says which checkpoint is used, why, and how to get the
-    newest.
+    newest. A damaged copy in the Hub cache (`verify_checkpoint`) is downloaded again where the
+    Hub can be reached, else passed over; the warning names the file, what is wrong with it and
+    how to repair the cache.
 
     Parameters
     ----------
@@ -229,27 +258,39 @@ def resolve_default_checkpoint(task: Task | str, *, estimator: str | None = None
     ------
     CheckpointNotFoundError
         Only when no official repo and no shipped checkpoint of ``task`` is available.
+    CheckpointIntegrityError
+        Only when the shipped checkpoint it falls back to is damaged (the message says to
+        reinstall the package).
     """
     task = Task.parse(task)
-    missed: list[tuple[str, str]] = []  # (repo id, why it was not used), newest first
+    missed: list[tuple[str, _Lookup]] = []  # (repo id, why it was not used), newest first
     hub_down = False  # once the Hub itself failed, later repos are looked up in the cache only
     for repo in DEFAULT_CHAIN[task]:
         lookup = _cached_or_downloaded(repo, task, estimator, download=not hub_down)
         if lookup.files is not None:
             reason = f"the official {_generation(repo)} checkpoint, {lookup.note}" + _because(missed)
-            return DefaultCheckpoint(repo, lookup.files, reason,
-                                     warning=_fallback_warning(task, repo, lookup.files, missed, estimator))
-        missed.append((repo, lookup.note))
+            warning = _fallback_warning(task, repo, lookup.files, missed, estimator) or _repaired_warning(
+                repo, lookup, estimator)
+            return DefaultCheckpoint(repo, lookup.files, reason, warning=warning)
+        missed.append((repo, lookup))
         hub_down = hub_down or lookup.hub_down
     shipped = shipped_default(task)
     if shipped is None:
         raise CheckpointNotFoundError(
             f"No {task.value} checkpoint is available: no checkpoint is shipped with this installation, and "
-            + "; ".join(f"{repo} is not in the local Hub cache and {why}" for repo, why in missed)
-            + ". " + _offline_message(missed[0][0], WEIGHTS_NAME, missed[0][1], hints=_OfflineHints(task, estimator),
-                                      local_files_only=False)
+            + "; ".join(f"{repo} {lookup.why(local=True)}" for repo, lookup in missed)
+            + ". " + _offline_message(missed[0][0], WEIGHTS_NAME, missed[0][1].note,
+                                      hints=_OfflineHints(task, estimator), local_files_only=False)
         )
     files = resolve_checkpoint(shipped)
+    damage = _damage(files)
+    if damage is not None:
+        raise CheckpointIntegrityError(
+            f"checkpoint=None has no usable {task.value} checkpoint: "
+            + "".join(f"{repo} {lookup.why(local=True)}; " for repo, lookup in missed)
+            + f"and the shipped fallback {shipped!r} is damaged: {damage}",
+            path=damage.path, reason=damage.reason, repair=damage.repair,
+        ) from damage
     return DefaultCheckpoint(shipped, files, "the shipped fallback" + _because(missed),
                              warning=_fallback_warning(task, shipped, files, missed, estimator))
 
@@ -257,34 +298,74 @@ def resolve_default_checkpoint(task: Task | str, *, estimator: str | None = None
 @dataclass(frozen=True)
 class _Lookup:
     """One official repo tried by `resolve_default_checkpoint`: its files and how they were had,
-    or why not (``files`` None) and whether the Hub itself failed (offline, unreachable)."""
+    or why not (``files`` None) and whether the Hub itself failed (offline, unreachable).
+    ``damage`` is what was wrong with its copy in the Hub cache, if one was there."""
 
     files: CheckpointFiles | None
     note: str
     hub_down: bool = False
+    damage: CheckpointIntegrityError | None = None
+
+    def why(self, *, local: bool = False, repair: bool = True) -> str:
+        """Why it was not used, as the rest of a sentence that starts with the repo id."""
+        cache = "local Hub cache" if local else "Hub cache"
+        if self.damage is None:
+            return f"is not in the {cache} and {self.note}"
+        fix = f"; {self.damage.repair}" if repair and self.damage.repair else ""
+        return (f"is damaged in the {cache} ({self.damage.path} {self.damage.reason}{fix}) and "
+                f"{self.note}")
 
 
 def _cached_or_downloaded(repo: str, task: Task, estimator: str | None, *, download: bool) -> _Lookup:
-    """An official repo's files from the Hub cache, else (``download``) from a download."""
+    """An official repo's files from the Hub cache, else (``download``) from a download; a damaged
+    cached copy is downloaded again (``force_download``) where downloads are possible."""
     resolve = partial(resolve_checkpoint, repo, task=task, estimator=estimator)
+    damage = None
     try:
-        return _Lookup(resolve(local_files_only=True), "from the Hub cache")
+        cached = resolve(local_files_only=True)
     except CheckpointNotFoundError:
-        if not download:
-            return _Lookup(None, "the Hub could not be used (see above)", hub_down=True)
+        cached = None
+    else:
+        damage = _damage(cached)
+        if damage is None:
+            return _Lookup(cached, "from the Hub cache")
+    if not download:
+        return _Lookup(None, "the Hub could not be used (see above)", hub_down=True, damage=damage)
     key = (repo, _hub_cache_dir())
     failed = _DEFAULT_DOWNLOAD_FAILURES.get(key)
     if failed is not None and time.monotonic() - failed.time < _RETRY_DEFAULT_DOWNLOAD_AFTER_S:
-        return failed.lookup
+        return replace(failed.lookup, damage=damage)
     try:
-        files = resolve()
+        files = resolve(force_download=damage is not None)
     except CheckpointNotFoundError as err:
-        lookup = _Lookup(None, getattr(err, "reason", None) or str(err), isinstance(err, _HubUnavailableError))
+        lookup = _Lookup(None, getattr(err, "reason", None) or str(err), isinstance(err, _HubUnavailableError),
+                         damage)
         if not _offline_mode():  # the offline flag is checked at no cost: no need to remember
             _DEFAULT_DOWNLOAD_FAILURES[key] = _Failure(time.monotonic(), lookup)
         return lookup
     _DEFAULT_DOWNLOAD_FAILURES.pop(key, None)
-    return _Lookup(files, "downloaded from the Hub")
+    again = _damage(files)
+    if again is not None:
+        return _Lookup(None, "the copy just downloaded is damaged too", damage=again)
+    return _Lookup(files, "downloaded again from the Hub" if damage else "downloaded from the Hub", damage=damage)
+
+
+def _damage(files: CheckpointFiles) -> CheckpointIntegrityError | None:
+    """What `verify_checkpoint` finds wrong with ``files``, or None."""
+    try:
+        verify_checkpoint(files)
+    except CheckpointIntegrityError as err:
+        return err
+    return None
+
+
+def _repaired_warning(repo: str, lookup: _Lookup, estimator: str | None) -> str | None:
+    """The warning of a damaged cached copy that a new download replaced (None when there was none)."""
+    if lookup.damage is None:
+        return None
+    who = f"{estimator}(checkpoint=None)" if estimator else "checkpoint=None"
+    return (f"{who} found {lookup.damage.path} of {repo!r} damaged in the Hub cache ({lookup.damage.reason}) and "
+            "downloaded it again. (Shown once per process and task.)")
 
 
 @dataclass(frozen=True)
@@ -298,11 +379,11 @@ def _generation(repo: str) -> str:
     return f"Mitra {official.generation}" if official is not None else repo
 
 
-def _because(missed: list[tuple[str, str]]) -> str:
+def _because(missed: list[tuple[str, _Lookup]]) -> str:
     """Why the newer official checkpoints were passed over ('' when none was)."""
     if not missed:
         return ""
-    return ": " + "; ".join(f"{repo} is not in the Hub cache and {why}" for repo, why in missed)
+    return ": " + "; ".join(f"{repo} {lookup.why(repair=False)}" for repo, lookup in missed)
 
 
 def resolve_checkpoint(
@@ -314,6 +395,7 @@ def resolve_checkpoint(
     local_files_only: bool = False,
     task: Task | str | None = None,
     estimator: str | None = None,
+    force_download: bool = False,
 ) -> CheckpointFiles:
     """Find ``config.json`` and ``model.safetensors`` for a checkpoint reference.
 
@@ -321,8 +403,10 @@ def resolve_checkpoint(
     ----------
     checkpoint : str or path-like
         Shipped checkpoint name, local folder or Hub repo id.
-    revision, cache_dir, token, local_files_only
-        Passed to ``huggingface_hub.hf_hub_download`` for Hub checkpoints.
+    revision, cache_dir, token, local_files_only, force_download
+        Passed to ``huggingface_hub.hf_hub_download`` for Hub checkpoints; ``force_download``
+        downloads the files again although they are in the Hub cache (the repair of a damaged
+        cached copy).
     task : Task or str, optional
         The task the caller needs; only shapes the error message (which shipped checkpoint
         to suggest). None: the task of an official repo id, else every shipped checkpoint.
@@ -349,9 +433,9 @@ def resolve_checkpoint(
             "of the form 'owner/name'."
         )
     hints = _OfflineHints(None if task is None else Task.parse(task), estimator)
-    config_path = _hub_file(reference, CONFIG_NAME, revision, cache_dir, token, local_files_only, hints)
-    weights_path = _hub_file(reference, WEIGHTS_NAME, revision, cache_dir, token, local_files_only, hints)
-    return CheckpointFiles(config_path, weights_path, source="hub")
+    fetch = partial(_hub_file, reference, revision=revision, cache_dir=cache_dir, token=token,
+                    local_files_only=local_files_only, hints=hints, force_download=force_download)
+    return CheckpointFiles(fetch(CONFIG_NAME), fetch(WEIGHTS_NAME), source="hub")
 
 
 class PretrainedMixin:
@@ -375,6 +459,7 @@ class PretrainedMixin:
         local_files_only: bool = False,
         device: str | torch.device = "cpu",
         use_cache: bool = False,
+        force_download: bool = False,
     ) -> ModelT:
         """Load a checkpoint in evaluation mode (also available as ``mitra_sklearn.load_model``).
 
@@ -385,6 +470,9 @@ class PretrainedMixin:
             the module docstring).
         revision, cache_dir, token, local_files_only
             Passed to ``huggingface_hub.hf_hub_download`` for Hub checkpoints.
+        force_download : bool, default=False
+            Download a Hub checkpoint again although it is in the Hub cache: the repair of a
+            damaged cached copy (a `CheckpointIntegrityError` suggests it).
         device : str or torch.device, default='cpu'
             Where to put the weights.
         use_cache : bool, default=False
@@ -405,9 +493,8 @@ class PretrainedMixin:
         CheckpointIntegrityError
             When a file is corrupt, fails its checksum, or does not fit its config.
         """
-        files = resolve_checkpoint(
-            checkpoint, revision=revision, cache_dir=cache_dir, token=token, local_files_only=local_files_only
-        )
+        files = resolve_checkpoint(checkpoint, revision=revision, cache_dir=cache_dir, token=token,
+                                   local_files_only=local_files_only, force_download=force_download)
         return cls.from_files(files, device=device, use_cache=use_cache)
 
     @classmethod
@@ -427,37 +514,53 @@ class PretrainedMixin:
         -------
         model
             An instance of the class this is called on.
+
+        Notes
+        -----
+        Files replaced while they are read (another process saving the checkpoint) are read
+        again, so config and weights always come from one version. The shared models
+        (``use_cache``) are keyed by the SHA-256 of both files.
         """
         device = torch.device(device)
-        key = (cls, *_file_identity(files.config_path), *_file_identity(files.weights_path), str(device))
-        if use_cache:
+        if not use_cache:
+            return _read_consistently(files, partial(_build_model, cls, files, device))
+
+        def shared_or_built() -> tuple[tuple, ModelT]:
+            key = (cls, _sha256(files.config_path), _sha256(files.weights_path), str(device))
             with _CACHE_LOCK:
-                if key in _MODEL_CACHE:
-                    _MODEL_CACHE.move_to_end(key)
-                    return _MODEL_CACHE[key]
-        model = _build_model(cls, files, device)
-        if use_cache:
-            with _CACHE_LOCK:
-                _MODEL_CACHE[key] = model
-                while len(_MODEL_CACHE) > _MODEL_CACHE_SIZE:
-                    _MODEL_CACHE.popitem(last=False)
+                model = _MODEL_CACHE.get(key)
+            return key, model if model is not None else _build_model(cls, files, device)
+
+        key, model = _read_consistently(files, shared_or_built)
+        with _CACHE_LOCK:
+            model = _MODEL_CACHE.setdefault(key, model)  # another thread's copy, if it was first
+            _MODEL_CACHE.move_to_end(key)
+            while len(_MODEL_CACHE) > _MODEL_CACHE_SIZE:
+                _MODEL_CACHE.popitem(last=False)
         return model
 
     def save_pretrained(self, folder: str | os.PathLike) -> None:
         """Write ``config.json`` and ``model.safetensors`` in the official format (also
-        ``mitra_sklearn.save_model(model, folder)``)."""
+        ``mitra_sklearn.save_model(model, folder)``).
+
+        Raises
+        ------
+        CheckpointWriteError
+            When the folder cannot be written (full disk, read-only); nothing half-written is
+            left under the final names (`save_checkpoint`).
+        """
         save_checkpoint(folder, self.config, self.state_dict())  # type: ignore[attr-defined]
 
 
 def load_config(checkpoint_files: CheckpointFiles) -> MitraConfig:
     """Read and validate a checkpoint's ``config.json``."""
     path = checkpoint_files.config_path
-    _verify_checksum(path)
+    _verify_content(path)
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
         return MitraConfig.from_dict(raw)
     except (json.JSONDecodeError, UnicodeDecodeError, ValueError, TypeError, AttributeError) as err:
-        raise CheckpointIntegrityError(f"Invalid Mitra config file {path}: {err}") from err
+        raise _damaged(path, f"is not a valid Mitra config ({err})", what="Invalid Mitra config file") from err
 
 
 def declared_defaults(checkpoint_files: CheckpointFiles) -> CheckpointDefaults | None:
@@ -480,23 +583,28 @@ def declared_defaults(checkpoint_files: CheckpointFiles) -> CheckpointDefaults |
 def save_checkpoint(folder: str | os.PathLike, config: MitraConfig, state_dict: dict[str, torch.Tensor]) -> None:
     """Write a checkpoint folder (``config.json`` + ``model.safetensors``) in the official format.
 
-    Files are written to temporary names and renamed, so an interrupted save never leaves a
-    half-written checkpoint behind. Tensors are stored in the dtype they have; the config is
-    also stored in the safetensors header (what loading checks ``n_heads`` against).
-    """
-    from safetensors.torch import save_file
+    Files are written to temporary names and renamed (`write_files_atomically`), so an
+    interrupted or failed save never leaves a half-written checkpoint behind. Tensors are stored
+    in the dtype they have; the config is also stored in the safetensors header (what loading
+    checks ``n_heads`` against).
 
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    Raises
+    ------
+    CheckpointWriteError
+        When the folder cannot be written (full disk, read-only): the message says which and
+        what to do; the folder keeps what it held.
+    """
+    from safetensors.torch import save as serialize
+
     state = {name: tensor.detach().to("cpu").contiguous() for name, tensor in state_dict.items()}
-    weights_tmp = folder / (WEIGHTS_NAME + ".tmp")
-    config_tmp = folder / (CONFIG_NAME + ".tmp")
-    save_file(state, str(weights_tmp), metadata={_CONFIG_METADATA_KEY: json.dumps(config.to_dict())})
-    config_tmp.write_text(json.dumps(config.to_dict()), encoding="utf-8")
-    os.replace(weights_tmp, folder / WEIGHTS_NAME)
-    os.replace(config_tmp, folder / CONFIG_NAME)
-    for stale in (folder / (WEIGHTS_NAME + ".sha256"), folder / (CONFIG_NAME + ".sha256")):
-        stale.unlink(missing_ok=True)  # a checksum of older weights would now be wrong
+    text = json.dumps(config.to_dict())
+    # Checksums of older files would be wrong: they go before the new files arrive, so that no
+    # reader pairs a new file with an old checksum.
+    write_files_atomically(
+        folder,
+        [(WEIGHTS_NAME, serialize(state, metadata={_CONFIG_METADATA_KEY: text})), (CONFIG_NAME, text.encode())],
+        remove=[WEIGHTS_NAME + ".sha256", CONFIG_NAME + ".sha256"],
+    )
 
 
 def load_state_dict(checkpoint: str | os.PathLike, **resolve_kwargs: Any) -> dict[str, torch.Tensor]:
@@ -505,7 +613,12 @@ def load_state_dict(checkpoint: str | os.PathLike, **resolve_kwargs: Any) -> dic
 
 
 def checkpoint_info(files: CheckpointFiles, reference: str, reason: str) -> CheckpointInfo:
-    """Pin the checkpoint in ``files``: its Hub commit, the SHA-256 of its weights, its size."""
+    """Pin the checkpoint in ``files``: its Hub commit, the SHA-256 of its weights, its size.
+
+    The files are checked first (`verify_checkpoint`): a damaged one raises a
+    `CheckpointIntegrityError` that says how to repair it.
+    """
+    verify_checkpoint(files)
     return CheckpointInfo(reference=reference, source=files.source, revision=files.revision,
                           sha256=_weights_sha256(files.weights_path),
                           n_parameters=_parameter_count(files.weights_path), reason=reason)
@@ -559,22 +672,27 @@ def _shipped_with_sha256(sha256: str) -> CheckpointFiles | None:
 def _read_weights(path: Path) -> dict[str, torch.Tensor]:
     from safetensors.torch import load_file
 
-    _verify_checksum(path)
+    problem = _layout_problem(path)
+    if problem is not None:
+        raise _damaged(path, problem)
+    _verify_content(path)
     try:
         return load_file(str(path), device="cpu")
     except Exception as err:  # safetensors raises its own error type for corrupt files
-        raise CheckpointIntegrityError(
-            f"Could not read weights file {path}: {err}. The file is corrupt or truncated; "
-            "delete it and download or copy it again."
-        ) from err
+        raise _damaged(path, f"cannot be read by safetensors ({err})") from err
 
 
 def write_checksums(folder: str | os.PathLike) -> None:
-    """Write ``<file>.sha256`` next to both checkpoint files (used for shipped checkpoints)."""
+    """Write ``<file>.sha256`` next to both checkpoint files (used for shipped checkpoints).
+
+    Raises
+    ------
+    CheckpointWriteError
+        When the folder cannot be written; no half-written checksum is left.
+    """
     folder = Path(folder)
-    for name in (CONFIG_NAME, WEIGHTS_NAME):
-        digest = _sha256(folder / name)
-        (folder / (name + ".sha256")).write_text(digest + "\n", encoding="utf-8")
+    write_files_atomically(folder, [(name + ".sha256", (_sha256(folder / name) + "\n").encode())
+                                    for name in (CONFIG_NAME, WEIGHTS_NAME)])
 
 
 # ---------------------------------------------------------------------------- internals
@@ -721,11 +839,13 @@ class _OfflineHints:
 def _hub_file(
     repo_id: str,
     filename: str,
+    *,
     revision: str | None,
     cache_dir: str | os.PathLike | None,
     token: str | bool | None,
     local_files_only: bool,
     hints: _OfflineHints = _OfflineHints(),
+    force_download: bool = False,
 ) -> Path:
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import (
@@ -738,9 +858,12 @@ def _hub_file(
 
     kwargs = dict(repo_id=repo_id, filename=filename, revision=revision, cache_dir=cache_dir, token=token)
     try:  # the local Hub cache first: no network at all
-        return Path(hf_hub_download(**kwargs, local_files_only=True))
+        if not force_download:
+            return Path(hf_hub_download(**kwargs, local_files_only=True))
     except LocalEntryNotFoundError:
         pass
+    if force_download:
+        kwargs["force_download"] = True  # only when asked: fakes of hf_hub_download need not know it
     def unavailable(reason: str) -> _HubUnavailableError:
         message = _offline_message(repo_id, filename, reason, hints=hints, local_files_only=local_files_only)
         return _HubUnavailableError(message, reason)
@@ -770,8 +893,20 @@ def _hub_file(
             f"Hugging Face repo {repo_id!r} has no file {filename!r}; a Mitra checkpoint needs {CONFIG_NAME} and "
             f"{WEIGHTS_NAME}."
         ) from err
-    except OSError as err:  # other network failures (proxy, TLS, timeouts)
-        raise unavailable(f"the download failed ({err})") from err
+    except OSError as err:  # other network failures (proxy, TLS, timeouts), or the cache cannot be written
+        raise unavailable(_download_failure(err, cache_dir)) from err
+
+
+def _download_failure(err: OSError, cache_dir: str | os.PathLike | None) -> str:
+    """Why a download failed, in words that say what to change (read-only or full Hub cache)."""
+    cache = os.fspath(cache_dir) if cache_dir is not None else _hub_cache_dir()
+    if err.errno in _NOT_WRITABLE:
+        return (f"the Hub cache {cache} is not writable ({err.strerror or err}): set HF_HUB_CACHE (or HF_HOME) "
+                "to a writable folder")
+    if err.errno in _DISK_FULL:
+        return (f"the disk of the Hub cache {cache} is full ({err.strerror or err}): free space there, or set "
+                "HF_HUB_CACHE to a folder on another disk")
+    return f"the download failed ({err})"
 
 
 def _hub_unreachable_reason() -> str | None:
@@ -838,15 +973,17 @@ def _shipped_hint(task: Task | None, estimator: str | None) -> str:
         if name is None:
             return f"install mitra-sklearn with its shipped {task.value} checkpoint (none is installed here)"
         argument = f"{estimator}(checkpoint={name!r})" if estimator else f"checkpoint={name!r}"
-        return f"use the {task.value} checkpoint shipped with the package, {argument} (what checkpoint=None falls back to)"
+        return (f"use the {task.value} checkpoint shipped with the package, {argument} (what checkpoint=None falls "
+                "back to)")
     shipped = {name: _shipped_task(name) for name in shipped_checkpoints()}
     if not shipped:
         return "use a checkpoint shipped with the package (checkpoint=None, once one is installed)"
-    listed = ", ".join(f"{name!r} ({its_task.value if its_task else 'unknown task'})" for name, its_task in shipped.items())
+    listed = ", ".join(f"{name!r} ({its_task.value if its_task else 'unknown task'})"
+                       for name, its_task in shipped.items())
     return f"use a checkpoint shipped with the package: {listed}"
 
 
-def _fallback_warning(task: Task, used: str, files: CheckpointFiles, missed: list[tuple[str, str]],
+def _fallback_warning(task: Task, used: str, files: CheckpointFiles, missed: list[tuple[str, _Lookup]],
                       estimator: str | None) -> str | None:
     """Which model checkpoint=None uses instead of the newest official one, why, and how to get it
     (None when the newest is used)."""
@@ -861,8 +998,7 @@ def _fallback_warning(task: Task, used: str, files: CheckpointFiles, missed: lis
     else:
         what = (f"the shipped checkpoint {used!r} ({_millions(_parameter_count(files.weights_path))} parameters, "
                 "pretrained by mitra-sklearn on synthetic tables; weaker than the official models)")
-    why = "; ".join(f"{repo!r} ({official_checkpoint(repo).size}) is not in the local Hub cache and {reason}"
-                    for repo, reason in missed)
+    why = "; ".join(f"{repo!r} ({official_checkpoint(repo).size}) {lookup.why(local=True)}" for repo, lookup in missed)
     to_get = ("unset HF_HUB_OFFLINE on a machine with a network" if _offline_mode()
               else "run where the Hugging Face Hub can be reached")
     return (
@@ -883,25 +1019,20 @@ def _parameter_count(path: Path) -> int:
 
     try:
         with safe_open(str(path), framework="pt") as handle:
-            return sum(math.prod(handle.get_slice(name).get_shape()) for name in handle.keys())
+            return sum(math.prod(handle.get_slice(name).get_shape()) for name in handle.keys())  # noqa: SIM118 - not a dict
     except Exception as err:  # safetensors raises its own error type for corrupt files
-        raise CheckpointIntegrityError(f"Could not read the header of weights file {path}: {err}") from err
+        raise _damaged(path, f"has a header safetensors cannot read ({err})") from err
 
 
 def _weights_sha256(path: Path) -> str:
     """SHA-256 of a weights file, as cheaply as it is known.
 
-    A ``<file>.sha256`` next to it (checked whenever the file is loaded), else the Hub cache's
-    blob name (large files are stored under their SHA-256), else computed (once per file
-    version and process).
+    A ``<file>.sha256`` next to it, else the Hub cache's blob name (large files are stored under
+    their SHA-256), both checked whenever the file is verified or loaded; else computed (once
+    per file version and process).
     """
-    checksum_file = path.with_name(path.name + ".sha256")
-    if checksum_file.is_file():
-        return checksum_file.read_text(encoding="utf-8").split()[0].strip().lower()
-    blob = path.resolve().name
-    if path.is_symlink() and _SHA256_HEX.match(blob):
-        return blob
-    return _sha256(path)
+    expected = _expected_sha256(path)
+    return expected[0] if expected is not None else _sha256(path)
 
 
 def _shipped_task(name: str) -> Task | None:
@@ -912,35 +1043,299 @@ def _shipped_task(name: str) -> Task | None:
         return None
 
 
-def _file_identity(path: Path) -> tuple:
-    stat = path.stat()
-    return (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+# ---------------------------------------------------------------------------- integrity
+def verify_checkpoint(files: CheckpointFiles) -> None:
+    """Check a checkpoint's files without loading its weights.
+
+    ``config.json`` must be a valid Mitra config; ``model.safetensors`` must be as long as its
+    header says (a truncated download or copy is not); every ``<file>.sha256`` must hold a
+    SHA-256 and match its file, and a Hub cache file must match its blob name (its SHA-256).
+    Digests are computed once per file version and process. Files that another process
+    replaces meanwhile are checked again.
+
+    Parameters
+    ----------
+    files : CheckpointFiles
+        The checkpoint's files (`resolve_checkpoint`).
+
+    Raises
+    ------
+    CheckpointIntegrityError
+        Naming the damaged file, what is wrong with it (``reason``) and how to repair it
+        (``repair``: delete the Hub snapshot or download again with ``force_download=True``,
+        reinstall the package, save or copy the folder again).
+    """
+    def check() -> None:
+        load_config(files)
+        problem = _layout_problem(files.weights_path)
+        if problem is not None:
+            raise _damaged(files.weights_path, problem)
+        _verify_content(files.weights_path)
+
+    _read_consistently(files, check)
+
+
+def _layout_problem(path: Path) -> str | None:
+    """What the safetensors layout of ``path`` says is wrong with it (truncated, padded, no
+    header), or None. Reads only the header: a truncated download is found at no cost."""
+    size = path.stat().st_size
+    if size < 8:
+        return f"is truncated: {size} bytes, not even the 8-byte header length of a safetensors file"
+    with open(path, "rb") as handle:
+        header_size = int.from_bytes(handle.read(8), "little")
+        if header_size > min(size - 8, _SAFETENSORS_MAX_HEADER):
+            return f"is truncated or not a safetensors file: {size:,} bytes, its header length says {header_size:,}"
+        header = handle.read(header_size)
+    try:
+        entries = json.loads(header)
+        end = max((int(entry["data_offsets"][1]) for name, entry in entries.items() if name != "__metadata__"),
+                  default=0)
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+        return "has a damaged header (not the JSON table of tensors of a safetensors file)"
+    expected = 8 + header_size + end
+    if size < expected:
+        return f"is truncated: {size:,} of the {expected:,} bytes its header describes"
+    if size > expected:
+        return f"has {size - expected:,} bytes more than its header describes"
+    return None
+
+
+def _expected_sha256(path: Path) -> tuple[str, str] | None:
+    """The SHA-256 ``path`` should have and where that comes from (its ``.sha256`` file or its Hub
+    blob name), or None when nothing says."""
+    checksum_file = path.with_name(path.name + ".sha256")
+    if checksum_file.is_file():
+        try:
+            text = checksum_file.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            text = "<binary data>"
+        words = text.split()
+        if not words or not _SHA256_HEX.match(words[0].lower()):
+            raise _damaged(checksum_file, f"holds {text[:40]!r}, not a 64-hex-digit SHA-256")
+        return words[0].lower(), f"its checksum file {checksum_file.name}"
+    blob = path.resolve().name
+    if path.is_symlink() and _SHA256_HEX.match(blob):
+        return blob, "its Hub cache blob name"
+    return None
+
+
+def _verify_content(path: Path) -> None:
+    """Compare ``path`` with the SHA-256 it should have, when something says (`_expected_sha256`)."""
+    expected = _expected_sha256(path)
+    if expected is None:
+        return
+    actual = _sha256(path)
+    if actual != expected[0]:
+        raise _damaged(path, f"is corrupt or truncated: its SHA-256 is {actual}, {expected[1]} says {expected[0]}")
+
+
+def _damaged(path: Path, reason: str, *, what: str = "Checkpoint file") -> CheckpointIntegrityError:
+    """The error for a damaged file: which, what is wrong, how to repair it (`_repair_hint`)."""
+    repair = _repair_hint(Path(path))
+    return CheckpointIntegrityError(f"{what} {path} {reason}. {repair}", path=Path(path), reason=reason,
+                                    repair=repair)
+
+
+def _repair_hint(path: Path) -> str:
+    """How to repair a damaged file, by where it is: the Hub cache, the package, a folder."""
+    hub = _hub_location(path)
+    if hub is not None:
+        repo, snapshot = hub
+        blob = f" and the blob it links to, {path.resolve()}" if path.is_symlink() else ""
+        return (f"To repair the Hub cache, delete the snapshot folder {snapshot}{blob}, or download the files again: "
+                f"mitra_sklearn.load_model({repo!r}, force_download=True) (or `hf download {repo} --force-download`)")
+    if path.parent.parent == SHIPPED_CHECKPOINTS_DIR:
+        return ("It is part of a checkpoint shipped inside the package: reinstall mitra-sklearn "
+                "(pip install --force-reinstall --no-deps mitra-sklearn) to restore it")
+    if path.name.endswith(".sha256"):
+        return (f"Delete {path} (the file it checks is then loaded unchecked), or write it again from a good copy "
+                "with mitra_sklearn.checkpoint.write_checksums(<folder>)")
+    return (f"Save the checkpoint again (mitra_sklearn.save_model) or copy the folder {path.parent} again from where "
+            "it came from")
+
+
+def _hub_location(path: Path) -> tuple[str, Path] | None:
+    """(repo id, snapshot folder) of a file in a Hub cache (``models--owner--name/snapshots/<commit>/``)."""
+    snapshot = path.parent
+    repo_dir = snapshot.parent.parent
+    if snapshot.parent.name != "snapshots" or not repo_dir.name.startswith("models--"):
+        return None
+    return repo_dir.name.removeprefix("models--").replace("--", "/"), snapshot
+
+
+# ---------------------------------------------------------------------------- digests and consistent reads
+@dataclass(frozen=True)
+class _Digest:
+    """A file's SHA-256, the identity the file had when hashed, and when hashing started."""
+
+    identity: tuple[int, ...]
+    sha256: str
+    hashed_at_ns: int
+
+    def holds_for(self, stat: os.stat_result) -> bool:
+        """Whether the file (``stat``) is the one hashed: same identity, and last changed long
+        enough before hashing that a change since would have moved its timestamps."""
+        settled = max(stat.st_mtime_ns, stat.st_ctime_ns) < self.hashed_at_ns - _TIMESTAMP_SLACK_NS
+        return settled and _stat_identity(stat) == self.identity
+
+
+def _stat_identity(stat: os.stat_result) -> tuple[int, ...]:
+    # The inode changes with every rename into place; ctime with every write, even one that keeps
+    # size and mtime (which a writer can set back).
+    return (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
 
 
 def _sha256(path: Path) -> str:
-    identity = _file_identity(path)
-    if identity not in _SHA256_OF:
-        digest = hashlib.sha256()
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        _SHA256_OF[identity] = digest.hexdigest()
-    return _SHA256_OF[identity]
+    """SHA-256 of a file's content, reused while `_Digest.holds_for` the file."""
+    key = os.path.realpath(path)
+    entry = _DIGESTS.get(key)
+    if entry is not None and entry.holds_for(os.stat(key)):
+        return entry.sha256
+    started = time.time_ns()
+    digest = hashlib.sha256()
+    with open(key, "rb") as handle:
+        before = os.fstat(handle.fileno())
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    if _stat_identity(os.stat(key)) == _stat_identity(before):  # not replaced or rewritten while read
+        _DIGESTS[key] = _Digest(_stat_identity(before), digest.hexdigest(), started)
+    return digest.hexdigest()
 
 
-def _verify_checksum(path: Path) -> None:
-    """Compare ``path`` with ``<path>.sha256`` when that file exists (once per file version)."""
-    checksum_file = path.with_name(path.name + ".sha256")
-    if not checksum_file.is_file():
-        return
-    identity = _file_identity(path)
-    if identity in _VERIFIED_FILES:
-        return
-    expected = checksum_file.read_text(encoding="utf-8").split()[0].strip().lower()
-    actual = _sha256(path)
-    if actual != expected:
-        raise CheckpointIntegrityError(
-            f"Checkpoint file {path} is corrupt or truncated: its SHA-256 is {actual}, expected {expected} "
-            f"(from {checksum_file.name}). Reinstall the package or copy the file again."
-        )
-    _VERIFIED_FILES[identity] = None
+def _identities(files: CheckpointFiles) -> tuple:
+    """Identities of a checkpoint's files and checksum files (None for an absent one)."""
+    paths = (files.config_path, files.weights_path)
+    identities = []
+    for path in (*paths, *(p.with_name(p.name + ".sha256") for p in paths)):
+        try:
+            identities.append(_stat_identity(os.stat(path)))
+        except OSError:
+            identities.append(None)
+    return tuple(identities)
+
+
+def _read_consistently(files: CheckpointFiles, read: Callable[[], T]) -> T:
+    """``read()`` a checkpoint; again when its files were replaced meanwhile (another process saving
+    it), so that a result (or an integrity error) never mixes two versions of the files."""
+    for _ in range(_READ_ATTEMPTS):
+        before = _identities(files)
+        try:
+            result = read()
+        except CheckpointIntegrityError:
+            if _identities(files) == before:
+                raise
+            continue
+        if _identities(files) == before:
+            return result
+    raise CheckpointIntegrityError(
+        f"Checkpoint {files.weights_path.parent} changed while it was read, {_READ_ATTEMPTS} times: another process "
+        "is writing it. Load it again once that process is done.", path=files.weights_path,
+        reason="changed while it was read")
+
+
+# ---------------------------------------------------------------------------- writing
+_NOT_WRITABLE = {errno.EACCES, errno.EPERM, errno.EROFS}
+_DISK_FULL = {errno.ENOSPC, errno.EDQUOT}
+
+
+def write_files_atomically(folder: str | os.PathLike, contents: Iterable[tuple[str, bytes]], *,
+                           remove: Iterable[str] = ()) -> list[Path]:
+    """Write files into ``folder`` so that none is ever seen half-written under its name.
+
+    Each file is written to a hidden temporary name in ``folder`` and flushed to the disk; once
+    every one is complete, the files named in ``remove`` are deleted and the new ones renamed
+    into place, in the order given. ``contents`` may be a generator: one file's bytes are held
+    at a time.
+
+    Parameters
+    ----------
+    folder : path-like
+        Created if missing.
+    contents : iterable of (str, bytes)
+        File names (inside ``folder``) and their bytes.
+    remove : iterable of str, optional
+        Files to delete before the renames (e.g. checksums of older files).
+
+    Returns
+    -------
+    list of Path
+        The files written.
+
+    Raises
+    ------
+    CheckpointWriteError
+        When the disk is full or the folder is not writable (or any other write error): the
+        temporary files are removed, and the folder keeps what it held.
+    """
+    folder = Path(folder)
+    written: list[tuple[Path, Path]] = []  # (temporary, final)
+    current, size, renamed = folder, 0, 0
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, data in contents:
+            current, size = folder / name, len(data)
+            handle, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
+            written.append((Path(tmp), current))
+            with os.fdopen(handle, "wb") as out:
+                _write_bytes(out, data)
+                out.flush()
+                os.fsync(out.fileno())
+        for name in remove:
+            (folder / name).unlink(missing_ok=True)
+        for tmp, final in written:
+            current = final
+            os.replace(tmp, final)
+            renamed += 1
+    except BaseException as err:
+        for tmp, _ in written[renamed:]:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+        if isinstance(err, OSError):
+            raise _write_error(err, current, size, replaced=[final.name for _, final in written[:renamed]]) from err
+        raise
+    _sync_folder(folder)
+    return [final for _, final in written]
+
+
+def _write_bytes(handle: BinaryIO, data: bytes) -> None:
+    """The one place where file contents are written (tests inject a full disk here)."""
+    handle.write(data)
+
+
+def _sync_folder(folder: Path) -> None:
+    """Flush the renames in ``folder`` to the disk (POSIX; elsewhere a no-op)."""
+    with contextlib.suppress(OSError, AttributeError):
+        descriptor = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+
+
+def _write_error(err: OSError, path: Path, size: int, *, replaced: list[str]) -> CheckpointWriteError:
+    """A write error that says what happened, what to do, and that nothing half-written was left."""
+    folder = path if path.is_dir() else path.parent
+    if err.errno in _DISK_FULL:
+        free = _free_bytes(folder)
+        detail = (f"the disk is full ({err.strerror or err}; {_mib(free)} free there, {_mib(size)} needed for "
+                  f"{path.name}). Free space on that disk, or write to a folder on another disk")
+    elif err.errno in _NOT_WRITABLE:
+        detail = (f"{folder} is not writable ({err.strerror or err}). Write to a folder this user can write to, "
+                  "on a disk that is not mounted read-only")
+    else:
+        detail = str(err)
+    left = (f"Only {', '.join(replaced)} had been replaced." if replaced
+            else "Nothing was replaced: the folder keeps what it held, and no half-written file is left.")
+    error = CheckpointWriteError(err.errno or errno.EIO, f"Could not write {path}: {detail}. {left}")
+    error.filename = str(path)
+    return error
+
+
+def _free_bytes(folder: Path) -> int | None:
+    with contextlib.suppress(OSError):
+        return shutil.disk_usage(folder).free
+    return None
+
+
+def _mib(n_bytes: int | None) -> str:
+    return "unknown" if n_bytes is None else f"{n_bytes / 2**20:,.1f} MiB"

@@ -10,6 +10,7 @@ __all__ = [
     "MitraError",
     "CheckpointNotFoundError",
     "CheckpointIntegrityError",
+    "CheckpointWriteError",
     "MitraOutOfMemoryError",
 ]
 
@@ -23,7 +24,29 @@ class CheckpointNotFoundError(MitraError, FileNotFoundError):
 
 
 class CheckpointIntegrityError(MitraError, ValueError):
-    """A checkpoint file exists but is corrupt, truncated or does not fit its config."""
+    """A checkpoint file exists but is corrupt, truncated or does not fit its config.
+
+    Attributes
+    ----------
+    path : pathlib.Path or None
+        The damaged file, when one file is to blame.
+    reason : str
+        What is wrong with it, in a few words (e.g. "truncated: 100 of 2,703,360 bytes").
+    repair : str
+        How to repair it (delete a Hub snapshot, download again, reinstall, save again).
+    """
+
+    def __init__(self, message: str, *, path: object = None, reason: str = "", repair: str = "") -> None:
+        super().__init__(message)
+        self.path, self.reason, self.repair = path, reason, repair
+
+
+class CheckpointWriteError(MitraError, OSError):
+    """A checkpoint, training state or pack could not be written (full disk, read-only folder).
+
+    Nothing half-written is left under the final name: files are written to temporary names
+    that are removed on failure. ``errno`` is the operating system's error number.
+    """
 
 
 class MitraOutOfMemoryError(MitraError, MemoryError):
