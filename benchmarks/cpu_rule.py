@@ -30,6 +30,7 @@ import torch
 
 from mitra_sklearn import MitraClassifier
 from mitra_sklearn.checkpoint import shipped_checkpoints
+from mitra_sklearn.config import OFFICIAL_SHAPE
 from mitra_sklearn.model import MitraConfig, MitraModel
 
 
@@ -63,7 +64,7 @@ def main() -> None:
           f"{args.threads} thread(s), float32, 1 member, support_cache='predict'")
     with tempfile.TemporaryDirectory() as folder:
         torch.manual_seed(0)
-        MitraModel(MitraConfig(dim=512, n_layers=12, n_heads=4, dim_output=10, task="CLASSIFICATION")).save_pretrained(folder)
+        MitraModel(MitraConfig(**OFFICIAL_SHAPE, dim_output=10, task="CLASSIFICATION")).save_pretrained(folder)
         rows = []
         for size in args.sizes:
             support, query, features = (int(v) for v in size.split("x"))

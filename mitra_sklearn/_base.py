@@ -40,7 +40,7 @@ from .checkpoint import (
 )
 from .config import MitraConfig, Task
 from .devices import resolve_device, resolve_precision, torch_threads
-from .ensemble import EnsembleMember
+from .ensemble import MAX_SEED, EnsembleMember
 from .exceptions import CheckpointNotFoundError
 from .finetune import RECIPES, FineTuneRecipe, fine_tune, fine_tune_recipe
 from .model import MitraModel, SupportCache
@@ -211,7 +211,7 @@ class MitraEstimatorBase(BaseEstimator):
         self.y_support_ = y_encoded
         self.local_support_ = None
         if self.support_selection == "nearest" and len(X_encoded) > self.max_support_rows_:
-            seed = int(rng.randint(np.iinfo(np.int32).max))  # drawn only here: other draws stay as they are
+            seed = int(rng.randint(MAX_SEED))  # drawn only here: other draws stay as they are
             self.local_support_ = build_local_support(X_encoded, self.max_support_rows_, seed)
         self._reset_runtime_state()
         member = self.members_[0]

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from enum import Enum
 from typing import Any
 
-__all__ = ["Task", "MitraConfig", "N_LABEL_IDS"]
+__all__ = ["Task", "MitraConfig", "N_LABEL_IDS", "OFFICIAL_SHAPE"]
 
 #: Width of the released classifier's head: the label ids a support set can use (the official
 #: checkpoint has 10; more classes are handled by class groups in the estimators).
@@ -116,3 +116,7 @@ class MitraConfig:
             n_heads=int(config["n_heads"]),
             task=str(config["task"]),
         )
+
+
+#: The trunk of every released checkpoint (v1, v1.1 and v2): `MitraConfig`'s defaults.
+OFFICIAL_SHAPE: dict[str, int] = {"dim": MitraConfig.dim, "n_layers": MitraConfig.n_layers, "n_heads": MitraConfig.n_heads}

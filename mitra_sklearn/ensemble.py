@@ -30,7 +30,9 @@ import numpy as np
 
 __all__ = ["EnsembleMember", "plan_members", "decode_class_probabilities", "softmax"]
 
-_MAX_SEED = np.iinfo(np.int32).max
+#: Exclusive bound of every seed drawn for members and priors: scikit-learn's ``random_state``
+#: must fit in int32.
+MAX_SEED = np.iinfo(np.int32).max
 
 
 @dataclass(frozen=True)
@@ -156,7 +158,7 @@ def plan_members(
     if grouped:
         # Enough codewords that decoding is well-determined, as in ECOC practice.
         n_members = max(n_members, 2 * int(np.ceil(np.log(n_classes) / np.log(n_label_ids))) + 2)
-    seeds = random_state.randint(_MAX_SEED, size=n_members)
+    seeds = random_state.randint(MAX_SEED, size=n_members)
     partitions = _feature_partitions(random_state, n_features, n_chunks, n_members) if n_chunks > 1 else None
     draw = partial(_draw_member, n_rows=n_rows, n_features=n_features, y_codes=y_codes, n_classes=n_classes,
                    max_support_rows=max_support_rows, partitions=partitions,
@@ -166,7 +168,7 @@ def plan_members(
     if grouped:
         index = len(members)
         while not _classes_separated(members, n_classes, times=2) and index < 8 * n_members:
-            members.append(draw(index, int(random_state.randint(_MAX_SEED))))
+            members.append(draw(index, int(random_state.randint(MAX_SEED))))
             index += 1
     return members
 

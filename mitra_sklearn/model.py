@@ -155,7 +155,7 @@ class _ClassLabelEmbedding(nn.Module):
     def forward(self, y_support: torch.Tensor, padding: torch.Tensor | None) -> torch.Tensor:
         ids = y_support.long()
         if padding is not None:
-            ids = ids.masked_fill(padding, 0)  # padded labels are -100 by convention
+            ids = ids.masked_fill(padding, 0)  # padded labels are IGNORE_INDEX (-100) by convention
         tokens = self.y_embedding(ids)
         return _zero_padded_rows(tokens, padding)
 

@@ -28,6 +28,7 @@ __all__ = [
     "RegressionTask",
     "TargetScaling",
     "make_task",
+    "IGNORE_INDEX",
     "used_class_logits",
     "classification_loss",
     "regression_loss",
@@ -37,6 +38,10 @@ __all__ = [
     "binned_regression_loss",
     "binned_regression_mean",
 ]
+
+#: Label of padded or masked query rows: ``torch.nn.functional.cross_entropy``'s default
+#: ``ignore_index``, used by the losses here and by the pretraining batches.
+IGNORE_INDEX = -100
 
 
 def used_class_logits(logits: torch.Tensor, used: torch.Tensor) -> torch.Tensor:
@@ -59,8 +64,8 @@ def classification_loss(
     """
     logits = used_class_logits(logits, used)
     if valid is not None:
-        targets = targets.masked_fill(~valid, -100)  # cross_entropy's default ignore_index
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1).long(), ignore_index=-100)
+        targets = targets.masked_fill(~valid, IGNORE_INDEX)
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1).long(), ignore_index=IGNORE_INDEX)
 
 
 def regression_loss(outputs: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
@@ -103,8 +108,8 @@ def binned_regression_loss(
     """Cross-entropy over the bins (``logits`` [..., bins]) of scaled targets [...], over the valid rows."""
     targets = regression_bin_ids(scaled_targets, logits.shape[-1])
     if valid is not None:
-        targets = targets.masked_fill(~valid, -100)  # cross_entropy's default ignore_index
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1), ignore_index=-100)
+        targets = targets.masked_fill(~valid, IGNORE_INDEX)
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1), ignore_index=IGNORE_INDEX)
 
 
 def binned_regression_mean(logits: torch.Tensor) -> torch.Tensor:

@@ -12,10 +12,12 @@ carries a one-line reason; the longer discussion is in ``docs/priors.md``. Range
 from __future__ import annotations
 
 import dataclasses
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-from mitra_sklearn.config import N_LABEL_IDS, Task
+from mitra_sklearn.config import N_LABEL_IDS, OFFICIAL_SHAPE, Task
 
 __all__ = ["PriorConfig", "TrainConfig", "PRESETS", "preset"]
 
@@ -260,6 +262,8 @@ class PriorConfig:
             )
         if self.class_ids not in CLASS_ID_MODES:
             raise ValueError(f"PriorConfig.class_ids must be one of {CLASS_ID_MODES}, got {self.class_ids!r}")
+        # Checked here, so that a bad --prior fails before a run folder or train_config.json exists.
+        check_mixture(dict(self.mixture))
 
     # ---- serialisation ----
     def to_dict(self) -> dict[str, Any]:
@@ -311,6 +315,23 @@ CLASS_ID_MODES = ("random_subset", "first")
 OPTIMIZERS = ("adamw", "muon")
 
 
+#: The registered priors (`pretraining.priors.PRIORS` holds their classes under these names).
+PRIOR_NAMES = ("scm", "dt", "et", "gb", "rf", "dsrf", "rules", "additive")
+
+
+def check_mixture(weights: Mapping[str, float]) -> None:
+    """Raise ValueError unless ``weights`` maps known prior names to finite weights >= 0, not all 0."""
+    if not weights:
+        raise ValueError("a prior mixture needs at least one prior")
+    for name, weight in weights.items():
+        if name not in PRIOR_NAMES:
+            raise ValueError(f"unknown prior {name!r} in the mixture; choose from {sorted(PRIOR_NAMES)}")
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight) or weight < 0:
+            raise ValueError(f"weight of prior {name!r} must be a finite number >= 0, got {weight!r}")
+    if sum(weights.values()) <= 0:
+        raise ValueError("the prior mixture's weights must not all be zero")
+
+
 def parse_mixture(spec: str) -> tuple[tuple[str, float], ...]:
     """Parse ``"scm=0.5,et=0.1,..."`` (a bare name means weight 1) into mixture pairs.
 
@@ -318,7 +339,7 @@ def parse_mixture(spec: str) -> tuple[tuple[str, float], ...]:
     ------
     ValueError
         On an empty spec, a malformed item, a repeated name or a weight that is not a number.
-        Unknown prior names are reported by `pretraining.priors.Mixture`.
+        Unknown prior names are reported by `check_mixture` (called by `PriorConfig`).
     """
     if not isinstance(spec, str) or not spec.strip():
         raise ValueError("empty prior mixture spec; expected e.g. 'scm=0.5,et=0.5'")
@@ -570,7 +591,7 @@ PRESETS: dict[str, TrainConfig] = {
     ),
     # The paper's model: 12 x 512, 2,048 tables per step, ~22k steps (45M tables).
     "mitra-full": TrainConfig(
-        dim=512, n_layers=12, n_heads=4, priors=_sizes((64, 512), (128, 128), (2, 16)),
+        **OFFICIAL_SHAPE, priors=_sizes((64, 512), (128, 128), (2, 16)),
         batch_size=2048, micro_batch_size=64, steps=22000, lr=2e-4, warmup_steps=1000,
         gradient_checkpointing=True, num_workers=16, log_every=10, eval_every=500, save_every=250,
         n_eval_tables=512,

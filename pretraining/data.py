@@ -31,14 +31,14 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
+from mitra_sklearn.tasks import IGNORE_INDEX, TargetScaling
+
 from .config import PriorConfig
 from .priors import Mixture, Prior, PriorGenerationError, Table, get_prior, sample_n_classes
 from .priors.base import Task
 
 __all__ = ["SyntheticTableStream", "IGNORE_INDEX", "split_support_query"]
 
-#: Label of padded classification rows (torch's CrossEntropyLoss default ignore_index).
-IGNORE_INDEX = -100
 _SPLIT_TRIES = 3  # re-splits of one table before it is dropped
 _TABLE_TRIES = 50  # tables drawn for one batch slot before giving up
 
@@ -267,11 +267,11 @@ class SyntheticTableStream(IterableDataset):
                 relabel = rng.permutation(table.n_classes)
             ys, yq = relabel[y[sup]], relabel[y[qry]]
         else:
-            lo, hi = float(y[sup].min()), float(y[sup].max())
-            if not hi - lo > 1e-6 * max(1.0, abs(lo), abs(hi)):
+            # Plain min-max (the official rule; no outlier clipping in pretraining).
+            scaling = TargetScaling(float(y[sup].min()), float(y[sup].max()))
+            if not scaling.high - scaling.low > 1e-6 * max(1.0, abs(scaling.low), abs(scaling.high)):
                 return None  # constant support target
-            ys = ((y[sup] - lo) / (hi - lo)).astype(np.float32)
-            yq = ((y[qry] - lo) / (hi - lo)).astype(np.float32)
+            ys, yq = scaling.scale(y[sup]).astype(np.float32), scaling.scale(y[qry]).astype(np.float32)
         return {
             "x_support": xs.astype(np.float32, copy=False),
             "y_support": ys,

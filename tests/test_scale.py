@@ -12,6 +12,7 @@ from mitra_sklearn import model as model_module
 from mitra_sklearn._inference import auto_query_chunk, is_out_of_memory, support_cache_bytes
 from mitra_sklearn._retrieval import build_local_support
 from mitra_sklearn.ensemble import decode_class_probabilities, plan_members
+from mitra_sklearn.config import OFFICIAL_SHAPE
 from mitra_sklearn.model import MitraConfig, MitraModel
 
 
@@ -182,7 +183,7 @@ def test_row_slicing_does_not_change_outputs(monkeypatch):
 
 
 def test_auto_chunk_and_cache_size_estimates():
-    config = MitraConfig(dim=512, n_layers=12, n_heads=4)
+    config = MitraConfig(**OFFICIAL_SHAPE)
     rows = auto_query_chunk(config, 8192, 20, torch.device("cpu"), torch.float32)
     assert 64 <= rows <= 16384 and rows % 64 == 0
     assert support_cache_bytes(config, 1024, 20, torch.float32) == 2 * 12 * 21 * 1024 * 512 * 4

@@ -16,6 +16,7 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 from mitra_sklearn.config import Task
+from mitra_sklearn.ensemble import MAX_SEED
 
 from ..realdata import Dataset
 
@@ -92,7 +93,7 @@ def make_splits(
     name_key = zlib.crc32(dataset.name.encode())  # stable across processes (unlike hash())
     splits = []
     for repeat in range(n_repeats):
-        split_seed = int(np.random.default_rng([seed, name_key, repeat]).integers(2**31 - 1))
+        split_seed = int(np.random.default_rng([seed, name_key, repeat]).integers(MAX_SEED))
         rows = np.arange(n)
         try:
             train, test = train_test_split(rows, test_size=test_size, stratify=stratify, random_state=split_seed)

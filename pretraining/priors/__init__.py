@@ -21,7 +21,7 @@ options (``docs/priors.md``); the default mixture (``PriorConfig.mixture``) is u
 
 from __future__ import annotations
 
-from ..config import V2_MIXTURE_SPEC, V2_PRIOR_SETTINGS, PriorConfig
+from ..config import PRIOR_NAMES, V2_MIXTURE_SPEC, V2_PRIOR_SETTINGS, PriorConfig
 from .additive import AdditivePrior
 from .base import Prior, PriorGenerationError, Table, as_rng, sample_n_classes
 from .dsrf import DSRFPrior
@@ -42,6 +42,9 @@ PRIORS: dict[str, type[Prior]] = {
     "rules": RulesPrior,
     "additive": AdditivePrior,
 }
+
+if tuple(PRIORS) != PRIOR_NAMES:  # the config validates mixtures against PRIOR_NAMES
+    raise ImportError(f"pretraining.config.PRIOR_NAMES {PRIOR_NAMES} differs from the registry {tuple(PRIORS)}")
 
 # The v2 campaign's mixture and feature options are defined with its preset (re-exported here).
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 
 import numpy as np
 
-from ..config import PriorConfig, parse_mixture
+from ..config import PriorConfig, check_mixture, parse_mixture
 from .base import Prior, SeedLike, Table, Task, as_rng
 
 __all__ = ["Mixture"]
@@ -40,16 +39,8 @@ class Mixture(Prior):
 
         super().__init__(config)
         weights = dict(priors) if priors is not None else dict(self.config.mixture)
-        if not weights:
-            raise ValueError("Mixture needs at least one prior")
-        for name, w in weights.items():
-            if name not in PRIORS:
-                raise ValueError(f"unknown prior {name!r}; choose from {sorted(PRIORS)}")
-            if not (isinstance(w, (int, float)) and math.isfinite(w) and w >= 0):
-                raise ValueError(f"weight of {name!r} must be a finite number >= 0, got {w!r}")
+        check_mixture(weights)
         total = float(sum(weights.values()))
-        if total <= 0:
-            raise ValueError("Mixture weights must not all be zero")
         self.weights = {n: float(w) / total for n, w in weights.items() if w > 0}
         self.priors = {n: PRIORS[n](self.config) for n in self.weights}
         self._names = tuple(self.weights)

@@ -24,6 +24,8 @@ from sklearn.ensemble import (
 )
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
+from mitra_sklearn.ensemble import MAX_SEED
+
 from .base import Prior, Task
 from .features import FeatureSpec
 from .helpers import uniform_int
@@ -36,7 +38,6 @@ __all__ = [
     "GradientBoostingPrior",
 ]
 
-_MAX_SEED = 2**31 - 1  # sklearn random_state must fit in int32
 
 
 class TreePrior(Prior):
@@ -58,7 +59,7 @@ class TreePrior(Prior):
             "max_depth": uniform_int(rng, c.tree_max_depth, low=min_depth),
             "min_samples_leaf": uniform_int(rng, c.tree_min_samples_leaf),
             "max_features": c.tree_max_features[rng.integers(len(c.tree_max_features))],
-            "random_state": int(rng.integers(_MAX_SEED)),
+            "random_state": int(rng.integers(MAX_SEED)),
         }
 
     def _generate(self, rng, n_rows, n_features, task, n_classes):
@@ -129,7 +130,7 @@ class GradientBoostingPrior(TreePrior):
             max_depth=uniform_int(rng, c.gb_max_depth),
             learning_rate=lr,
             min_samples_leaf=uniform_int(rng, c.tree_min_samples_leaf),
-            random_state=int(rng.integers(_MAX_SEED)),
+            random_state=int(rng.integers(MAX_SEED)),
         )
         if task is Task.CLASSIFICATION:
             return GradientBoostingClassifier(**kwargs)

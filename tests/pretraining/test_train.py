@@ -210,6 +210,20 @@ def test_cli_dry_run_and_help(capsys):
         cli_main(["train", "--set", "no_such_field=1", "--dry-run"])
 
 
+def test_bad_prior_mixture_fails_before_the_run_folder_exists(tmp_path):
+    out = tmp_path / "run"
+    with pytest.raises(SystemExit, match="unknown prior 'xgb'"):
+        cli_main(["train", "--preset", "tiny", "--prior", "scm=0.5,xgb=0.5", "--out", str(out), "--no-progress"])
+    assert not out.exists()
+
+
+def test_prior_registry_and_config_names_agree():
+    from pretraining.config import PRIOR_NAMES
+    from pretraining.priors import PRIORS
+
+    assert tuple(PRIORS) == PRIOR_NAMES
+
+
 def test_pack_and_unpack_move_a_run_in_small_files(tmp_path):
     first = train(preset("tiny", steps=10, save_every=5), tmp_path / "run", progress=False, stop_after=5)
     files = cli_main(["pack", str(tmp_path / "run"), str(tmp_path / "packed"), "--max-mib", "0.01"])
