@@ -23,7 +23,12 @@ and of a campaign folder (a run's newest state packed small, to commit to a repo
                                     optimiser state in bfloat16 (shards of <= max_mib)
 
 A checkpoint is written to a temporary folder that is renamed into place and ``latest`` is
-replaced atomically, so a kill at any moment leaves only complete checkpoints. ``train_state.pt``
+replaced atomically, so a kill at any moment leaves only complete checkpoints. Every file is
+written under a temporary name first (`mitra_sklearn.checkpoint.write_files_atomically`): a full
+disk or a read-only folder is a `CheckpointWriteError` that says so, and leaves the newest
+complete checkpoint, pack or campaign state as it was. A run holds ``<run>/.lock`` (a POSIX
+lock, released by the kernel when the process ends, however it ends): a second run pointed at
+the same folder refuses with `RunFolderInUseError`. ``train_state.pt``
 is our own file of tensors and plain containers, read with ``torch.load(weights_only=True)``.
 Packing stores bfloat16: the weights and Adam moments lose precision below bf16's 8-bit
 mantissa, so a run resumed from a pack continues from a very close, not bit-identical, state.
@@ -32,16 +37,23 @@ mantissa, so a run resumed from a pack continues from a very close, not bit-iden
 from __future__ import annotations
 
 import contextlib
+import errno
+import io
+import itertools
 import json
 import os
 import shutil
+import socket
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+from safetensors.torch import save as serialize
 
 from mitra_sklearn.checkpoint import (
     is_checkpoint_folder,
@@ -49,14 +61,17 @@ from mitra_sklearn.checkpoint import (
     load_state_dict,
     resolve_checkpoint,
     save_checkpoint,
+    write_files_atomically,
 )
 from mitra_sklearn.config import MitraConfig
+from mitra_sklearn.exceptions import CheckpointWriteError
 from mitra_sklearn.model import MitraModel
 
 from .optim import WeightAverage
 
 __all__ = [
     "RunFolder",
+    "RunFolderInUseError",
     "TrainingState",
     "latest_checkpoint",
     "pack",
@@ -75,6 +90,13 @@ _MANIFEST = "manifest.json"
 _CAMPAIGN_STATE = "state"
 _CAMPAIGN_OLD_STATE = ".state-old"  # left by a kill between the two renames of a campaign save
 _TRAINING = "training/"  # pack prefix of the training weights of a run with a weight average
+LOCK_NAME = ".lock"
+# Run folders this process holds (resolved path -> open lock file): a process may lock one twice.
+_HELD_LOCKS: dict[str, Any] = {}
+
+
+class RunFolderInUseError(RuntimeError):
+    """Another process holds the run folder (`RunFolder.lock`)."""
 
 
 @dataclass
@@ -108,30 +130,82 @@ class RunFolder:
         """Newest complete checkpoint folder (folders appear only once complete)."""
         if not self.checkpoints.is_dir():
             return None
-        steps = sorted(p for p in self.checkpoints.iterdir() if p.name.startswith("step-") and (p / STATE_NAME).is_file())
+        steps = sorted(p for p in self.checkpoints.iterdir()
+                       if p.name.startswith("step-") and (p / STATE_NAME).is_file())
         return steps[-1] if steps else None
 
-    def write_config(self, config_dict: dict[str, Any]) -> None:
+    def lock(self) -> None:
+        """Hold this run folder until this process ends, or refuse: two runs writing one folder
+        would overwrite each other's checkpoints and log.
+
+        The lock is a POSIX record lock on ``<run>/.lock``, which names the holder (process id,
+        host, since when). The kernel releases it when the process ends, even when killed, and
+        it is not inherited by forked data-loader workers. Under ``torchrun`` only rank 0 locks
+        (the other ranks of the same job write nothing here). A process may lock a folder it
+        holds again; `unlock` lets go.
+
+        Raises
+        ------
+        RunFolderInUseError
+            When another process holds the folder; the message names it and what to do.
+        """
+        key = os.path.realpath(self.path)
+        if key in _HELD_LOCKS or os.environ.get("RANK", "0") != "0":
+            return
         self.path.mkdir(parents=True, exist_ok=True)
-        self.config_path.write_text(json.dumps(config_dict, indent=2), encoding="utf-8")
+        handle = open(self.path / LOCK_NAME, "a+", encoding="utf-8")  # noqa: SIM115 - held until unlock/exit
+        try:
+            _lock_file(handle)
+        except OSError as err:
+            handle.seek(0)
+            holder = handle.read().strip()
+            handle.close()
+            if err.errno not in (errno.EACCES, errno.EAGAIN):
+                raise
+            raise RunFolderInUseError(_in_use_message(self.path, holder)) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                 "since": time.strftime("%Y-%m-%d %H:%M:%S")}))
+        handle.flush()
+        _HELD_LOCKS[key] = handle
+
+    def unlock(self) -> None:
+        """Let go of a folder this process holds (`lock`); nothing when it holds none."""
+        handle = _HELD_LOCKS.pop(os.path.realpath(self.path), None)
+        if handle is not None:
+            handle.close()  # closing the file releases the POSIX lock
+
+    def write_config(self, config_dict: dict[str, Any]) -> None:
+        write_files_atomically(self.path, [(CONFIG_NAME, json.dumps(config_dict, indent=2).encode())])
 
     def log(self, record: dict[str, Any]) -> None:
-        """Append one record to ``log.jsonl``."""
+        """Append one record to ``log.jsonl``; a failed append (full disk) is undone, so that the log
+        never ends in half a record."""
+        line = json.dumps({k: (float(v) if isinstance(v, (np.floating, torch.Tensor)) else v)
+                           for k, v in record.items()}) + "\n"
         with open(self.log_path, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps({k: (float(v) if isinstance(v, (np.floating, torch.Tensor)) else v)
-                                     for k, v in record.items()}) + "\n")
+            size = handle.tell()
+            try:
+                handle.write(line)
+                handle.flush()
+            except OSError as err:
+                with contextlib.suppress(OSError):
+                    handle.truncate(size)
+                raise CheckpointWriteError(
+                    err.errno or errno.EIO, f"Could not append to {self.log_path}: {err}. The log is unchanged.",
+                ) from err
 
     def drop_log_after(self, step: int) -> None:
         """Remove the log records of steps after ``step``: a run killed after its newest checkpoint
-        logged steps that the resumed run trains and logs again."""
+        logged steps that the resumed run trains and logs again. A line that is not a whole record
+        (a write cut short by an older version of this code) goes too."""
         if not self.log_path.is_file():
             return
         lines = self.log_path.read_text(encoding="utf-8").splitlines(keepends=True)
-        kept = [line for line in lines if line.strip() and json.loads(line).get("step", 0) <= step]
+        kept = [line for line in lines if (record := _record(line)) is not None and record.get("step", 0) <= step]
         if len(kept) != len(lines):
-            partial = self.log_path.with_suffix(".jsonl.tmp")
-            partial.write_text("".join(kept), encoding="utf-8")
-            partial.replace(self.log_path)
+            write_files_atomically(self.path, [(LOG_NAME, "".join(kept).encode())])
 
     # ------------------------------------------------------------------ checkpoints
     def save(
@@ -144,9 +218,6 @@ class RunFolder:
         final = self.checkpoints / f"step-{state.step:07d}"
         if (final / STATE_NAME).is_file():
             return final
-        tmp = self.checkpoints / f".tmp-step-{state.step:07d}-{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        (model if averaged is None else averaged.model).save_pretrained(tmp)
         train_state = {
             "step": state.step,
             "tables_seen": state.tables_seen,
@@ -159,13 +230,34 @@ class RunFolder:
         }
         if averaged is not None:
             train_state.update(training_weights=model.state_dict(), ema_updates=averaged.updates)
-        torch.save(train_state, tmp / STATE_NAME)
-        shutil.rmtree(final, ignore_errors=True)
-        os.replace(tmp, final)
-        self._point_latest_at(final)
+        tmp = self.checkpoints / f".tmp-step-{state.step:07d}-{os.getpid()}"
+        with self._writing(f"the checkpoint of step {state.step}", tmp):
+            (model if averaged is None else averaged.model).save_pretrained(tmp)
+            write_files_atomically(tmp, [(STATE_NAME, _torch_bytes(train_state))])
+            shutil.rmtree(final, ignore_errors=True)
+            os.replace(tmp, final)
+            self._point_latest_at(final)
         for stale in sorted(p for p in self.checkpoints.iterdir() if p.name.startswith("step-"))[:-keep]:
             shutil.rmtree(stale, ignore_errors=True)
         return final
+
+    @contextlib.contextmanager
+    def _writing(self, what: str, tmp: Path) -> Iterator[None]:
+        """Write ``what`` through the folder ``tmp``: removed before and, on failure, after; a failure
+        is a `CheckpointWriteError` that says the newest complete checkpoint is untouched."""
+        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            yield
+        except OSError as err:
+            shutil.rmtree(tmp, ignore_errors=True)
+            newest = self.latest_checkpoint()
+            kept = (f"its newest complete checkpoint is still {newest.name}" if newest
+                    else "it has no complete checkpoint")
+            raise CheckpointWriteError(
+                err.errno or errno.EIO,
+                f"Could not write {what} of the run in {self.path}: {err.strerror or err}. Nothing half-written was "
+                f"left; {kept}, and `resume` continues from there.",
+            ) from err
 
     @staticmethod
     def read_state(checkpoint: Path) -> dict[str, Any]:
@@ -217,16 +309,19 @@ class RunFolder:
             size += nbytes
         if current:
             shards.append(current)
+        names = [f"pack-{number:05d}-of-{len(shards):05d}.safetensors" for number in range(1, len(shards) + 1)]
+        manifest = {**meta, "dtypes": dtypes, "shards": names}
+        # One shard in memory at a time. The old manifest goes first and the new one comes last: a
+        # pack cut short (full disk, kill) is never read as complete, nor an older pack's shards as
+        # the new one's.
+        contents = ((name, serialize(shard)) for name, shard in zip(names, shards, strict=True))
         out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        written = []
-        for number, shard in enumerate(shards, start=1):
-            path = out / f"pack-{number:05d}-of-{len(shards):05d}.safetensors"
-            save_file(shard, str(path))
-            written.append(path)
-        manifest = {**meta, "dtypes": dtypes, "shards": [p.name for p in written]}
-        (out / _MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
-        return [*written, out / _MANIFEST]
+        written = write_files_atomically(out, itertools.chain(contents, [(_MANIFEST, json.dumps(manifest).encode())]),
+                                         remove=[_MANIFEST])
+        for stale in out.glob("pack-*-of-*.safetensors"):
+            if stale.name not in names:
+                stale.unlink()
+        return written
 
     def unpack(self, pack_dir: str | os.PathLike) -> Path:
         """Rebuild a packed checkpoint inside this run folder and point ``latest`` at it."""
@@ -238,7 +333,12 @@ class RunFolder:
         tensors = _join(pieces, manifest["dtypes"])
         folder = self.checkpoints / manifest["checkpoint"]
         tmp = folder.with_name(f".tmp-unpack-{folder.name}")
-        shutil.rmtree(tmp, ignore_errors=True)
+        with self._writing(f"the unpacked checkpoint {folder.name}", tmp):
+            self._unpack_into(tmp, folder, manifest, tensors)
+        return folder
+
+    def _unpack_into(self, tmp: Path, folder: Path, manifest: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
+        """`unpack`'s writing: the checkpoint in ``tmp``, renamed to ``folder``, ``latest`` at it."""
         model = _with_prefix(tensors, "model/")
         # Packs written before "model_config" existed hold the config.json text instead.
         config = manifest.get("model_config") or json.loads(manifest["config_json"])
@@ -257,11 +357,10 @@ class RunFolder:
             training = _with_prefix(tensors, _TRAINING)
             if training:  # packed with a weight average: "model/" is the average
                 train_state["training_weights"] = training
-            torch.save(train_state, tmp / STATE_NAME)
+            write_files_atomically(tmp, [(STATE_NAME, _torch_bytes(train_state))])
         shutil.rmtree(folder, ignore_errors=True)
         os.replace(tmp, folder)
         self._point_latest_at(folder)
-        return folder
 
 
 def latest_checkpoint(run_dir: str | os.PathLike) -> Path | None:
@@ -293,20 +392,22 @@ def pack_campaign(run_dir: str | os.PathLike, campaign_dir: str | os.PathLike, *
     the old or the new state (`unpack_campaign` reads a state left half-swapped too).
     """
     run, campaign = RunFolder(run_dir), Path(campaign_dir)
-    campaign.mkdir(parents=True, exist_ok=True)
     fresh, old = campaign / ".state-new", campaign / _CAMPAIGN_OLD_STATE
     shutil.rmtree(fresh, ignore_errors=True)
-    run.pack(fresh, max_mib=max_mib, with_state=True)
+    try:
+        run.pack(fresh, max_mib=max_mib, with_state=True)
+    except OSError as err:
+        shutil.rmtree(fresh, ignore_errors=True)
+        raise CheckpointWriteError(
+            err.errno or errno.EIO, f"Could not pack the run {run.path} into the campaign {campaign}: "
+            f"{err.strerror or err}. Nothing half-written was left; the campaign keeps its previous state.") from err
     shutil.rmtree(old, ignore_errors=True)
     if (campaign / _CAMPAIGN_STATE).exists():
         os.replace(campaign / _CAMPAIGN_STATE, old)
     os.replace(fresh, campaign / _CAMPAIGN_STATE)
     shutil.rmtree(old, ignore_errors=True)
-    for source in (run.log_path, run.config_path):
-        if source.is_file():
-            tmp = campaign / f".{source.name}.tmp"
-            shutil.copyfile(source, tmp)
-            os.replace(tmp, campaign / source.name)
+    write_files_atomically(campaign, [(source.name, source.read_bytes()) for source in (run.log_path, run.config_path)
+                                      if source.is_file()])
     return campaign / _CAMPAIGN_STATE
 
 
@@ -325,13 +426,14 @@ def unpack_campaign(campaign_dir: str | os.PathLike, run_dir: str | os.PathLike)
     Returns the checkpoint folder training will resume from (None: nothing to resume).
     """
     campaign, run = Path(campaign_dir), RunFolder(run_dir)
+    run.lock()  # before anything is written: another run may be training in this folder
     state = _campaign_state(campaign)
     current = run.latest_checkpoint()
     if state is None or (current is not None and checkpoint_step(current) >= campaign_step(campaign)):
         return current
     folder = run.unpack(state)
     if (campaign / LOG_NAME).is_file():
-        shutil.copyfile(campaign / LOG_NAME, run.log_path)
+        write_files_atomically(run.path, [(LOG_NAME, (campaign / LOG_NAME).read_bytes())])
     return folder
 
 
@@ -340,6 +442,42 @@ def _campaign_state(campaign: Path) -> Path | None:
         if (campaign / name / _MANIFEST).is_file():
             return campaign / name
     return None
+
+
+def _lock_file(handle: Any) -> None:
+    """Take the POSIX record lock of an open file without waiting (OSError EACCES/EAGAIN when held)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: run folders are not locked there
+        return
+    fcntl.lockf(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def _in_use_message(path: Path, holder: str) -> str:
+    try:
+        info = json.loads(holder)
+        who = f"process {info['pid']} on {info['host']}, since {info['since']}"
+    except (ValueError, KeyError, TypeError):
+        who = "another process"
+    return (f"The run folder {path} is in use by another pretraining run ({who}): two runs in one folder would "
+            "overwrite each other's checkpoints and log. Wait for that run to finish (or stop it), or give this "
+            "run another folder (--out).")
+
+
+def _torch_bytes(obj: Any) -> bytes:
+    """``torch.save`` of ``obj`` as bytes (written by `write_files_atomically`)."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return buffer.getvalue()
+
+
+def _record(line: str) -> dict[str, Any] | None:
+    """A log line's record, or None when the line is not a whole JSON object."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None
 
 
 # ---------------------------------------------------------------------------- shards

@@ -327,6 +327,8 @@ def train(
     """
     run = RunFolder(out_dir)
     dist, device = _init_distributed(device)
+    if dist.is_main:
+        run.lock()  # a second run in this folder would overwrite this one's checkpoints and log
     if device.type == "cpu":
         _return_freed_memory_to_the_system()
     torch.manual_seed(config.seed + dist.rank)
