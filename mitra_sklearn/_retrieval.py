@@ -11,6 +11,12 @@ the support set of its nearest centre.
 Which support set a row gets depends only on the row and the fitted index, never on the other
 rows of the same ``predict`` call, so predictions stay row-wise independent (as scikit-learn
 expects) and reproducible from ``random_state``.
+
+Cost: a support pass grows with the square of its rows (they attend to each other), and a
+predict call runs one per neighbourhood its rows fall in and per member, against one per member
+for random subsamples. With ``support_cache="fit"`` every neighbourhood's support set is encoded
+once in ``fit``, and predict then costs per query row what a cached random subsample costs.
+`support_time_warning` is what the estimators say when a call is estimated to take long.
 """
 
 from __future__ import annotations
@@ -21,11 +27,23 @@ import numpy as np
 from sklearn.cluster import MiniBatchKMeans
 from sklearn.neighbors import NearestNeighbors
 
-__all__ = ["LocalSupportIndex", "build_local_support"]
+__all__ = ["LocalSupportIndex", "Neighbourhood", "build_local_support", "support_time_warning"]
 
 # Clusters per max_support_rows training rows: each support ball then holds about twice the
 # rows of its own cluster, so a query near a cluster's edge still has neighbours on both sides.
 _CLUSTERS_PER_SUPPORT = 2
+
+
+class Neighbourhood(tuple):
+    """The query rows of one centre and its training rows: unpacks as that pair; ``cluster`` is
+    the centre's index (what a support set encoded in fit is kept under)."""
+
+    cluster: int
+
+    def __new__(cls, query_rows: np.ndarray, support_rows: np.ndarray, cluster: int) -> Neighbourhood:
+        pair = super().__new__(cls, (query_rows, support_rows))
+        pair.cluster = int(cluster)
+        return pair
 
 
 @dataclass
@@ -47,7 +65,7 @@ class LocalSupportIndex:
     centres: np.ndarray
     support_rows: np.ndarray
 
-    def assign(self, X_query: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    def assign(self, X_query: np.ndarray) -> list[Neighbourhood]:
         """Pairs (query rows, training rows), one per centre in use, covering every query row once."""
         query_z = (X_query - self.mean) / self.std
         # Squared distances to every centre; n_clusters is small (2 per max_support_rows rows).
@@ -55,7 +73,11 @@ class LocalSupportIndex:
             (query_z**2).sum(axis=1, keepdims=True) - 2 * query_z @ self.centres.T + (self.centres**2).sum(axis=1)
         )
         nearest = np.argmin(distances, axis=1)
-        return [(np.flatnonzero(nearest == c), self.support_rows[c]) for c in np.unique(nearest)]
+        return [Neighbourhood(np.flatnonzero(nearest == c), self.support_rows[c], c) for c in np.unique(nearest)]
+
+    def everywhere(self) -> list[Neighbourhood]:
+        """Every neighbourhood with no query rows: the support passes of encoding them all (in fit)."""
+        return [Neighbourhood(np.empty(0, dtype=np.int64), rows, c) for c, rows in enumerate(self.support_rows)]
 
 
 def build_local_support(X_train: np.ndarray, max_support_rows: int, seed: int) -> LocalSupportIndex | None:
@@ -82,3 +104,39 @@ def build_local_support(X_train: np.ndarray, max_support_rows: int, seed: int) -
     _, indices = NearestNeighbors().fit(train_z).kneighbors(centres, n_neighbors=max_support_rows)
     support_rows = np.sort(indices, axis=1).astype(np.int64)
     return LocalSupportIndex(mean=mean, std=std, centres=centres, support_rows=support_rows)
+
+
+def support_time_warning(estimator: str, doing: str, passes: list[tuple[int, int, int]], duration: str,
+                         threads: int, n_neighbourhoods: int | None) -> str:
+    """What a call estimated to take long on the CPU says, for a model that is slow only through its
+    support sets (large ``max_support_rows``, or one support pass per neighbourhood).
+
+    Parameters
+    ----------
+    estimator : str
+        The estimator's class name.
+    doing : str
+        What the call does, e.g. "predicts 1,000 rows" or "encodes its support sets in fit".
+    passes : list of (int, int, int)
+        (support rows, query rows, features) of every pass the call runs.
+    duration : str
+        The estimate in words, e.g. "about 3 min" (from `mitra_sklearn._inference.cpu_seconds`).
+    threads : int
+        Torch threads the estimate assumes.
+    n_neighbourhoods : int or None
+        Neighbourhoods the call reads (``support_selection="nearest"``), None for random subsamples.
+    """
+    largest = max(s for s, _, _ in passes)
+    how = (f"{len(passes)} support passes of up to {largest:,} rows ({n_neighbourhoods} neighbourhoods of "
+           "support_selection='nearest' per member)" if n_neighbourhoods is not None
+           else f"{len(passes)} support pass(es) of up to {largest:,} rows")
+    advice = ["a smaller max_support_rows (time grows with its square)"]
+    if n_neighbourhoods is not None:
+        advice += ["support_selection='random' (one support pass per member instead of one per neighbourhood)",
+                   "support_cache='fit' (each neighbourhood encoded once in fit; predict then costs per row what "
+                   "a cached random subsample does)"]
+    advice += ["fewer members (n_estimators)", "a GPU (device='cuda')"]
+    return (f"{estimator} {doing} with {how}: {duration} on the CPU with {threads} thread(s) "
+            f"(estimated by the float32 CPU rule of docs/checkpoints.md; measured times on a busy CPU were up to "
+            f"1.7x longer, docs/large-tables.md). For speed: {'; '.join(advice)}. (Shown once per process.)")
+
