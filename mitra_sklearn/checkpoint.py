@@ -311,7 +311,7 @@ class _Lookup:
         cache = "local Hub cache" if local else "Hub cache"
         if self.damage is None:
             return f"is not in the {cache} and {self.note}"
-        fix = f"; {self.damage.repair}" if repair and self.damage.repair else ""
+        fix = f". {self.damage.repair}" if repair and self.damage.repair else ""
         return (f"is damaged in the {cache} ({self.damage.path} {self.damage.reason}{fix}) and "
                 f"{self.note}")
 
@@ -1083,8 +1083,10 @@ def _layout_problem(path: Path) -> str | None:
         return f"is truncated: {size} bytes, not even the 8-byte header length of a safetensors file"
     with open(path, "rb") as handle:
         header_size = int.from_bytes(handle.read(8), "little")
-        if header_size > min(size - 8, _SAFETENSORS_MAX_HEADER):
-            return f"is truncated or not a safetensors file: {size:,} bytes, its header length says {header_size:,}"
+        if header_size > _SAFETENSORS_MAX_HEADER:
+            return f"is not a safetensors file: its first 8 bytes give a header length of {header_size:,} bytes"
+        if header_size > size - 8:
+            return f"is truncated: {size:,} bytes, shorter than its {8 + header_size:,}-byte header"
         header = handle.read(header_size)
     try:
         entries = json.loads(header)
