@@ -24,7 +24,7 @@ from sklearn.utils.validation import (
 )
 
 from ._inference import SUPPORT_CACHE_MODES, InferenceRunner, cpu_cells_per_second, cpu_seconds
-from ._retrieval import build_local_support
+from ._retrieval import Neighbourhood, build_local_support, support_time_warning
 from ._version import __version__
 from .catalog import checkpoint_defaults
 from .checkpoint import (
@@ -391,19 +391,32 @@ class MitraEstimatorBase(BaseEstimator):
         """Encoded support sets kept between predict calls (support_cache='fit')."""
         runner = self._runner()  # (re)loads the model first, which drops caches of another model
         if self._runtime.caches is None:
-            supports = [self._member_support(member)[:2] for member in self.members_]
-            if not runner.caches_fit([x.shape for x, _ in supports]):
+            supports = self._cacheable_supports()
+            self._warn_if_slow_on_cpu(0, None if self.local_support_ is None else self.local_support_.everywhere())
+            if not runner.caches_fit([x.shape for x, _ in supports.values()]):
                 warnings.warn(
-                    f"support_cache='fit' needs more than half the free memory on {self.device_} for the encoded "
-                    f"support sets of {len(supports)} members: caching each predict call's support sets instead. "
-                    "Lower n_estimators or max_support_rows to keep them.",
+                    f"support_cache='fit' needs more than half the free memory on {self.device_} for the "
+                    f"{len(supports)} encoded support sets of {len(self.members_)} members: caching each predict "
+                    "call's support sets instead. Lower n_estimators or max_support_rows to keep them.",
                     UserWarning,
                     stacklevel=3,
                 )
                 self._runtime.caches = {}
             else:
-                self._runtime.caches = {i: runner.encode(x, labels) for i, (x, labels) in enumerate(supports)}
+                self._runtime.caches = {key: runner.encode(x, labels) for key, (x, labels) in supports.items()}
         return self._runtime.caches
+
+    def _cacheable_supports(self) -> dict[tuple[int, int | None], tuple[np.ndarray, np.ndarray]]:
+        """What support_cache='fit' encodes, by (member index, neighbourhood): each member's support set,
+        or with local support sets each member's view of every neighbourhood (neighbourhood None: none)."""
+        if self.local_support_ is None:
+            return {(i, None): self._member_support(member)[:2] for i, member in enumerate(self.members_)}
+        supports = {}
+        for i, member in enumerate(self.members_):
+            for cluster, rows in enumerate(self.local_support_.support_rows):
+                labels, _ = self.task_.support_labels(member, self.y_support_[rows])
+                supports[i, cluster] = member.view(self.X_support_[rows]), labels
+        return supports
 
     def _encode_query(self, X: Any) -> np.ndarray:
         """Check a predict-time ``X`` (fitted estimator, 2-D, columns seen in fit) and encode it."""
@@ -426,26 +439,29 @@ class MitraEstimatorBase(BaseEstimator):
         local = self.local_support_ is not None
         contexts = self.local_support_.assign(X_encoded) if local else None
         self._warn_if_slow_on_cpu(len(X_encoded), contexts)
-        caches = self._support_caches() if self.support_cache == "fit" and not local else {}
+        caches = self._support_caches() if self.support_cache == "fit" else {}
         progress = self._progress(len(X_encoded))
         predictions = []
         for index, member in enumerate(self.members_):
             if local:
-                predictions.append(self._predict_local(runner, member, X_encoded, contexts, progress, member_output))
+                encoded = {cluster: cache for (i, cluster), cache in caches.items() if i == index}
+                predictions.append(self._predict_local(runner, member, X_encoded, contexts, progress, member_output,
+                                                       encoded))
                 continue
             x_support, labels, context = self._member_support(member)
             outputs = runner.predict(
-                x_support, labels, member.view(X_encoded), cache=caches.get(index), progress=progress
+                x_support, labels, member.view(X_encoded), cache=caches.get((index, None)), progress=progress
             )
             predictions.append(member_output(member, outputs, context))
         if progress is not None:
             progress.close()
         return predictions
 
-    def _warn_if_slow_on_cpu(self, n_query: int, contexts: list[tuple[np.ndarray, np.ndarray]] | None) -> None:
-        """Once per process: say how long a large model will take on the CPU, and what is faster."""
+    def _warn_if_slow_on_cpu(self, n_query: int, contexts: list[Neighbourhood] | None) -> None:
+        """Once per process: say how long a call will take on the CPU (large model, large or many
+        support sets), and what is faster."""
         config = self.config_
-        if self.device_.type != "cpu" or config.n_layers * config.dim**2 < _LARGE_MODEL_DENSE:
+        if self.device_.type != "cpu":
             return
         passes = []
         for member in self.members_:
@@ -459,6 +475,12 @@ class MitraEstimatorBase(BaseEstimator):
         if seconds < _SLOW_CPU_SECONDS:
             return
         name = type(self).__name__
+        doing = f"predicts {n_query:,} rows" if n_query else "encodes its support sets in fit (support_cache='fit')"
+        if config.n_layers * config.dim**2 < _LARGE_MODEL_DENSE:  # slow only through its support sets
+            _warn_once("slow support sets", support_time_warning(
+                name, doing, passes, _duration(seconds), torch.get_num_threads(),
+                None if contexts is None else len({c.cluster for c in contexts})), stacklevel=5)
+            return
         info = self.__dict__.get("checkpoint_info_")
         size = f"{info.n_parameters / 1e6:.1f} M-parameter " if info is not None else ""
         shipped = shipped_default(self._task)
@@ -467,7 +489,7 @@ class MitraEstimatorBase(BaseEstimator):
                   "docs/checkpoints.md") if shipped else ""
         cells = sum((s + q) * (f + 1) for s, q, f in passes)
         _warn_once("slow on the CPU", (
-            f"{name} predicts {n_query} rows with the {size}checkpoint {self.checkpoint_!r} on the CPU: "
+            f"{name} {doing} with the {size}checkpoint {self.checkpoint_!r} on the CPU: "
             f"{len(self.members_)} member(s), {cells:,} cells in all (support and query rows x features), will take "
             f"{_duration(seconds)} with {torch.get_num_threads()} thread(s) (a rule measured with the official model "
             f"shape on 2 threads of an Intel Xeon, float32: about {cpu_cells_per_second(1000):.0f} cells per second "
@@ -478,14 +500,18 @@ class MitraEstimatorBase(BaseEstimator):
 
     def _predict_local(
         self, runner: InferenceRunner, member: EnsembleMember, X_encoded: np.ndarray,
-        contexts: list[tuple[np.ndarray, np.ndarray]], progress: Any, member_output: MemberOutput,
+        contexts: list[Neighbourhood], progress: Any, member_output: MemberOutput,
+        encoded: dict[int, SupportCache] | None = None,
     ) -> np.ndarray:
-        """One member's predictions where each group of queries has its own nearest-rows support set."""
+        """One member's predictions where each group of queries has its own nearest-rows support set
+        (``encoded``: the member's neighbourhoods encoded in fit, by neighbourhood)."""
         result = None
-        for query_rows, support_rows in contexts:
+        for neighbourhood in contexts:
+            query_rows, support_rows = neighbourhood
             labels, context = self.task_.support_labels(member, self.y_support_[support_rows])
             outputs = runner.predict(member.view(self.X_support_[support_rows]), labels,
-                                     member.view(X_encoded[query_rows]), progress=progress)
+                                     member.view(X_encoded[query_rows]), progress=progress,
+                                     cache=(encoded or {}).get(neighbourhood.cluster))
             part = member_output(member, outputs, context)
             if result is None:
                 result = np.empty((len(X_encoded), *part.shape[1:]), dtype=part.dtype)
