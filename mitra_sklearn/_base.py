@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 import warnings
@@ -23,8 +24,9 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from ._inference import SUPPORT_CACHE_MODES, InferenceRunner, cpu_cells_per_second, cpu_seconds
+from ._inference import SUPPORT_CACHE_MODES, InferenceRunner, cpu_cells_per_second, cpu_seconds, map_on_devices
 from ._retrieval import Neighbourhood, build_local_support, support_time_warning
+from ._runtime import RuntimeState, model_key
 from ._version import __version__
 from .catalog import checkpoint_defaults
 from .checkpoint import (
@@ -39,7 +41,7 @@ from .checkpoint import (
     shipped_default,
 )
 from .config import MitraConfig, Task
-from .devices import resolve_device, resolve_precision, torch_threads
+from .devices import member_devices, resolve_devices, resolve_precision, torch_threads
 from .ensemble import MAX_SEED, EnsembleMember
 from .exceptions import CheckpointNotFoundError
 from .finetune import RECIPES, FineTuneRecipe, fine_tune, fine_tune_recipe
@@ -61,7 +63,7 @@ class MitraEstimatorBase(BaseEstimator):
     _parameter_constraints: dict = {
         "checkpoint": [str, os.PathLike, None],
         "n_estimators": [Interval(Integral, 1, None, closed="left")],
-        "device": [str, torch.device],
+        "device": [str, torch.device, list, tuple],  # entries checked by devices.check_device_parameter
         "inference_precision": [StrOptions({"auto", "float32", "bfloat16", "float16", "float64"})],
         "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "max_support_rows": [Interval(Integral, 2, None, closed="left"), StrOptions({"auto"})],
@@ -83,7 +85,7 @@ class MitraEstimatorBase(BaseEstimator):
         checkpoint: str | os.PathLike | None = None,
         *,
         n_estimators: int = 4,
-        device: str | torch.device = "auto",
+        device: str | torch.device | list[str | torch.device] = "auto",
         inference_precision: str = "auto",
         batch_size: int | str = "auto",
         max_support_rows: int | str = "auto",
@@ -177,15 +179,18 @@ class MitraEstimatorBase(BaseEstimator):
         verbose = bool(self.verbose)
         name = type(self).__name__
         # Checkpoint and device first: if they fail, a fitted estimator keeps its whole old state.
-        device = resolve_device(self._device_parameter())
+        devices = resolve_devices(self.device)
+        device = devices[0]
         precision = resolve_precision(self.inference_precision, device)
         checkpoint, files, reason = self._resolve_checkpoint()
         config = load_config(files)
         self._check_checkpoint_fits(config, checkpoint)
         info = checkpoint_info(files, checkpoint, reason)
         report(f"{name}: checkpoint {info} (dim {config.dim}, {config.n_layers} layers, {config.n_heads} heads) on "
-               f"{device}, {str(precision).replace('torch.', '')}, {threads} torch thread(s)", enabled=verbose)
+               f"{', '.join(map(str, devices))}, {str(precision).replace('torch.', '')}, {threads} torch thread(s)",
+               enabled=verbose)
         self.device_, self.checkpoint_, self.checkpoint_info_, self.config_ = device, checkpoint, info, config
+        self.devices_ = devices
 
         encoding = time.perf_counter()
         y_encoded = self._encode_targets(y)
@@ -245,7 +250,8 @@ class MitraEstimatorBase(BaseEstimator):
             self.fine_tune_losses_ = np.asarray(result.validation_losses)
         if not self._is_trivial():
             loading = time.perf_counter()
-            self._inference_model()  # load now: a broken checkpoint fails in fit, not in predict
+            for device in dict.fromkeys(self.devices_):  # load now: a broken checkpoint fails in fit, not in predict
+                self._inference_model(device)
             if self.support_cache == "fit":
                 self._support_caches()
             report(f"{name}: model ready in {time.perf_counter() - loading:.2f} s"
@@ -313,16 +319,6 @@ class MitraEstimatorBase(BaseEstimator):
             reference = os.path.abspath(reference)
         return reference, resolve_checkpoint(reference, task=self._task, estimator=name), "the checkpoint argument"
 
-    def _device_parameter(self) -> str | torch.device:
-        if isinstance(self.device, torch.device):
-            return self.device
-        try:
-            return self.device if self.device == "auto" else torch.device(self.device)
-        except (RuntimeError, TypeError) as err:
-            raise ValueError(
-                f"device must be 'auto', 'cpu', 'cuda', 'cuda:N', 'mps' or a torch.device, got {self.device!r}."
-            ) from err
-
     def _check_checkpoint_fits(self, config: MitraConfig, checkpoint: str) -> None:
         if config.task is not self._task:
             other = "MitraRegressor" if config.task is Task.REGRESSION else "MitraClassifier"
@@ -337,46 +333,77 @@ class MitraEstimatorBase(BaseEstimator):
         return False
 
     # ------------------------------------------------------------------ models at prediction time
-    def _reset_runtime_state(self) -> None:
+    def _reset_runtime_state(self, shared: bool = False) -> None:
         # Loaded weights and cached support sets live in one holder object, so that predicting
-        # does not change the estimator's __dict__ and pickles stay weight-free.
-        self._runtime = _RuntimeState()
+        # does not change the estimator's __dict__ and pickles stay weight-free. An unpickled copy
+        # (a Dask or joblib worker's) shares encoded support sets with the other copies in its process.
+        self._runtime = RuntimeState(shared=shared)
 
-    def _pretrained_model(self) -> MitraModel:
-        """The weights recorded in fit (also after unpickling elsewhere), never what resolves now."""
+    def _devices(self) -> list[torch.device]:
+        """The devices of the members, in order (``devices_``; estimators fitted before it: ``device_``)."""
+        return self.__dict__.get("devices_") or [self.device_]
+
+    def _pinned_files(self) -> CheckpointFiles:
+        """The files of the weights recorded in fit (also after unpickling elsewhere), never what resolves now."""
         name = type(self).__name__
         info = self.__dict__.get("checkpoint_info_")
         if info is None:  # pickled by mitra-sklearn 0.2 or older: only the reference was recorded
-            files = resolve_checkpoint(self.checkpoint_, task=self._task, estimator=name)
-        else:
-            files = resolve_pinned(info, task=self._task, estimator=name)
-        model = MitraModel.from_files(files, device=self.device_, use_cache=True)
-        if model.config != self.config_:
-            raise CheckpointNotFoundError(
-                f"This {name} was fitted with checkpoint {self.checkpoint_!r} of config {self.config_}, but "
-                f"{files.config_path} now says {model.config}; refit the estimator, or put the original checkpoint "
-                "back."
-            )
+            return resolve_checkpoint(self.checkpoint_, task=self._task, estimator=name)
+        return resolve_pinned(info, task=self._task, estimator=name)
+
+    def _pretrained_model(self, device: torch.device | None = None, files: CheckpointFiles | None = None
+                          ) -> MitraModel:
+        """The weights recorded in fit (`_pinned_files`, or ``files`` found by it) on ``device``."""
+        files = files or self._pinned_files()
+        model = MitraModel.from_files(files, device=device or self.device_, use_cache=True)
+        self._check_config(model.config, files)
         return model
 
-    def _inference_model(self) -> MitraModel:
-        """The model used to predict: pretrained or fine-tuned, in the requested precision."""
-        precision = resolve_precision(self.inference_precision, self.device_)
-        runtime = self._runtime
-        if runtime.model is None or runtime.model_key != (precision, self.device_):
-            model = self._pretrained_model()
+    def _check_config(self, config: MitraConfig, files: CheckpointFiles) -> None:
+        if config != self.config_:
+            raise CheckpointNotFoundError(
+                f"This {type(self).__name__} was fitted with checkpoint {self.checkpoint_!r} of config {self.config_}, "
+                f"but {files.config_path} now says {config}; refit the estimator, or put the original checkpoint back."
+            )
+
+    def _inference_model(self, device: torch.device | None = None) -> MitraModel:
+        """The model used to predict on ``device`` (default ``device_``): pretrained or fine-tuned, in the
+        requested precision; one per process for the same weights (`_runtime`)."""
+        device = device or self.device_
+        precision = resolve_precision(self.inference_precision, device)
+        files = None
+        if str(device) not in self._runtime.models:
+            # First use by this object: the recorded checkpoint must still be where it was, even when
+            # the process holds a model with its SHA-256 (a pickle never silently outlives its files).
+            files = self._pinned_files()
+            self._check_config(load_config(files), files)
+
+        def build() -> MitraModel:
+            model = self._pretrained_model(device, files)
             if self.fine_tuned_weights_ is not None or precision == torch.float64:
                 model = _copy_model(model, self.fine_tuned_weights_)
                 if precision == torch.float64:
                     model = model.double()
-            runtime.model, runtime.model_key, runtime.caches = model.eval(), (precision, self.device_), None
-        return runtime.model
+            return model.eval()
 
-    def _runner(self) -> InferenceRunner:
-        precision = resolve_precision(self.inference_precision, self.device_)
+        return self._runtime.model(device, precision, self._model_key(device, precision), build)
+
+    def _model_key(self, device: torch.device, precision: torch.dtype) -> tuple | None:
+        """The process-level key of the inference model (None: not shared, e.g. no SHA-256 recorded)."""
+        info = self.__dict__.get("checkpoint_info_")
+        tuned = self.fine_tuned_weights_
+        if tuned is not None and not self._runtime.shared:
+            return None  # the fitting process keeps its own copy (no need to hash the weights)
+        if tuned is not None and self._runtime.tuned_digest is None:
+            self._runtime.tuned_digest = _weights_digest(tuned)
+        return model_key(None if info is None else info.sha256, self._runtime.tuned_digest, precision, device)
+
+    def _runner(self, device: torch.device | None = None) -> InferenceRunner:
+        device = device or self.device_
+        precision = resolve_precision(self.inference_precision, device)
         return InferenceRunner(
-            model=self._inference_model(),
-            device=self.device_,
+            model=self._inference_model(device),
+            device=device,
             dtype=precision,
             batch_size=self.batch_size,
             support_cache=self.support_cache,
@@ -389,11 +416,15 @@ class MitraEstimatorBase(BaseEstimator):
 
     def _support_caches(self) -> dict[int, SupportCache]:
         """Encoded support sets kept between predict calls (support_cache='fit')."""
-        runner = self._runner()  # (re)loads the model first, which drops caches of another model
+        devices = member_devices(len(self.members_), self._devices())
+        # (Re)load the models first, which drops caches of another model.
+        runners = {str(device): self._runner(device) for device in devices}
         if self._runtime.caches is None:
             supports = self._cacheable_supports()
             self._warn_if_slow_on_cpu(0, None if self.local_support_ is None else self.local_support_.everywhere())
-            if not runner.caches_fit([x.shape for x, _ in supports.values()]):
+            shapes = [(str(devices[i]), x.shape) for (i, _), (x, _) in supports.items()]
+            if not all(runner.caches_fit([shape for where, shape in shapes if where == name])
+                       for name, runner in runners.items()):
                 warnings.warn(
                     f"support_cache='fit' needs more than half the free memory on {self.device_} for the "
                     f"{len(supports)} encoded support sets of {len(self.members_)} members: caching each predict "
@@ -403,7 +434,8 @@ class MitraEstimatorBase(BaseEstimator):
                 )
                 self._runtime.caches = {}
             else:
-                self._runtime.caches = {key: runner.encode(x, labels) for key, (x, labels) in supports.items()}
+                self._runtime.caches = {key: runners[str(devices[key[0]])].encode(x, labels)
+                                        for key, (x, labels) in supports.items()}
         return self._runtime.caches
 
     def _cacheable_supports(self) -> dict[tuple[int, int | None], tuple[np.ndarray, np.ndarray]]:
@@ -435,24 +467,27 @@ class MitraEstimatorBase(BaseEstimator):
     def _run_members(self, X_encoded: np.ndarray, member_output: MemberOutput | None = None) -> list[np.ndarray]:
         """Each member's ``member_output`` (default: the task's ``member_prediction``) for the rows."""
         member_output = member_output or self.task_.member_prediction
-        runner = self._runner()
+        devices = member_devices(len(self.members_), self._devices())
+        runners = {str(device): self._runner(device) for device in devices}  # models loaded before any thread
         local = self.local_support_ is not None
         contexts = self.local_support_.assign(X_encoded) if local else None
         self._warn_if_slow_on_cpu(len(X_encoded), contexts)
-        caches = self._support_caches() if self.support_cache == "fit" else {}
+        shared = self._runtime.shared and self.support_cache != "off"
+        caches = self._support_caches() if self.support_cache == "fit" and not shared else {}
         progress = self._progress(len(X_encoded))
-        predictions = []
-        for index, member in enumerate(self.members_):
+
+        def run(index: int, bar: Any) -> np.ndarray:
+            member, runner = self.members_[index], runners[str(devices[index])]
             if local:
                 encoded = {cluster: cache for (i, cluster), cache in caches.items() if i == index}
-                predictions.append(self._predict_local(runner, member, X_encoded, contexts, progress, member_output,
-                                                       encoded))
-                continue
+                return self._predict_local(runner, member, X_encoded, contexts, bar, member_output, encoded)
             x_support, labels, context = self._member_support(member)
-            outputs = runner.predict(
-                x_support, labels, member.view(X_encoded), cache=caches.get((index, None)), progress=progress
-            )
-            predictions.append(member_output(member, outputs, context))
+            cache = caches.get((index, None)) or self._shared_support(runner, x_support, labels)
+            outputs = runner.predict(x_support, labels, member.view(X_encoded), cache=cache, progress=bar)
+            return member_output(member, outputs, context)
+
+        # Members on different accelerators run at once; results are combined in member order.
+        predictions = map_on_devices(run, devices, progress)
         if progress is not None:
             progress.close()
         return predictions
@@ -509,14 +544,23 @@ class MitraEstimatorBase(BaseEstimator):
         for neighbourhood in contexts:
             query_rows, support_rows = neighbourhood
             labels, context = self.task_.support_labels(member, self.y_support_[support_rows])
-            outputs = runner.predict(member.view(self.X_support_[support_rows]), labels,
-                                     member.view(X_encoded[query_rows]), progress=progress,
-                                     cache=(encoded or {}).get(neighbourhood.cluster))
+            x_support = member.view(self.X_support_[support_rows])
+            cache = (encoded or {}).get(neighbourhood.cluster) or self._shared_support(runner, x_support, labels)
+            outputs = runner.predict(x_support, labels, member.view(X_encoded[query_rows]), progress=progress,
+                                     cache=cache)
             part = member_output(member, outputs, context)
             if result is None:
                 result = np.empty((len(X_encoded), *part.shape[1:]), dtype=part.dtype)
             result[query_rows] = part
         return result
+
+    def _shared_support(self, runner: InferenceRunner, x_support: np.ndarray, labels: np.ndarray
+                        ) -> SupportCache | None:
+        """An unpickled copy's support set, encoded once per process (`RuntimeState.shared_support`)."""
+        if self.support_cache == "off":
+            return None
+        key = self._model_key(runner.device, runner.dtype)
+        return self._runtime.shared_support(runner, key, x_support, labels)
 
     def _progress(self, n_rows: int) -> Any:
         """A bar over the query rows of the call; every member's pass over a row counts 1 / n_members."""
@@ -558,8 +602,9 @@ class MitraEstimatorBase(BaseEstimator):
             )
         if "device_" in self.__dict__:
             # A model fitted on a GPU must still load (and predict) on a CPU-only machine.
-            self.device_ = resolve_device(self._device_parameter(), fall_back=True)
-        self._reset_runtime_state()
+            self.devices_ = resolve_devices(self.device, fall_back=True)
+            self.device_ = self.devices_[0]
+        self._reset_runtime_state(shared=True)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -572,17 +617,9 @@ class MitraEstimatorBase(BaseEstimator):
         if isinstance(self.device, str) and self.device == "auto":
             tags.non_deterministic = torch.cuda.is_available() or torch.backends.mps.is_available()
         else:
-            tags.non_deterministic = str(self.device).split(":")[0] != "cpu"
+            entries = self.device if isinstance(self.device, (list, tuple)) else [self.device]
+            tags.non_deterministic = any(str(entry).split(":")[0] != "cpu" for entry in entries)
         return tags
-
-
-class _RuntimeState:
-    """Things an estimator loads or computes lazily and never pickles."""
-
-    def __init__(self) -> None:
-        self.model: MitraModel | None = None
-        self.model_key: tuple | None = None
-        self.caches: dict[int, SupportCache] | None = None
 
 
 def _check_2d(X: Any) -> None:
@@ -633,6 +670,16 @@ def _is_shipped(reference: str) -> bool:
     return reference in shipped_checkpoints()
 
 
+def _weights_digest(state: dict[str, torch.Tensor]) -> str:
+    """SHA-256 of a state dict's names, dtypes, shapes and bytes (the key of fine-tuned weights)."""
+    digest = hashlib.sha256()
+    for name in sorted(state):
+        tensor = state[name].detach().cpu().contiguous()
+        digest.update(f"{name}{tensor.dtype}{tuple(tensor.shape)}".encode())
+        digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    return digest.hexdigest()
+
+
 def _copy_model(model: MitraModel, state: dict[str, torch.Tensor] | None) -> MitraModel:
     """A private copy of ``model`` (so the shared cached one is never changed), with ``state`` loaded."""
     device = next(model.parameters()).device
@@ -663,8 +710,12 @@ _PARAMETERS_DOC = """
         subsample when the training set has more than ``max_support_rows`` rows; their
         {aggregate} are averaged. Wide tables (``max_features``) can need more members:
         ``n_estimators_`` is the number used.
-    device : {{'auto', 'cpu', 'cuda', 'mps'}}, str or torch.device, default='auto'
-        Where the model runs. 'auto' picks CUDA, then MPS, then the CPU.
+    device : {{'auto', 'cpu', 'cuda', 'mps'}}, str, torch.device or list of them, default='auto'
+        Where the model runs. 'auto' picks CUDA, then MPS, then the CPU. A list (such as
+        ``["cuda:0", "cuda:1"]``) spreads the ensemble members over its devices, round-robin
+        (member i on entry i modulo its length), runs the members of different accelerators
+        at the same time and combines them exactly as on one device. The list is stored as
+        given; every entry is checked in ``fit``.
     inference_precision : {{'auto', 'float32', 'bfloat16', 'float16', 'float64'}}, default='auto'
         'auto' is bfloat16 autocast on CUDA and float32 elsewhere (bf16 is much slower than
         float32 on CPUs without bf16 hardware). 'float64' runs a double-precision copy of the
@@ -775,7 +826,10 @@ _ATTRIBUTES_DOC = """
     config_ : MitraConfig
         Shape of the checkpoint's model.
     device_ : torch.device
-        Device used for prediction.
+        Device used for prediction (with a device list: its first device, also used for
+        fine-tuning).
+    devices_ : list of torch.device
+        The devices the ensemble members go to, round-robin (one entry without a list).
     fine_tuned_weights_ : dict of str to Tensor or None
         Fine-tuned weights (CPU), or None when ``fine_tune=False`` or the pretrained weights
         stayed best on the validation split.

@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -25,6 +28,7 @@ from .model import MitraConfig, MitraModel, SupportCache
 
 __all__ = [
     "InferenceRunner",
+    "map_on_devices",
     "SUPPORT_CACHE_MODES",
     "cpu_seconds",
     "cpu_cells_per_second",
@@ -49,6 +53,10 @@ CPU_SECONDS_PER_CELL_AND_SUPPORT_ROW = 1.53e-7  # B: attention across rows, grow
 _RULE_THREADS = 2
 _OFFICIAL_DENSE = 12 * 512**2  # layers x dim^2: the dense work the rule was measured at
 _OFFICIAL_ATTENTION = 12 * 512  # layers x dim: the attention work
+
+T = TypeVar("T")
+
+
 def available_memory(device: torch.device) -> int:
     """Bytes that can still be allocated on ``device`` (free GPU memory, or available RAM)."""
     if device.type == "cuda":
@@ -176,9 +184,9 @@ class InferenceRunner:
             f"encoding {len(x_support)} support rows x {x_support.shape[1]} features. Lower max_support_rows, use "
             "support_cache='off' (less memory, slower), inference_precision='bfloat16', or a device with more memory."
         )
-        with out_of_memory_as_error(self.device, advice):
-            with torch.inference_mode(), autocast_context(self.device, self.dtype):
-                return self.model.encode_support(self._tensor(x_support), self._labels(y_support))
+        with out_of_memory_as_error(self.device, advice), torch.inference_mode(), \
+                autocast_context(self.device, self.dtype):
+            return self.model.encode_support(self._tensor(x_support), self._labels(y_support))
 
     def predict(
         self,
@@ -224,14 +232,62 @@ class InferenceRunner:
                 f"running {n_support} support rows x {n_features} features through the model. Lower "
                 "max_support_rows or max_features, use inference_precision='bfloat16', or a device with more memory."
             )
-            with out_of_memory_as_error(self.device, advice):
-                with torch.inference_mode(), autocast_context(self.device, self.dtype):
-                    out = self.model.predict_by_layer(
-                        self._tensor(x_support), self._labels(y_support), self._tensor(part), map_rows=mapper
-                    )
+            with out_of_memory_as_error(self.device, advice), torch.inference_mode(), \
+                    autocast_context(self.device, self.dtype):
+                out = self.model.predict_by_layer(
+                    self._tensor(x_support), self._labels(y_support), self._tensor(part), map_rows=mapper
+                )
             outputs.append(out[0].to(self._input_dtype).cpu().numpy())
             rows = mapper.rows  # keep a slice size that fitted
         return np.concatenate(outputs, axis=0)
+
+
+def map_on_devices(fn: Callable[[int, object | None], T], devices: list[torch.device],
+                   progress: object | None = None) -> list[T]:
+    """``fn(index, progress)`` for every ensemble member, results in member order.
+
+    ``devices[index]`` is member ``index``'s device. Members on different accelerators run at
+    the same time, one thread per accelerator (each runs its members one after another); all
+    CPU devices form one group, run in the calling thread, since they share the same cores.
+    With one group nothing runs in another thread. ``progress`` (a tqdm bar or None) is handed
+    to ``fn`` behind a lock when threads share it.
+    """
+    groups: dict[str, list[int]] = {}
+    for index, device in enumerate(devices):
+        groups.setdefault(_device_group(device), []).append(index)
+    results: list[T | None] = [None] * len(devices)
+
+    def run(indices: list[int], bar: object | None) -> None:
+        for index in indices:
+            results[index] = fn(index, bar)
+
+    if len(groups) <= 1:
+        run(list(range(len(devices))), progress)
+        return results  # type: ignore[return-value]
+    bar = None if progress is None else _LockedProgress(progress)
+    with ThreadPoolExecutor(max_workers=len(groups), thread_name_prefix="mitra-device") as pool:
+        for future in [pool.submit(run, indices, bar) for indices in groups.values()]:
+            future.result()  # the first error of any device is raised here
+    return results  # type: ignore[return-value]
+
+
+def _device_group(device: torch.device) -> str:
+    if device.type == "cpu":
+        return "cpu"
+    if device.type == "cuda" and device.index is None:
+        return f"cuda:{torch.cuda.current_device()}"
+    return str(device)
+
+
+class _LockedProgress:
+    """A progress bar shared by the threads of `map_on_devices` (only ``update`` is used)."""
+
+    def __init__(self, bar: object) -> None:
+        self.bar, self.lock = bar, threading.Lock()
+
+    def update(self, n: int) -> None:
+        with self.lock:
+            self.bar.update(n)  # type: ignore[attr-defined]
 
 
 class _RowSlices:

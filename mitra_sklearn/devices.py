@@ -6,6 +6,7 @@ Public so that ``pretraining`` trains with the same rules the estimators predict
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
 import warnings
@@ -16,6 +17,10 @@ import torch
 
 __all__ = [
     "resolve_device",
+    "resolve_devices",
+    "check_device_parameter",
+    "member_devices",
+    "cpu_bf16_kind",
     "resolve_precision",
     "autocast_context",
     "available_cpus",
@@ -23,6 +28,7 @@ __all__ = [
     "torch_threads",
 ]
 
+_CPUINFO = "/proc/cpuinfo"
 _PRECISIONS = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16, "float64": torch.float64}
 
 
@@ -59,6 +65,68 @@ def resolve_device(device: str | torch.device, *, fall_back: bool = False) -> to
     raise ValueError(f"Device {resolved} is not available here; use device='auto' or 'cpu'.")
 
 
+def check_device_parameter(device: object) -> str | torch.device | list[torch.device]:
+    """Validate the estimators' ``device`` parameter: ``"auto"``, one device, or a list of devices.
+
+    Returns ``"auto"``, a ``torch.device``, or (for a list or tuple) a list of ``torch.device``.
+    Nothing is checked for availability here (`resolve_devices` does that).
+
+    Raises
+    ------
+    ValueError
+        For a string torch cannot parse, an empty list, or a list holding ``"auto"`` or
+        something other than a device (the message names the entry).
+    """
+    if isinstance(device, (list, tuple)):
+        if len(device) == 0:
+            raise ValueError("device=[] names no device: give one device ('cpu', 'cuda:0') or a list of them.")
+        parsed = []
+        for position, entry in enumerate(device):
+            if isinstance(entry, str) and entry == "auto":
+                raise ValueError(
+                    f"device[{position}] is 'auto': a device list names its devices ('cuda:0', 'cuda:1', 'cpu'); "
+                    "use device='auto' alone for the automatic choice."
+                )
+            if not isinstance(entry, (str, torch.device)):
+                raise ValueError(
+                    f"device[{position}] must be a device name or a torch.device, got {type(entry).__name__} {entry!r}."
+                )
+            parsed.append(_parse_one(entry, f"device[{position}]"))
+        return parsed
+    if isinstance(device, str) and device == "auto":
+        return device
+    return _parse_one(device, "device")
+
+
+def _parse_one(device: str | torch.device, name: str) -> torch.device:
+    if isinstance(device, torch.device):
+        return device
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(
+            f"{name} must be 'auto', 'cpu', 'cuda', 'cuda:N', 'mps', a torch.device or a list of devices, "
+            f"got {device!r}."
+        ) from err
+
+
+def resolve_devices(device: object, *, fall_back: bool = False) -> list[torch.device]:
+    """The ``device`` parameter (one device, ``"auto"`` or a list) as usable devices, in order.
+
+    Each entry is resolved as `resolve_device` does (``fall_back`` as there). A list keeps its
+    order and its repeats: ensemble members go round-robin over it (`member_devices`), so
+    naming a device twice gives it twice the members.
+    """
+    parsed = check_device_parameter(device)
+    entries = parsed if isinstance(parsed, list) else [parsed]
+    return [resolve_device(entry, fall_back=fall_back) for entry in entries]
+
+
+def member_devices(n_members: int, devices: list[torch.device]) -> list[torch.device]:
+    """The device of each of ``n_members`` ensemble members: round-robin over ``devices``."""
+    return [devices[index % len(devices)] for index in range(n_members)]
+
+
 def _mps_available() -> bool:
     backend = getattr(torch.backends, "mps", None)
     return bool(backend is not None and backend.is_available())
@@ -80,6 +148,27 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
     if dtype == torch.float64 and device.type == "mps":
         raise ValueError("float64 is not supported on MPS; use inference_precision='float32'.")
     return dtype
+
+
+def cpu_bf16_kind() -> str | None:
+    """The CPU's native bfloat16 hardware: ``"AMX"``, ``"AVX512-BF16"``, or None (none, or unknown).
+
+    Read from the CPU flags in ``/proc/cpuinfo`` (``amx_bf16``, ``avx512_bf16``); other
+    systems report None. Without such hardware bf16 autocast is emulated and slower than float32.
+    """
+    return _cpu_bf16_kind()
+
+
+@functools.lru_cache(maxsize=1)
+def _cpu_bf16_kind() -> str | None:
+    try:
+        with open(_CPUINFO) as handle:
+            flags = next((line.split(":", 1)[1].split() for line in handle if line.startswith("flags")), [])
+    except OSError:
+        return None
+    if "amx_bf16" in flags:
+        return "AMX"
+    return "AVX512-BF16" if "avx512_bf16" in flags else None
 
 
 def autocast_context(device: torch.device, dtype: torch.dtype) -> contextlib.AbstractContextManager:
