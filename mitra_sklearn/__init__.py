@@ -12,7 +12,13 @@ from ._version import __version__
 from .classifier import MitraClassifier
 from .config import MitraConfig, Task
 from .distribution import RegressionDistribution
-from .exceptions import CheckpointIntegrityError, CheckpointNotFoundError, MitraError, MitraOutOfMemoryError
+from .exceptions import (
+    CheckpointIntegrityError,
+    CheckpointNotFoundError,
+    CheckpointWriteError,
+    MitraError,
+    MitraOutOfMemoryError,
+)
 from .model import MitraModel
 from .regressor import MitraRegressor
 
@@ -33,6 +39,7 @@ __all__ = [
     "MitraError",
     "CheckpointNotFoundError",
     "CheckpointIntegrityError",
+    "CheckpointWriteError",
     "MitraOutOfMemoryError",
     "__version__",
 ]

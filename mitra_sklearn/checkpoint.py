@@ -547,7 +547,7 @@ class PretrainedMixin:
         ------
         CheckpointWriteError
             When the folder cannot be written (full disk, read-only); nothing half-written is
-            left under the final names (`save_checkpoint`).
+            left under the final names (``mitra_sklearn.checkpoint.save_checkpoint``).
         """
         save_checkpoint(folder, self.config, self.state_dict())  # type: ignore[attr-defined]
 
