@@ -26,6 +26,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 import pytest  # noqa: E402 - after the environment above
 import torch  # noqa: E402
 
+from mitra_sklearn import _base  # noqa: E402
 from mitra_sklearn import checkpoint as checkpoint_module  # noqa: E402
 from mitra_sklearn.model import MitraConfig, MitraModel  # noqa: E402
 
@@ -72,6 +73,23 @@ def _no_hub_network(monkeypatch, tmp_path_factory):
         return real_getaddrinfo(host, *args, **kwargs)
 
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+@pytest.fixture
+def hub_cache(tmp_path, monkeypatch):
+    """An empty Hub cache of this test (the estimators use the default cache)."""
+    from huggingface_hub import constants
+
+    cache = tmp_path / "hub-cache"
+    cache.mkdir()
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    return cache
+
+
+@pytest.fixture
+def fresh_warnings(monkeypatch):
+    """Forget the once-per-process warnings already given, so this test sees them."""
+    monkeypatch.setattr(_base, "_WARNED_ONCE", set())
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import warnings
 import numpy as np
 import pytest
 
-from mitra_sklearn import MitraClassifier, MitraRegressor, _base
+from mitra_sklearn import MitraClassifier, MitraRegressor
 from mitra_sklearn import checkpoint as checkpoint_module
 from mitra_sklearn._inference import cpu_seconds
 from mitra_sklearn.catalog import DEFAULT_CHAIN, OFFICIAL
@@ -35,23 +35,6 @@ from .conftest import OFFICIAL_LIKE_COMMIT, fake_hub_cache, make_tiny_checkpoint
 
 ESTIMATORS = {Task.CLASSIFICATION: MitraClassifier, Task.REGRESSION: MitraRegressor}
 OTHER_COMMIT = "fedcba9876543210fedcba9876543210fedcba98"
-
-
-@pytest.fixture
-def hub_cache(tmp_path, monkeypatch):
-    """An empty Hub cache of this test (the estimators use the default cache)."""
-    from huggingface_hub import constants
-
-    cache = tmp_path / "hub-cache"
-    cache.mkdir()
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
-    return cache
-
-
-@pytest.fixture
-def fresh_warnings(monkeypatch):
-    """Forget the once-per-process warnings already given, so this test sees them."""
-    monkeypatch.setattr(_base, "_WARNED_ONCE", set())
 
 
 def _official_like(tmp_path, task: Task, seed: int = 0):

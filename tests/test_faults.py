@@ -29,7 +29,7 @@ import numpy as np
 import pytest
 import torch
 
-from mitra_sklearn import MitraClassifier, _base, load_model, save_model
+from mitra_sklearn import MitraClassifier, load_model, save_model
 from mitra_sklearn import checkpoint as checkpoint_module
 from mitra_sklearn._inference import InferenceRunner
 from mitra_sklearn.checkpoint import checkpoint_info, resolve_checkpoint, write_checksums
@@ -48,22 +48,6 @@ ROOT_SKIP = "root writes through chmod: the injected variant of this test covers
 
 
 # ---------------------------------------------------------------------------- fixtures and helpers
-@pytest.fixture
-def hub_cache(tmp_path, monkeypatch):
-    """An empty Hub cache of this test (the default one, as the estimators use it)."""
-    from huggingface_hub import constants
-
-    cache = tmp_path / "hub-cache"
-    cache.mkdir()
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
-    return cache
-
-
-@pytest.fixture
-def fresh_warnings(monkeypatch):
-    monkeypatch.setattr(_base, "_WARNED_ONCE", set())
-
-
 def _data(n: int = 40, n_features: int = 3, seed: int = 0):
     rng = np.random.RandomState(seed)
     X = rng.randn(n, n_features)
