@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from dataclasses import fields
 from typing import Any
 
 from mitra_sklearn.config import Task
 
+from ._command import command_main
 from .config import PRESETS, PriorConfig, TrainConfig, parse_mixture, preset
 
 _DESCRIPTION_TEMPLATE = """Regenerate Mitra weights from the synthetic prior mixture.
@@ -161,33 +163,72 @@ def describe(config: TrainConfig, name: str = "") -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of ``python -m pretraining`` (``evaluate`` and ``generalizability`` parse their own)."""
     parser = argparse.ArgumentParser(prog="python -m pretraining", description=_DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", metavar="command")
     _train_parser(sub)
-    resume_parser = sub.add_parser(
+    _resume_parser(sub)
+    sub.add_parser("presets", help="list the named presets", description="List the named presets with --dry-run details.")
+    _pack_parsers(sub)
+    for name, text in _TOOLS.items():
+        sub.add_parser(name, help=text, add_help=False)
+    return parser
+
+
+#: Commands that own their argument parsing (and --help): name -> help line.
+_TOOLS = {"evaluate": "real-data evaluation against baselines",
+          "generalizability": "generalizability matrix G and performance vector P"}
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Run ``python -m pretraining`` with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in _TOOLS:
+        if argv[0] == "evaluate":
+            from .evaluate import run as tool
+        else:
+            from .generalizability import run as tool
+        tool(argv[1:])
+        return 0
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handlers = {"presets": _presets, "pack": _pack, "unpack": _unpack, "resume": _resume, "train": _train}
+    if args.command not in handlers:
+        parser.print_help()
+        return 0
+    return handlers[args.command](args)
+
+
+main = command_main(run, "python -m pretraining")
+
+
+def _resume_parser(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
         "resume", help="continue a campaign from its committed state",
         description="Continue the run whose newest state is packed in CAMPAIGN (see campaign/README.md): unpack "
                     "it into the run folder unless that holds a newer step, then train with the campaign's config "
                     "(plus any overrides), packing the newest state back into CAMPAIGN after every save.",
     )
-    resume_parser.add_argument("campaign", help="campaign folder (holds train_config.json and state/)")
-    resume_parser.add_argument("--out", help="run folder (default: runs/<campaign folder name>)")
-    resume_parser.add_argument("--steps", type=int, help="change the schedule's length")
-    resume_parser.add_argument("--lr", type=float, help="change the peak learning rate (takes effect at once)")
-    resume_parser.add_argument("--cooldown", type=int, metavar="K",
-                               help="finish the run early: from the resumed step, fall linearly from the current "
-                                    "learning rate to the schedule's floor over K more steps, then stop (sets steps, "
-                                    "cooldown_steps and cosine_steps; a later resume continues the cooldown)")
-    resume_parser.add_argument("--workers", type=int, dest="num_workers", help="data worker processes")
-    resume_parser.add_argument("--time-limit", type=float, help="stop (after saving) after this many seconds")
-    resume_parser.add_argument("--stop-after", type=int, help="stop at this step")
-    resume_parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                               help="change a TrainConfig field (priors.<field> for a prior setting)")
-    resume_parser.add_argument("--device", help="cpu, cuda, ...")
-    resume_parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    sub.add_parser("presets", help="list the named presets", description="List the named presets with --dry-run details.")
+    parser.add_argument("campaign", help="campaign folder (holds train_config.json and state/)")
+    parser.add_argument("--out", help="run folder (default: runs/<campaign folder name>)")
+    parser.add_argument("--steps", type=int, help="change the schedule's length")
+    parser.add_argument("--lr", type=float, help="change the peak learning rate (takes effect at once)")
+    parser.add_argument("--cooldown", type=int, metavar="K",
+                        help="finish the run early: from the resumed step, fall linearly from the current "
+                             "learning rate to the schedule's floor over K more steps, then stop (sets steps, "
+                             "cooldown_steps and cosine_steps; a later resume continues the cooldown)")
+    parser.add_argument("--workers", type=int, dest="num_workers", help="data worker processes")
+    parser.add_argument("--time-limit", type=float, help="stop (after saving) after this many seconds")
+    parser.add_argument("--stop-after", type=int, help="stop at this step")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="change a TrainConfig field (priors.<field> for a prior setting)")
+    parser.add_argument("--device", help="cpu, cuda, ...")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _pack_parsers(sub: argparse._SubParsersAction) -> None:
     pack_parser = sub.add_parser("pack", help="newest checkpoint of a run as small bf16 shards",
                                  description="Write the newest checkpoint of RUN as bf16 safetensors shards + manifest.")
     pack_parser.add_argument("run", help="run folder")
@@ -198,36 +239,30 @@ def main(argv: list[str] | None = None) -> int:
                                    description="Rebuild a packed checkpoint inside RUN; training resumes from it.")
     unpack_parser.add_argument("packed", help="folder holding the shards and manifest.json")
     unpack_parser.add_argument("run", help="run folder")
-    sub.add_parser("evaluate", help="real-data evaluation against baselines", add_help=False)
-    sub.add_parser("generalizability", help="generalizability matrix G and performance vector P", add_help=False)
 
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in ("evaluate", "generalizability"):
-        # These tools own their argument parsing (and --help).
-        if argv[0] == "evaluate":
-            from .evaluate import main as tool
-        else:
-            from .generalizability import main as tool
-        return int(tool(argv[1:]) or 0)
-    args = parser.parse_args(argv)
-    if args.command == "presets":
-        for name, config in PRESETS.items():
-            print(describe(config, name) + "\n")
-        return 0
-    if args.command in ("pack", "unpack"):
-        from .runfolder import pack, unpack
 
-        if args.command == "pack":
-            for path in pack(args.run, args.out, max_mib=args.max_mib, with_state=not args.weights_only):
-                print(f"{path} ({path.stat().st_size / 2**20:.2f} MiB)")
-        else:
-            print(f"unpacked into {unpack(args.packed, args.run)}")
-        return 0
-    if args.command == "resume":
-        return _resume(args)
-    if args.command != "train":
-        parser.print_help()
-        return 0
+def _presets(args: argparse.Namespace) -> int:
+    for name, config in PRESETS.items():
+        print(describe(config, name) + "\n")
+    return 0
+
+
+def _pack(args: argparse.Namespace) -> int:
+    from .runfolder import pack
+
+    for path in pack(args.run, args.out, max_mib=args.max_mib, with_state=not args.weights_only):
+        print(f"{path} ({path.stat().st_size / 2**20:.2f} MiB)")
+    return 0
+
+
+def _unpack(args: argparse.Namespace) -> int:
+    from .runfolder import unpack
+
+    print(f"unpacked into {unpack(args.packed, args.run)}")
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
     config = build_config(args)
     if args.dry_run:
         print(describe(config, args.preset))

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .._command import command_main
 from ..realdata import SUITES, dataset_names, load_suite
 from .baselines import BASELINE_PACKAGES
 from .metrics import Task
@@ -95,23 +96,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-repeats", type=int, default=None,
                         help="with --from-csv: keep only the first N repeats (to compare runs made with fewer)")
     return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command-line entry point (``python -m pretraining.evaluate`` / ``python -m pretraining evaluate``).
-
-    Parameters
-    ----------
-    argv : sequence of str, optional
-        Arguments (default ``sys.argv[1:]``).
-
-    Returns
-    -------
-    int
-        Exit status (0).
-    """
-    run(argv)
-    return 0
 
 
 def run(argv: Sequence[str] | None = None) -> pd.DataFrame:
@@ -223,3 +207,6 @@ def _write_report(
     print(report)
     print(f"\nwrote {out / 'results.csv'}, {out / 'results.md'}" + (f", {png}" if png else ""), file=sys.stderr)
     return results
+
+
+main = command_main(run, "python -m pretraining evaluate")

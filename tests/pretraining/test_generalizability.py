@@ -199,7 +199,7 @@ def test_stream_and_eval_tables_use_the_one_split(monkeypatch):
         return real(rng, y, n_support, task, n_classes, tries)
 
     monkeypatch.setattr(data, "split_support_query", spy)
-    monkeypatch.setattr(gz, "split_support_query", spy)
+    monkeypatch.setattr(gz.tables, "split_support_query", spy)
     config = PriorConfig(n_support=(8, 16), n_query=(4, 8), n_features=(2, 4))
     data.SyntheticTableStream("classification", 2, config, prior="dt", seed=0, rank=0, world_size=1).make_batch(0)
     assert calls and set(calls) == {3}  # the stream: up to 3 re-splits
