@@ -677,7 +677,9 @@ def _read_weights(path: Path) -> dict[str, torch.Tensor]:
         raise _damaged(path, problem)
     _verify_content(path)
     try:
-        return load_file(str(path), device="cpu")
+        # safetensors maps the file into memory: copied, so that a model never changes (or crashes
+        # with SIGBUS) when its file is rewritten or truncated in place after loading.
+        return {name: tensor.clone() for name, tensor in load_file(str(path), device="cpu").items()}
     except Exception as err:  # safetensors raises its own error type for corrupt files
         raise _damaged(path, f"cannot be read by safetensors ({err})") from err
 

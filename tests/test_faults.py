@@ -495,6 +495,7 @@ def test_a_file_rewritten_in_place_with_the_same_size_and_mtime_is_read_anew(tmp
     second = load_model(folder, use_cache=True)
     assert second is not first
     torch.testing.assert_close(second.state_dict(), _model(1).state_dict())
+    torch.testing.assert_close(first.state_dict(), _model(0).state_dict())  # loaded weights are not the file's map
 
 
 _LOCK_HOLDER = """
