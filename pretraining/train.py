@@ -332,77 +332,35 @@ def train(
     if device.type == "cpu":
         _return_freed_memory_to_the_system()
     torch.manual_seed(config.seed + dist.rank)
-    micro = config.micro_batch_size or max(1, config.batch_size // dist.world_size)
-    accumulation = max(1, config.batch_size // (micro * dist.world_size))
-    if micro * dist.world_size * accumulation != config.batch_size:
-        raise ValueError(
-            f"batch_size {config.batch_size} is not micro_batch_size {micro} x world size {dist.world_size} x "
-            "an integer number of accumulation steps."
-        )
-
-    model = MitraModel(model_config(config)).to(device)
-    model.gradient_checkpointing = config.gradient_checkpointing
-    optimizer = build_optimizer(model, config, device)
-    # One factor for every group: Muon's rate follows the schedule of AdamW's.
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, config))
-
-    state, averaged = TrainingState(), None
-    checkpoint = run.latest_checkpoint() if resume else None
-    if checkpoint is not None:
-        state, averaged = _restore(run, checkpoint, model, optimizer, scheduler, config, device)
-        if dist.is_main:
-            run.drop_log_after(state.step)
-    elif config.init_from is not None:
-        _warm_start(model, config)
-    if averaged is None and config.ema_decay is not None:  # a new run, or averaging switched on at resume
-        averaged = WeightAverage(model, config.ema_decay)
+    micro, accumulation = _micro_batches(config, dist.world_size)
+    trained = _Trained.start(run, config, device, dist, resume)
     if dist.is_main:
         run.write_config(config.to_dict())
-
-    forward_model: nn.Module = torch.compile(model) if config.compile else model
-    if dist.world_size > 1:
-        forward_model = nn.parallel.DistributedDataParallel(
-            forward_model, device_ids=[device.index] if device.type == "cuda" else None
-        )
-    stream = SyntheticTableStream(
-        config.task, micro, config.priors, seed=config.seed, rank=dist.rank, world_size=dist.world_size,
-        same_shape_per_batch=config.same_shape_per_batch, start_batch=state.step * accumulation,
-    )
-    loader = torch.utils.data.DataLoader(
-        stream, batch_size=None, num_workers=config.num_workers, pin_memory=device.type == "cuda",
-        worker_init_fn=_worker_init if config.num_workers else None,
-        prefetch_factor=4 if config.num_workers else None, persistent_workers=config.num_workers > 0,
-    )
+    forward_model = _parallel(trained.model, config, dist, device)
+    batches = iter(_loader(config, micro, accumulation, dist, trained.state, device))
     eval_batches = _held_out_batches(config, micro) if dist.is_main else []
 
+    model, state, averaged, checkpoint = trained.model, trained.state, trained.averaged, trained.checkpoint
     final_step = min(config.steps, stop_after) if stop_after is not None else config.steps
     schedule, meter = Schedule(config, final_step), ThroughputMeter(device)
     bar = progress_bar(config.steps, "pretraining", "step", enabled=progress and dist.is_main, initial=state.step)
-    batches = iter(loader)
     seconds_before = state.train_seconds
     if dist.is_main and state.step == 0:
         run.log({"step": 0, **_evaluations(model, averaged, eval_batches, config, device, real_data=False)})
 
     stopped_early = False
     while state.step < final_step:
-        loss, grad_norm = _optimizer_step(forward_model, model, optimizer, batches, meter, accumulation, dist, config,
-                                          device)
-        scheduler.step()
+        loss, grad_norm = _optimizer_step(forward_model, model, trained.optimizer, batches, meter, accumulation, dist,
+                                          config, device)
+        trained.scheduler.step()
         if averaged is not None:
             averaged.update(model)
         state.step += 1
         state.tables_seen += config.batch_size
         state.train_seconds = seconds_before + schedule.elapsed()
         meter.count(config.batch_size)
-
         if schedule.log_due(state.step):
-            record = {"step": state.step, "loss": dist.mean(loss), **_learning_rates(scheduler, config),
-                      "grad_norm": float(grad_norm), **meter.window(), "tables_seen": state.tables_seen,
-                      "train_seconds": state.train_seconds}
-            if dist.is_main:
-                run.log(record)
-                if bar is not None:
-                    bar.set_postfix(loss=f"{record['loss']:.4f}", tables_s=f"{record['tables_per_s']:.1f}")
+            _log_step(run, bar, dist, state, loss, grad_norm, trained.scheduler, config, meter)
         if bar is not None:
             bar.update(1)
 
@@ -411,8 +369,8 @@ def train(
         saved = schedule.save_due(state.step, evaluate)
         if saved:
             if dist.is_main:
-                checkpoint = run.save(model, optimizer, scheduler, state, config.to_dict(), config.keep_checkpoints,
-                                      averaged=averaged)
+                checkpoint = run.save(model, trained.optimizer, trained.scheduler, state, config.to_dict(),
+                                      config.keep_checkpoints, averaged=averaged)
             schedule.saved()
         if dist.is_main and evaluate:
             run.log({"step": state.step, **_evaluations(model, averaged, eval_batches, config, device,
@@ -429,6 +387,86 @@ def train(
     if dist.world_size > 1:
         torch.distributed.barrier()
     return TrainResult(step=state.step, checkpoint=checkpoint, log_path=run.log_path, stopped_early=stopped_early)
+
+
+def _micro_batches(config: TrainConfig, world_size: int) -> tuple[int, int]:
+    """Tables per forward pass per rank, and micro-batches per optimizer step."""
+    micro = config.micro_batch_size or max(1, config.batch_size // world_size)
+    accumulation = max(1, config.batch_size // (micro * world_size))
+    if micro * world_size * accumulation != config.batch_size:
+        raise ValueError(
+            f"batch_size {config.batch_size} is not micro_batch_size {micro} x world size {world_size} x "
+            "an integer number of accumulation steps."
+        )
+    return micro, accumulation
+
+
+@dataclass
+class _Trained:
+    """What training changes: the model, its optimizer and schedule, the state and weight average."""
+
+    model: MitraModel
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    state: TrainingState
+    averaged: WeightAverage | None
+    checkpoint: Path | None
+
+    @classmethod
+    def start(cls, run: RunFolder, config: TrainConfig, device: torch.device, dist: _Dist, resume: bool) -> _Trained:
+        """A new model (or warm start), or the newest checkpoint's everything when resuming."""
+        model = MitraModel(model_config(config)).to(device)
+        model.gradient_checkpointing = config.gradient_checkpointing
+        optimizer = build_optimizer(model, config, device)
+        # One factor for every group: Muon's rate follows the schedule of AdamW's.
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, config))
+        state, averaged = TrainingState(), None
+        checkpoint = run.latest_checkpoint() if resume else None
+        if checkpoint is not None:
+            state, averaged = _restore(run, checkpoint, model, optimizer, scheduler, config, device)
+            if dist.is_main:
+                run.drop_log_after(state.step)
+        elif config.init_from is not None:
+            _warm_start(model, config)
+        if averaged is None and config.ema_decay is not None:  # a new run, or averaging switched on at resume
+            averaged = WeightAverage(model, config.ema_decay)
+        return cls(model, optimizer, scheduler, state, averaged, checkpoint)
+
+
+def _parallel(model: MitraModel, config: TrainConfig, dist: _Dist, device: torch.device) -> nn.Module:
+    """The module the forward passes go through: compiled and/or wrapped in DDP as configured."""
+    forward_model: nn.Module = torch.compile(model) if config.compile else model
+    if dist.world_size > 1:
+        forward_model = nn.parallel.DistributedDataParallel(
+            forward_model, device_ids=[device.index] if device.type == "cuda" else None
+        )
+    return forward_model
+
+
+def _loader(config: TrainConfig, micro: int, accumulation: int, dist: _Dist, state: TrainingState,
+            device: torch.device) -> torch.utils.data.DataLoader:
+    """This rank's training batches, from the batch the resumed step would have read next."""
+    stream = SyntheticTableStream(
+        config.task, micro, config.priors, seed=config.seed, rank=dist.rank, world_size=dist.world_size,
+        same_shape_per_batch=config.same_shape_per_batch, start_batch=state.step * accumulation,
+    )
+    return torch.utils.data.DataLoader(
+        stream, batch_size=None, num_workers=config.num_workers, pin_memory=device.type == "cuda",
+        worker_init_fn=_worker_init if config.num_workers else None,
+        prefetch_factor=4 if config.num_workers else None, persistent_workers=config.num_workers > 0,
+    )
+
+
+def _log_step(run: RunFolder, bar: Any, dist: _Dist, state: TrainingState, loss: torch.Tensor,
+              grad_norm: torch.Tensor, scheduler: Any, config: TrainConfig, meter: ThroughputMeter) -> None:
+    """One line of ``log.jsonl`` (the loss averaged over ranks: every rank must call this)."""
+    record = {"step": state.step, "loss": dist.mean(loss), **_learning_rates(scheduler, config),
+              "grad_norm": float(grad_norm), **meter.window(), "tables_seen": state.tables_seen,
+              "train_seconds": state.train_seconds}
+    if dist.is_main:
+        run.log(record)
+        if bar is not None:
+            bar.set_postfix(loss=f"{record['loss']:.4f}", tables_s=f"{record['tables_per_s']:.1f}")
 
 
 def _optimizer_step(
