@@ -53,9 +53,9 @@ import json
 import math
 import os
 import re
+import secrets
 import shutil
 import socket
-import tempfile
 import threading
 import time
 from collections import OrderedDict
@@ -1278,8 +1278,11 @@ def write_files_atomically(folder: str | os.PathLike, contents: Iterable[tuple[s
         folder.mkdir(parents=True, exist_ok=True)
         for name, data in contents:
             current, size = folder / name, len(data)
-            handle, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
-            written.append((Path(tmp), current))
+            # A name of its own per writer; mode 0o666 less the umask, as an ordinary file (mkstemp's
+            # 0o600 would hide a shared checkpoint from the other users).
+            tmp = folder / f".{name}.{os.getpid()}-{secrets.token_hex(4)}.tmp"
+            handle = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+            written.append((tmp, current))
             with os.fdopen(handle, "wb") as out:
                 _write_bytes(out, data)
                 out.flush()

@@ -253,6 +253,9 @@ def _model(seed: int = 0, dim: int = 16) -> MitraModel:
 def test_save_on_a_full_disk_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     folder = tmp_path / "ckpt"
     save_model(_model(0), folder)
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert (folder / "model.safetensors").stat().st_mode & 0o777 == 0o666 & ~umask  # an ordinary file, not 0o600
     before = _folder_bytes(folder)
     full_disk(monkeypatch)
     with pytest.raises(CheckpointWriteError) as caught:
