@@ -198,7 +198,12 @@ def run(argv: Sequence[str] | None = None) -> int:
     if args.command not in handlers:
         parser.print_help()
         return 0
-    return handlers[args.command](args)
+    from .runfolder import RunFolderInUseError
+
+    try:
+        return handlers[args.command](args)
+    except RunFolderInUseError as err:  # a user's situation, not a bug: a message, no traceback
+        raise SystemExit(f"error: {err}") from None
 
 
 main = command_main(run, "python -m pretraining")

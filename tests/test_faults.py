@@ -533,6 +533,19 @@ def test_a_second_pretraining_run_in_the_same_folder_refuses(tmp_path):
     RunFolder(folder).unlock()
 
 
+def test_the_command_line_refuses_a_folder_in_use_with_a_message(tmp_path):
+    from pretraining.cli import main as cli_main
+
+    folder = tmp_path / "run"
+    holder = _hold_lock(folder)
+    try:
+        with pytest.raises(SystemExit) as caught:
+            cli_main(["train", "--preset", "tiny", "--steps", "1", "--out", str(folder), "--no-progress"])
+    finally:
+        holder.communicate("done\n", timeout=60)
+    assert str(caught.value).startswith(f"error: The run folder {folder} is in use by another pretraining run")
+
+
 def test_a_killed_runs_lock_is_released(tmp_path):
     folder = tmp_path / "run"
     holder = _hold_lock(folder)
