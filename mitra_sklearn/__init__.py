@@ -9,6 +9,7 @@ found.
 """
 
 from ._version import __version__
+from .checkpoint import load_model, save_model
 from .classifier import MitraClassifier
 from .config import MitraConfig, Task
 from .distribution import RegressionDistribution
@@ -21,11 +22,6 @@ from .exceptions import (
 )
 from .model import MitraModel
 from .regressor import MitraRegressor
-
-#: Load a checkpoint (shipped name, local folder or Hub repo id): `MitraModel.from_pretrained`.
-load_model = MitraModel.from_pretrained
-#: Write a model as ``config.json`` + ``model.safetensors``: `MitraModel.save_pretrained`.
-save_model = MitraModel.save_pretrained
 
 __all__ = [
     "MitraClassifier",

@@ -34,6 +34,7 @@ from .checkpoint import (
     checkpoint_info,
     declared_defaults,
     load_config,
+    load_model_files,
     resolve_checkpoint,
     resolve_default_checkpoint,
     resolve_pinned,
@@ -355,7 +356,7 @@ class MitraEstimatorBase(BaseEstimator):
                           ) -> MitraModel:
         """The weights recorded in fit (`_pinned_files`, or ``files`` found by it) on ``device``."""
         files = files or self._pinned_files()
-        model = MitraModel.from_files(files, device=device or self.device_, use_cache=True)
+        model = load_model_files(files, device=device or self.device_, use_cache=True)
         self._check_config(model.config, files)
         return model
 

@@ -2,8 +2,9 @@
 
 This module alone knows the files of a checkpoint (``config.json`` + ``model.safetensors``, the
 official format, and the optional ``<file>.sha256`` checksums) and where they can come from.
-Models get ``from_pretrained`` / ``save_pretrained`` from `PretrainedMixin`; the same two are
-``mitra_sklearn.load_model`` and ``mitra_sklearn.save_model``.
+Loading and saving are functions here (`load_model`, `load_model_files`, `save_model`) that
+build the model class they are given (`mitra_sklearn.model.MitraModel` by default): the model
+module knows no files. ``MitraModel.from_pretrained`` / ``save_pretrained`` are aliases of them.
 
 Resolution order for a checkpoint reference:
 
@@ -71,6 +72,7 @@ import torch
 from .catalog import DEFAULT_CHAIN, CheckpointDefaults, official_checkpoint
 from .config import MitraConfig, Task
 from .exceptions import CheckpointIntegrityError, CheckpointNotFoundError, CheckpointWriteError
+from .model import MitraModel
 
 __all__ = [
     "CONFIG_NAME",
@@ -80,7 +82,9 @@ __all__ = [
     "CheckpointFiles",
     "CheckpointInfo",
     "DefaultCheckpoint",
-    "PretrainedMixin",
+    "load_model",
+    "load_model_files",
+    "save_model",
     "default_checkpoint",
     "resolve_default_checkpoint",
     "shipped_checkpoints",
@@ -98,7 +102,7 @@ __all__ = [
     "is_checkpoint_folder",
 ]
 
-ModelT = TypeVar("ModelT", bound="PretrainedMixin")
+ModelT = TypeVar("ModelT", bound=torch.nn.Module)
 T = TypeVar("T")
 
 CONFIG_NAME = "config.json"
@@ -438,118 +442,132 @@ def resolve_checkpoint(
     return CheckpointFiles(fetch(CONFIG_NAME), fetch(WEIGHTS_NAME), source="hub")
 
 
-class PretrainedMixin:
-    """``from_pretrained`` / ``save_pretrained`` for a model class built from a `MitraConfig`.
+def load_model(
+    checkpoint: str | os.PathLike,
+    *,
+    model_class: type[ModelT] = MitraModel,  # type: ignore[assignment]
+    revision: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    token: str | bool | None = None,
+    local_files_only: bool = False,
+    device: str | torch.device = "cpu",
+    use_cache: bool = False,
+    force_download: bool = False,
+) -> ModelT:
+    """Load a checkpoint in evaluation mode (``mitra_sklearn.load_model``, ``MitraModel.from_pretrained``).
 
-    The model class (``MitraModel``) inherits this; it needs ``__init__(config)``, ``config``,
-    ``state_dict`` and ``load_state_dict`` (an ``nn.Module``). Keeping the file code here lets the
-    model module own the network only.
+    Parameters
+    ----------
+    checkpoint : str or path-like
+        Shipped checkpoint name, local folder, or Hugging Face repo id (in this order, see
+        the module docstring).
+    model_class : type, default=MitraModel
+        The class built from the checkpoint's `MitraConfig` (``model_class(config)``, an
+        ``nn.Module`` whose state dict the weights fill).
+    revision, cache_dir, token, local_files_only
+        Passed to ``huggingface_hub.hf_hub_download`` for Hub checkpoints.
+    device : str or torch.device, default='cpu'
+        Where to put the weights.
+    use_cache : bool, default=False
+        Return the model shared by every caller that loaded the same unchanged files onto
+        the same device in this process (the estimators do). A shared model must not be
+        modified in place: that would change every fitted estimator using it. The default
+        returns a model of your own.
+    force_download : bool, default=False
+        Download a Hub checkpoint again although it is in the Hub cache: the repair of a
+        damaged cached copy (a `CheckpointIntegrityError` suggests it).
+
+    Returns
+    -------
+    model
+        An instance of ``model_class``.
+
+    Raises
+    ------
+    CheckpointNotFoundError
+        When the files cannot be found or downloaded (the message names the offline ways).
+    CheckpointIntegrityError
+        When a file is corrupt, fails its checksum, or does not fit its config.
     """
+    files = resolve_checkpoint(checkpoint, revision=revision, cache_dir=cache_dir, token=token,
+                               local_files_only=local_files_only, force_download=force_download)
+    return load_model_files(files, model_class=model_class, device=device, use_cache=use_cache)
 
-    config: MitraConfig
 
-    @classmethod
-    def from_pretrained(
-        cls: type[ModelT],
-        checkpoint: str | os.PathLike,
-        *,
-        revision: str | None = None,
-        cache_dir: str | os.PathLike | None = None,
-        token: str | bool | None = None,
-        local_files_only: bool = False,
-        device: str | torch.device = "cpu",
-        use_cache: bool = False,
-        force_download: bool = False,
-    ) -> ModelT:
-        """Load a checkpoint in evaluation mode (also available as ``mitra_sklearn.load_model``).
+def load_model_files(
+    files: CheckpointFiles,
+    *,
+    model_class: type[ModelT] = MitraModel,  # type: ignore[assignment]
+    device: str | torch.device = "cpu",
+    use_cache: bool = False,
+) -> ModelT:
+    """Load a checkpoint already resolved (`resolve_checkpoint`, `resolve_pinned`).
 
-        Parameters
-        ----------
-        checkpoint : str or path-like
-            Shipped checkpoint name, local folder, or Hugging Face repo id (in this order, see
-            the module docstring).
-        revision, cache_dir, token, local_files_only
-            Passed to ``huggingface_hub.hf_hub_download`` for Hub checkpoints.
-        force_download : bool, default=False
-            Download a Hub checkpoint again although it is in the Hub cache: the repair of a
-            damaged cached copy (a `CheckpointIntegrityError` suggests it).
-        device : str or torch.device, default='cpu'
-            Where to put the weights.
-        use_cache : bool, default=False
-            Return the model shared by every caller that loaded the same unchanged files onto
-            the same device in this process (the estimators do). A shared model must not be
-            modified in place: that would change every fitted estimator using it. The default
-            returns a model of your own.
+    Parameters
+    ----------
+    files : CheckpointFiles
+        The checkpoint's two files.
+    model_class, device, use_cache
+        As in `load_model`.
 
-        Returns
-        -------
-        model
-            An instance of the class this is called on.
+    Returns
+    -------
+    model
+        An instance of ``model_class``.
 
-        Raises
-        ------
-        CheckpointNotFoundError
-            When the files cannot be found or downloaded (the message names the offline ways).
-        CheckpointIntegrityError
-            When a file is corrupt, fails its checksum, or does not fit its config.
-        """
-        files = resolve_checkpoint(checkpoint, revision=revision, cache_dir=cache_dir, token=token,
-                                   local_files_only=local_files_only, force_download=force_download)
-        return cls.from_files(files, device=device, use_cache=use_cache)
+    Notes
+    -----
+    Files replaced while they are read (another process saving the checkpoint) are read
+    again, so config and weights always come from one version. The shared models
+    (``use_cache``) are keyed by the SHA-256 of both files.
+    """
+    device = torch.device(device)
+    if not use_cache:
+        return _read_consistently(files, partial(_build_model, model_class, files, device))
 
-    @classmethod
-    def from_files(
-        cls: type[ModelT], files: CheckpointFiles, *, device: str | torch.device = "cpu", use_cache: bool = False
-    ) -> ModelT:
-        """Load a checkpoint already resolved (`mitra_sklearn.checkpoint.resolve_checkpoint`, ``resolve_pinned``).
-
-        Parameters
-        ----------
-        files : CheckpointFiles
-            The checkpoint's two files.
-        device, use_cache
-            As in `from_pretrained`.
-
-        Returns
-        -------
-        model
-            An instance of the class this is called on.
-
-        Notes
-        -----
-        Files replaced while they are read (another process saving the checkpoint) are read
-        again, so config and weights always come from one version. The shared models
-        (``use_cache``) are keyed by the SHA-256 of both files.
-        """
-        device = torch.device(device)
-        if not use_cache:
-            return _read_consistently(files, partial(_build_model, cls, files, device))
-
-        def shared_or_built() -> tuple[tuple, ModelT]:
-            key = (cls, _sha256(files.config_path), _sha256(files.weights_path), str(device))
-            with _CACHE_LOCK:
-                model = _MODEL_CACHE.get(key)
-            return key, model if model is not None else _build_model(cls, files, device)
-
-        key, model = _read_consistently(files, shared_or_built)
+    def shared_or_built() -> tuple[tuple, ModelT]:
+        key = (model_class, _sha256(files.config_path), _sha256(files.weights_path), str(device))
         with _CACHE_LOCK:
-            model = _MODEL_CACHE.setdefault(key, model)  # another thread's copy, if it was first
-            _MODEL_CACHE.move_to_end(key)
-            while len(_MODEL_CACHE) > _MODEL_CACHE_SIZE:
-                _MODEL_CACHE.popitem(last=False)
-        return model
+            model = _MODEL_CACHE.get(key)
+        return key, model if model is not None else _build_model(model_class, files, device)
 
-    def save_pretrained(self, folder: str | os.PathLike) -> None:
-        """Write ``config.json`` and ``model.safetensors`` in the official format (also
-        ``mitra_sklearn.save_model(model, folder)``).
+    key, model = _read_consistently(files, shared_or_built)
+    with _CACHE_LOCK:
+        model = _MODEL_CACHE.setdefault(key, model)  # another thread's copy, if it was first
+        _MODEL_CACHE.move_to_end(key)
+        while len(_MODEL_CACHE) > _MODEL_CACHE_SIZE:
+            _MODEL_CACHE.popitem(last=False)
+    return model
 
-        Raises
-        ------
-        CheckpointWriteError
-            When the folder cannot be written (full disk, read-only); nothing half-written is
-            left under the final names (``mitra_sklearn.checkpoint.save_checkpoint``).
-        """
-        save_checkpoint(folder, self.config, self.state_dict())  # type: ignore[attr-defined]
+
+def save_model(model: Any, folder: str | os.PathLike) -> None:
+    """Write a model's ``config.json`` and ``model.safetensors`` in the official format
+    (``mitra_sklearn.save_model``, ``MitraModel.save_pretrained``).
+
+    Parameters
+    ----------
+    model : MitraModel
+        Any module with a `MitraConfig` as ``config`` and a ``state_dict``.
+    folder : str or path-like
+        Created if missing; its two files are replaced.
+
+    Raises
+    ------
+    CheckpointWriteError
+        When the folder cannot be written (full disk, read-only); nothing half-written is
+        left under the final names (`save_checkpoint`).
+    """
+    save_checkpoint(folder, model.config, model.state_dict())
+
+
+# The model module knows no files; its classic names are thin aliases of the functions above.
+def _from_pretrained(cls: type[ModelT], checkpoint: str | os.PathLike, **kwargs: Any) -> ModelT:
+    """Alias of `mitra_sklearn.checkpoint.load_model` that builds this class."""
+    return load_model(checkpoint, model_class=cls, **kwargs)
+
+
+MitraModel.from_pretrained = classmethod(_from_pretrained)  # type: ignore[attr-defined]
+MitraModel.save_pretrained = save_model  # type: ignore[attr-defined]
 
 
 def load_config(checkpoint_files: CheckpointFiles) -> MitraConfig:

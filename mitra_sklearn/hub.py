@@ -11,12 +11,8 @@ import warnings
 
 from .checkpoint import *  # noqa: F401,F403 - the old public names
 from .checkpoint import __all__ as _checkpoint_names
-from .model import MitraModel
 
-load_model = MitraModel.from_pretrained
-save_model = MitraModel.save_pretrained
-
-__all__ = [*_checkpoint_names, "load_model", "save_model"]
+__all__ = list(_checkpoint_names)
 
 warnings.warn(
     "mitra_sklearn.hub is deprecated; use mitra_sklearn.load_model / save_model and mitra_sklearn.checkpoint.",

@@ -30,7 +30,6 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from .checkpoint import PretrainedMixin
 from .config import MitraConfig
 
 # MitraConfig lives in mitra_sklearn.config and is re-exported here.
@@ -368,7 +367,7 @@ class SupportCache:
     n_features: int
 
 
-class MitraModel(PretrainedMixin, nn.Module):
+class MitraModel(nn.Module):
     """The Mitra 2D attention transformer (``Tab2D`` of the official code).
 
     Parameters

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from mitra_sklearn.checkpoint import resolve_checkpoint
+from mitra_sklearn.checkpoint import load_model_files, resolve_checkpoint, save_model
 from mitra_sklearn.config import MitraConfig, Task
 from mitra_sklearn.model import MitraModel
 from mitra_sklearn.tasks import regression_bin_centres
@@ -62,6 +62,6 @@ def binned_from_scalar(scalar: MitraModel, n_bins: int, sigma: float = 0.05) -> 
 def save_binned_from_scalar(checkpoint: str | os.PathLike, out: str | os.PathLike, n_bins: int,
                             sigma: float = 0.05) -> Path:
     """`binned_from_scalar` of a checkpoint (shipped name, folder or repo id), saved to ``out``."""
-    scalar = MitraModel.from_files(resolve_checkpoint(checkpoint), device=torch.device("cpu"))
-    binned_from_scalar(scalar, n_bins, sigma).save_pretrained(str(out))
+    scalar = load_model_files(resolve_checkpoint(checkpoint), device=torch.device("cpu"))
+    save_model(binned_from_scalar(scalar, n_bins, sigma), out)
     return Path(out)

@@ -61,6 +61,7 @@ from mitra_sklearn.checkpoint import (
     load_state_dict,
     resolve_checkpoint,
     save_checkpoint,
+    save_model,
     write_files_atomically,
 )
 from mitra_sklearn.config import MitraConfig
@@ -232,7 +233,7 @@ class RunFolder:
             train_state.update(training_weights=model.state_dict(), ema_updates=averaged.updates)
         tmp = self.checkpoints / f".tmp-step-{state.step:07d}-{os.getpid()}"
         with self._writing(f"the checkpoint of step {state.step}", tmp):
-            (model if averaged is None else averaged.model).save_pretrained(tmp)
+            save_model(model if averaged is None else averaged.model, tmp)
             write_files_atomically(tmp, [(STATE_NAME, _torch_bytes(train_state))])
             shutil.rmtree(final, ignore_errors=True)
             os.replace(tmp, final)

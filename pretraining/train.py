@@ -32,6 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from mitra_sklearn.checkpoint import load_model
 from mitra_sklearn.config import MitraConfig, Task
 from mitra_sklearn.devices import autocast_context, resolve_precision
 from mitra_sklearn.model import MitraModel
@@ -591,7 +592,7 @@ def _warm_start(model: MitraModel, config: TrainConfig) -> None:
         if newest is None:
             raise FileNotFoundError(f"init_from={source!r}: the run folder has no checkpoint")
         source = str(newest)
-    trained = MitraModel.from_pretrained(source)
+    trained = load_model(source)
     weights = trained.state_dict()
     if trained.config != model.config:
         deeper = dataclasses.replace(trained.config, n_layers=model.config.n_layers) == model.config
@@ -674,7 +675,7 @@ def _restore_weights(
     A checkpoint saved with an average exports the average (``model.safetensors``) and keeps the
     training weights in its training state; one saved without exports the training weights.
     """
-    exported = MitraModel.from_pretrained(checkpoint, device=device).state_dict()
+    exported = load_model(checkpoint, device=device).state_dict()
     training = saved.get("training_weights")
     model.load_state_dict(exported if training is None else training)
     if training is None or config.ema_decay is None:
