@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import threading
@@ -61,10 +62,8 @@ class PeakMemory:
 
 
 def _return_free_heap_to_the_os() -> None:
-    try:
+    with contextlib.suppress(OSError, AttributeError):  # not glibc
         ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc
-        pass
 
 
 def timed_with_peak(fn: Callable[[], Any], device: torch.device | str = "cpu") -> tuple[Any, float, float]:

@@ -9,7 +9,8 @@ import torch
 __all__ = ["official_tab2d"]
 
 
-def official_tab2d(dim: int, n_layers: int, n_heads: int, device: torch.device, path: str | None = None) -> torch.nn.Module:
+def official_tab2d(dim: int, n_layers: int, n_heads: int, device: torch.device,
+                   path: str | None = None) -> torch.nn.Module:
     """The official classifier model of this shape on ``device``, with random weights.
 
     ``path`` is a folder holding the ``autogluon`` package (``scripts/vendor_official.py`` writes

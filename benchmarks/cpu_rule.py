@@ -56,7 +56,8 @@ def time_member(checkpoint: str, support: int, query: int, features: int, thread
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--sizes", nargs="+", default=["256x1000x10", "1024x1000x10", "2048x1000x10", "1024x1000x20", "4096x256x10"],
+    parser.add_argument("--sizes", nargs="+",
+                        default=["256x1000x10", "1024x1000x10", "2048x1000x10", "1024x1000x20", "4096x256x10"],
                         help="support x query x features cases")
     parser.add_argument("--skip-shipped", action="store_true")
     args = parser.parse_args()

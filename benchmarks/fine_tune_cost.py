@@ -25,7 +25,8 @@ from mitra_sklearn.checkpoint import shipped_default
 
 SETTINGS = (False, True, "mitra-v2")
 TABLES = {
-    "breast_cancer (binary)": (load_breast_cancer, MitraClassifier, lambda m, X, y: roc_auc_score(y, m.predict_proba(X)[:, 1])),
+    "breast_cancer (binary)": (load_breast_cancer, MitraClassifier,
+                               lambda m, X, y: roc_auc_score(y, m.predict_proba(X)[:, 1])),
     "wine (3 classes)": (load_wine, MitraClassifier, lambda m, X, y: accuracy_score(y, m.predict(X))),
     "diabetes (regression)": (load_diabetes, MitraRegressor, lambda m, X, y: r2_score(y, m.predict(X))),
 }

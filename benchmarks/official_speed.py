@@ -22,6 +22,7 @@ site-packages) to ``sys.path`` for machines where it cannot be pip-installed.
 from __future__ import annotations
 
 import argparse
+import functools
 import time
 from collections.abc import Callable
 
@@ -73,9 +74,23 @@ def measure(fn: Callable[[], object], device: torch.device, repeats: int) -> tup
     return min(times), memory.peak_gib
 
 
+def official_predict(official: torch.nn.Module, xs: torch.Tensor, ys: torch.Tensor, x_query: np.ndarray,
+                     pad_f: torch.Tensor, pad_s: torch.Tensor, device: torch.device) -> list[torch.Tensor]:
+    """The official model on ``x_query`` as AutoGluon runs it: chunks of ``OFFICIAL_CHUNK`` rows,
+    the whole support set re-run for every chunk, under bf16 autocast."""
+    outputs = []
+    with torch.no_grad(), torch.autocast(device_type=device.type, dtype=torch.bfloat16):
+        for start in range(0, len(x_query), OFFICIAL_CHUNK):
+            xq = torch.as_tensor(x_query[start : start + OFFICIAL_CHUNK], device=device)[None]
+            pad_q = torch.zeros(1, xq.shape[1], dtype=torch.bool, device=device)
+            outputs.append(official(xs.clone(), ys.clone(), xq, pad_f, pad_s, pad_q).float().cpu())
+    return outputs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cases", default="small", help="'small', 'all' or comma-separated names of " + ", ".join(CASES))
+    parser.add_argument("--cases", default="small",
+                        help="'small', 'all' or comma-separated names of " + ", ".join(CASES))
     parser.add_argument("--dim", type=int, default=512)
     parser.add_argument("--layers", type=int, default=12)
     parser.add_argument("--heads", type=int, default=4)
@@ -113,10 +128,7 @@ def main() -> None:
         x_support = rng.randn(support, features).astype(np.float32)
         y_support = rng.randint(0, 10, support)
         x_query = rng.randn(query, features).astype(np.float32)
-
-        def run_ours() -> np.ndarray:
-            return runner.predict(x_support, y_support, x_query)
-
+        run_ours = functools.partial(runner.predict, x_support, y_support, x_query)
         ours_s, ours_gib = measure(run_ours, device, args.repeats)
         flops = inference_flops(args.dim, args.layers, support, query, features, support_passes=1)
         row = f"{name:>15s} {ours_s:8.3f}"
@@ -125,16 +137,7 @@ def main() -> None:
             ys = torch.as_tensor(y_support, device=device)[None]
             pad_f = torch.zeros(1, features, dtype=torch.bool, device=device)
             pad_s = torch.zeros(1, support, dtype=torch.bool, device=device)
-
-            def run_official() -> list[torch.Tensor]:
-                outputs = []
-                with torch.no_grad(), torch.autocast(device_type=device.type, dtype=torch.bfloat16):
-                    for start in range(0, query, OFFICIAL_CHUNK):
-                        xq = torch.as_tensor(x_query[start : start + OFFICIAL_CHUNK], device=device)[None]
-                        pad_q = torch.zeros(1, xq.shape[1], dtype=torch.bool, device=device)
-                        outputs.append(official(xs.clone(), ys.clone(), xq, pad_f, pad_s, pad_q).float().cpu())
-                return outputs
-
+            run_official = functools.partial(official_predict, official, xs, ys, x_query, pad_f, pad_s, device)
             official_s, official_gib = measure(run_official, device, args.repeats)
             row += (f" {official_s:8.3f} {official_s / ours_s:7.2f}x {ours_gib:9.2f} {official_gib:9.2f} "
                     f"{ours_gib / max(official_gib, 1e-9):9.2f}")

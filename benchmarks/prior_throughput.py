@@ -25,11 +25,12 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a source checkout
 
-import torch
+# The imports below must follow the BLAS thread settings and the sys.path entry above.
+import torch  # noqa: E402  loads numpy and BLAS: only after the thread settings
 
-from pretraining.config import PriorConfig
-from pretraining.data import SyntheticTableStream
-from pretraining.priors import PRIORS, Mixture, Prior
+from pretraining.config import PriorConfig  # noqa: E402  from the checkout put on sys.path above
+from pretraining.data import SyntheticTableStream  # noqa: E402  same
+from pretraining.priors import PRIORS, Mixture, Prior  # noqa: E402  same
 
 TASKS = ("classification", "regression")
 

@@ -120,7 +120,8 @@ def main() -> None:
         print(f"{label:9s} {r['s_per_step']:8.3f} s/step {r['tables_per_s']:9.1f} tables/s "
               f"{r['tflops']:7.1f} TFLOP/s  peak {r['peak_gib']:.1f} GiB")
     if "official" in results:
-        print(f"speed ratio ours/official: {results['ours']['tables_per_s'] / results['official']['tables_per_s']:.2f}x")
+        ratio = results["ours"]["tables_per_s"] / results["official"]["tables_per_s"]
+        print(f"speed ratio ours/official: {ratio:.2f}x")
 
 
 if __name__ == "__main__":

@@ -11,8 +11,8 @@ from sklearn.utils.validation import column_or_1d
 
 from ._base import _ATTRIBUTES_DOC, _PARAMETERS_DOC, MitraEstimatorBase
 from .config import MitraConfig, Task
-from .tasks import ClassificationTask, make_task
 from .preprocessing import _is_missing
+from .tasks import ClassificationTask, make_task
 
 __all__ = ["MitraClassifier"]
 
@@ -28,7 +28,9 @@ class MitraClassifier(ClassifierMixin, MitraEstimatorBase):
         try:
             self.classes_, codes = np.unique(y, return_inverse=True)
         except TypeError as err:
-            raise TypeError(f"The labels in y mix types that cannot be ordered (e.g. strings and numbers): {err}") from err
+            raise TypeError(
+                f"The labels in y mix types that cannot be ordered (e.g. strings and numbers): {err}"
+            ) from err
         if len(self.classes_) < 2:
             raise ValueError(
                 f"MitraClassifier needs at least 2 classes in y, got 1 class ({self.classes_[0]!r}). "

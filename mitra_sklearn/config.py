@@ -119,4 +119,6 @@ class MitraConfig:
 
 
 #: The trunk of every released checkpoint (v1, v1.1 and v2): `MitraConfig`'s defaults.
-OFFICIAL_SHAPE: dict[str, int] = {"dim": MitraConfig.dim, "n_layers": MitraConfig.n_layers, "n_heads": MitraConfig.n_heads}
+OFFICIAL_SHAPE: dict[str, int] = {
+    "dim": MitraConfig.dim, "n_layers": MitraConfig.n_layers, "n_heads": MitraConfig.n_heads,
+}

@@ -211,7 +211,8 @@ def _draw_member(
         # Code c reads as the rank-of-c-th entry of a random order: depends on the categories,
         # not on the order they were declared in.
         category_codes = {
-            column: rng.permutation(len(ranks)).astype(np.float32)[ranks] for column, ranks in sorted(category_ranks.items())
+            column: rng.permutation(len(ranks)).astype(np.float32)[ranks]
+            for column, ranks in sorted(category_ranks.items())
         }
     if sample_weight is not None:
         subsample = _weighted_rows(rng, sample_weight, max_support_rows, y_codes)

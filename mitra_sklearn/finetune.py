@@ -290,7 +290,8 @@ def _train_step(
     labels, context = task.support_labels(member, y[support])
     model.train()
     with autocast_context(device, dtype):
-        outputs = model(_batch(member.view(X[support]), device), _batch(labels, device), _batch(member.view(X[query]), device))
+        outputs = model(_batch(member.view(X[support]), device), _batch(labels, device),
+                        _batch(member.view(X[query]), device))
     loss = task.loss(member, outputs, y[query], context, _rows(sample_weight, query))
     optimizer.zero_grad(set_to_none=True)
     loss.backward()

@@ -31,11 +31,12 @@ class MitraRegressor(RegressorMixin, MitraEstimatorBase):
         scaling = TargetScaling.fit(y)
         if scaling.robust:
             warnings.warn(
-                f"y has {scaling.n_clipped} outlying target(s), more than {OUTLIER_SPREADS:g} times the 5-95 % quantile "
-                f"spread beyond those quantiles: min-max scaling would squeeze the other targets into a sliver of "
-                f"the model's range. The targets are scaled with the range of the others, [{scaling.low:.6g}, "
-                f"{scaling.high:.6g}], the outliers clipped to it, and predictions stay within {PREDICTION_MARGIN:g} "
-                "times that range of it. Drop or transform the outliers (e.g. a log target) if they are real.",
+                f"y has {scaling.n_clipped} outlying target(s), more than {OUTLIER_SPREADS:g} times the 5-95 % "
+                "quantile spread beyond those quantiles: min-max scaling would squeeze the other targets into a "
+                "sliver of the model's range. The targets are scaled with the range of the others, "
+                f"[{scaling.low:.6g}, {scaling.high:.6g}], the outliers clipped to it, and predictions stay within "
+                f"{PREDICTION_MARGIN:g} times that range of it. Drop or transform the outliers (e.g. a log target) "
+                "if they are real.",
                 UserWarning,
                 stacklevel=5,
             )

@@ -38,7 +38,8 @@ _DESCRIPTION = _DESCRIPTION_TEMPLATE.replace("{presets}", ", ".join(sorted(PRESE
 def _train_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "train", help="pretrain or resume a model",
-        description="Pretrain a Mitra model on the synthetic prior mixture (resumes from --out if it has a checkpoint).",
+        description="Pretrain a Mitra model on the synthetic prior mixture "
+                    "(resumes from --out if it has a checkpoint).",
     )
     parser.add_argument("--preset", default="cpu-small", choices=sorted(PRESETS), help="named run (default: cpu-small)")
     parser.add_argument("--task", choices=[t.value for t in Task], type=Task.parse, help="task of the checkpoint")
@@ -170,7 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="command")
     _train_parser(sub)
     _resume_parser(sub)
-    sub.add_parser("presets", help="list the named presets", description="List the named presets with --dry-run details.")
+    sub.add_parser("presets", help="list the named presets",
+                   description="List the named presets with --dry-run details.")
     _pack_parsers(sub)
     for name, text in _TOOLS.items():
         sub.add_parser(name, help=text, add_help=False)
@@ -235,7 +237,8 @@ def _resume_parser(sub: argparse._SubParsersAction) -> None:
 
 def _pack_parsers(sub: argparse._SubParsersAction) -> None:
     pack_parser = sub.add_parser("pack", help="newest checkpoint of a run as small bf16 shards",
-                                 description="Write the newest checkpoint of RUN as bf16 safetensors shards + manifest.")
+                                 description="Write the newest checkpoint of RUN as bf16 safetensors shards "
+                                             "+ manifest.")
     pack_parser.add_argument("run", help="run folder")
     pack_parser.add_argument("out", help="folder for the shards")
     pack_parser.add_argument("--max-mib", type=float, default=15.0, help="largest shard in MiB (default 15)")

@@ -258,7 +258,8 @@ class PriorConfig:
             raise ValueError("PriorConfig.additive_noise is log-uniform: its low end must be > 0")
         if self.support_size_sampling not in ("uniform", "log_uniform"):
             raise ValueError(
-                f"PriorConfig.support_size_sampling must be 'uniform' or 'log_uniform', got {self.support_size_sampling!r}"
+                "PriorConfig.support_size_sampling must be 'uniform' or 'log_uniform', "
+                f"got {self.support_size_sampling!r}"
             )
         if self.class_ids not in CLASS_ID_MODES:
             raise ValueError(f"PriorConfig.class_ids must be one of {CLASS_ID_MODES}, got {self.class_ids!r}")

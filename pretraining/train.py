@@ -510,7 +510,8 @@ def _chunks(batch: dict[str, Any], max_cells: int | None) -> list[tuple[dict[str
         return [(batch, 1.0)]
     out = []
     for start in range(0, n_tables, per_chunk):
-        part = {k: (v[start : start + per_chunk] if isinstance(v, (torch.Tensor, list)) else v) for k, v in batch.items()}
+        part = {k: (v[start : start + per_chunk] if isinstance(v, (torch.Tensor, list)) else v)
+                for k, v in batch.items()}
         out.append((part, len(part["x_support"]) / n_tables))
     return out
 

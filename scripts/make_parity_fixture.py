@@ -441,7 +441,8 @@ def main(argv=None) -> None:
     date = _dt.datetime.now(_dt.timezone.utc).date().isoformat()
     print(f"autogluon.tabular {_agt.__version__}, torch {torch.__version__}, numpy {np.__version__}")
 
-    command = " ".join(["/tmp/agvenv/bin/python", "scripts/make_parity_fixture.py", *(argv if argv is not None else sys.argv[1:])])
+    command = " ".join(["/tmp/agvenv/bin/python", "scripts/make_parity_fixture.py",
+                        *(argv if argv is not None else sys.argv[1:])])
     for task in ("CLASSIFICATION", "REGRESSION"):
         build_task(task, args.out, date, command)
 

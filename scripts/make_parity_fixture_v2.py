@@ -150,7 +150,8 @@ class Recorder:
 
     def _post(self, module, args, out):
         xs, ys, xq, pf, ps, pq = self._pending
-        self.calls.append(dict(x_support=xs, y_support=ys, x_query=xq, pad_f=pf, pad_s=ps, pad_q=pq, out=out.detach().clone()))
+        self.calls.append(dict(x_support=xs, y_support=ys, x_query=xq, pad_f=pf, pad_s=ps, pad_q=pq,
+                               out=out.detach().clone()))
         self._pending = None
 
     def take_one(self) -> dict:
@@ -163,7 +164,8 @@ class Recorder:
 
 def make_trainer(model_dir: Path) -> tuple[trainer_module.TrainerFinetune, Recorder]:
     """A TrainerFinetune configured as mitra-finetune configures it for a 1,000-bin regressor."""
-    est = sklearn_interface.MitraRegressor(device="cpu", hf_model=str(model_dir), fine_tune=False, seed=SEED, verbose=False)
+    est = sklearn_interface.MitraRegressor(device="cpu", hf_model=str(model_dir), fine_tune=False, seed=SEED,
+                                           verbose=False)
     # stock AutoGluon config (MitraRegressor.fit passes dim_output=1) ...
     cfg, _ = est._create_config("regression", 1, None)
     assert cfg.hyperparams["regression_loss"] == "mse" and cfg.hyperparams["dim_output"] == 1
@@ -175,7 +177,8 @@ def make_trainer(model_dir: Path) -> tuple[trainer_module.TrainerFinetune, Recor
     cfg.hyperparams["random_mirror_x"] = False
     cfg.hyperparams["precision"] = "float32"
     model = Tab2D.from_pretrained(str(model_dir), device="cpu")
-    trainer = trainer_module.TrainerFinetune(cfg, model, n_classes=0, device="cpu", rng=IdentityDraw(SEED), verbose=False)
+    trainer = trainer_module.TrainerFinetune(cfg, model, n_classes=0, device="cpu", rng=IdentityDraw(SEED),
+                                             verbose=False)
     assert trainer.bins.dtype == torch.float32 and trainer.bins.shape == (N_BINS + 1,)
     return trainer, Recorder(trainer.model)
 
@@ -188,7 +191,8 @@ def fit_y_side(trainer, x_fit: np.ndarray, y_fit: np.ndarray, mirror: bool, draw
     trainer.preprocessor.regression_mirror = bool(mirror)
     pp = trainer.preprocessor
     assert pp.random_mirror_regression and not pp.random_mirror_x and not pp.singular_features.any()
-    return {"y_min": float(pp.y_min), "y_max": float(pp.y_max), "mirror": bool(mirror), "mirror_drawn_by_official_fit": drawn}
+    return {"y_min": float(pp.y_min), "y_max": float(pp.y_max), "mirror": bool(mirror),
+            "mirror_drawn_by_official_fit": drawn}
 
 
 def official_predict(trainer, rec: Recorder, xs: np.ndarray, ys: np.ndarray, xq: np.ndarray, precision: str):
@@ -238,7 +242,8 @@ def make_case(rng, name: str):
         s = score(rng, np.concatenate([xs, xq]), n_s)
         y = 2.0e4 + 8.0e3 * s
         members = [dict(fit_index=np.arange(n_s), mirror=True)]
-        desc = "n_s=96, n_q=4, f=6; y = 2e4 + 8e3*score (large scale, range ~2e4); scaling fitted on the whole support; mirrored"
+        desc = ("n_s=96, n_q=4, f=6; y = 2e4 + 8e3*score (large scale, range ~2e4); "
+                "scaling fitted on the whole support; mirrored")
     elif name == "c_negative_subset_fit":
         n_s, n_q, f = 64, 5, 4
         xs, xq = features(rng, n_s, n_q, f)
@@ -320,7 +325,8 @@ _NUM_LIST = re.compile(r"\[(?:\s*-?(?:\d[\d.eE+-]*|Infinity|NaN)\s*,?)+\s*\]")
 
 def _compact_json(obj) -> str:
     """json.dumps(indent=2), with lists of numbers kept on one line."""
-    return _NUM_LIST.sub(lambda m: "[" + ", ".join(v.strip() for v in m.group(0)[1:-1].split(",")) + "]", json.dumps(obj, indent=2))
+    return _NUM_LIST.sub(lambda m: "[" + ", ".join(v.strip() for v in m.group(0)[1:-1].split(",")) + "]",
+                         json.dumps(obj, indent=2))
 
 
 def max_abs(a, b) -> float:
@@ -330,7 +336,8 @@ def max_abs(a, b) -> float:
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default: tests/fixtures/parity/regression-binned)")
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT,
+                   help="output folder (default: tests/fixtures/parity/regression-binned)")
     args = p.parse_args(argv)
     out_dir: Path = args.out
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -339,7 +346,8 @@ def main(argv=None) -> None:
     np.random.seed(SEED)
     torch.manual_seed(SEED)
     date = _dt.datetime.now(_dt.timezone.utc).date().isoformat()
-    print(f"autogluon.tabular {_agt.__version__}, mitra-finetune {mitra_finetune.__version__}, torch {torch.__version__}, numpy {np.__version__}")
+    print(f"autogluon.tabular {_agt.__version__}, mitra-finetune {mitra_finetune.__version__}, "
+          f"torch {torch.__version__}, numpy {np.__version__}")
 
     # ---- model ----
     model = build_model()
@@ -396,7 +404,8 @@ def main(argv=None) -> None:
 
     # Phase 2: mitra-finetune's decode (mean of bin centres) and its distribution capture.
     mf_patches.install_reg_ce_patches(N_BINS)
-    cfg_check, _ = sklearn_interface.MitraRegressor(device="cpu", hf_model=str(out_dir), seed=SEED)._create_config("regression", 1, None)
+    cfg_check, _ = sklearn_interface.MitraRegressor(device="cpu", hf_model=str(out_dir),
+                                                    seed=SEED)._create_config("regression", 1, None)
     assert cfg_check.task == Task.REGRESSION and cfg_check.hyperparams["regression_loss"] == LossName.CROSS_ENTROPY
     assert cfg_check.hyperparams["dim_output"] == N_BINS
 
@@ -450,7 +459,8 @@ def main(argv=None) -> None:
             perm = torch.randperm(len(xs), generator=g)
             with torch.no_grad():
                 permuted = reloaded(
-                    torch.from_numpy(xs)[None][:, perm].clone(), run["bin_ids"][:, perm].clone(), torch.from_numpy(xq)[None].clone(),
+                    torch.from_numpy(xs)[None][:, perm].clone(), run["bin_ids"][:, perm].clone(),
+                    torch.from_numpy(xq)[None].clone(),
                     torch.zeros((1, xs.shape[1]), dtype=torch.bool), torch.zeros((1, len(xs)), dtype=torch.bool),
                     torch.zeros((1, len(xq)), dtype=torch.bool),
                 )
@@ -464,10 +474,13 @@ def main(argv=None) -> None:
             tensors[f"{pfx}.y_support_scaled"] = torch.from_numpy(run["scaled"])[None].contiguous()
             tensors[f"{pfx}.y_support_bins"] = run["bin_ids"].contiguous()
             tensors[f"{pfx}.logits"] = run["logits"].contiguous()
-            tensors[f"{pfx}.pred_argmax"] = torch.from_numpy(np.asarray(run["pred_argmax"], dtype=np.float64))[None].contiguous()
+            tensors[f"{pfx}.pred_argmax"] = torch.from_numpy(
+                np.asarray(run["pred_argmax"], dtype=np.float64))[None].contiguous()
             tensors[f"{pfx}.pred_mean"] = torch.from_numpy(np.asarray(pred_mean, dtype=np.float64))[None].contiguous()
-            tensors[f"{pfx}.pred_argmax_bf16"] = torch.from_numpy(np.asarray(run["pred_argmax_bf16"], dtype=np.float64))[None].contiguous()
-            tensors[f"{pfx}.pred_mean_bf16"] = torch.from_numpy(np.asarray(pred_mean_bf16, dtype=np.float64))[None].contiguous()
+            tensors[f"{pfx}.pred_argmax_bf16"] = torch.from_numpy(
+                np.asarray(run["pred_argmax_bf16"], dtype=np.float64))[None].contiguous()
+            tensors[f"{pfx}.pred_mean_bf16"] = torch.from_numpy(
+                np.asarray(pred_mean_bf16, dtype=np.float64))[None].contiguous()
             tensors[f"{pfx}.bin_edges_y"] = torch.from_numpy(edges_y[0]).contiguous()
 
             edges_all.append(edges_y[0])
@@ -480,9 +493,11 @@ def main(argv=None) -> None:
             members_meta.append(
                 {
                     "member": mi,
-                    "fit_rows": [int(case["members"][mi]["fit_index"][0]), int(case["members"][mi]["fit_index"][-1]) + 1],
+                    "fit_rows": [int(case["members"][mi]["fit_index"][0]),
+                                 int(case["members"][mi]["fit_index"][-1]) + 1],
                     **y_side,
-                    "dtypes": {"pred_argmax_official": str(np.asarray(run["pred_argmax"]).dtype), "pred_mean_official": str(np.asarray(pred_mean).dtype)},
+                    "dtypes": {"pred_argmax_official": str(np.asarray(run["pred_argmax"]).dtype),
+                               "pred_mean_official": str(np.asarray(pred_mean).dtype)},
                     "scaled_min_max": [float(run["scaled"].min()), float(run["scaled"].max())],
                     "bin_id_min_max": [int(ids.min()), int(ids.max())],
                     "n_support_in_bin0_or_999": int(((ids == 0) | (ids == N_BINS - 1)).sum()),
@@ -500,7 +515,8 @@ def main(argv=None) -> None:
                 }
             )
             print(
-                f"case {name:22s} member {mi}: y_min/max {y_side['y_min']:.6g}/{y_side['y_max']:.6g} mirror={y_side['mirror']} "
+                f"case {name:22s} member {mi}: y_min/max {y_side['y_min']:.6g}/{y_side['y_max']:.6g} "
+                f"mirror={y_side['mirror']} "
                 f"bins {ids.min()}..{ids.max()} |logit|max {float(run['logits'].abs().max()):.3f}\n"
                 f"    direct-vs-trainer {d_direct:.1e}  perm {d_perm:.1e}  bf16 logits {d_bf16_logits:.1e}  "
                 f"re-derived argmax {d_re_argmax:.1e} mean {d_re_mean:.1e}  dist.mean {d_dist_mean:.1e}  "
@@ -519,8 +535,10 @@ def main(argv=None) -> None:
         if multi:
             tensors[f"{key}.pred_argmax_bagged"] = torch.from_numpy(np.mean(points_argmax, axis=0))[None].contiguous()
             tensors[f"{key}.pred_mean_bagged"] = torch.from_numpy(bag_mean)[None].contiguous()
-            tensors[f"{key}.pred_argmax_bagged_bf16"] = torch.from_numpy(np.mean(points_argmax_bf16, axis=0))[None].contiguous()
-            tensors[f"{key}.pred_mean_bagged_bf16"] = torch.from_numpy(np.mean(points_mean_bf16, axis=0))[None].contiguous()
+            tensors[f"{key}.pred_argmax_bagged_bf16"] = torch.from_numpy(
+                np.mean(points_argmax_bf16, axis=0))[None].contiguous()
+            tensors[f"{key}.pred_mean_bagged_bf16"] = torch.from_numpy(
+                np.mean(points_mean_bf16, axis=0))[None].contiguous()
         tensors[f"{key}.dist_mean"] = torch.from_numpy(dist.mean)[None].contiguous()
         tensors[f"{key}.dist_quantiles"] = torch.from_numpy(np.ascontiguousarray(quant))[None].contiguous()
         tensors[f"{key}.dist_cdf"] = torch.from_numpy(cdf)[None].contiguous()
@@ -545,7 +563,8 @@ def main(argv=None) -> None:
             }
         )
         print(
-            f"case {name:22s} mixture of {len(member_runs)}: |dist.mean - mean(pred_mean)| {max_abs(dist.mean, bag_mean):.1e}  "
+            f"case {name:22s} mixture of {len(member_runs)}: "
+            f"|dist.mean - mean(pred_mean)| {max_abs(dist.mean, bag_mean):.1e}  "
             f"crps {np.round(crps, 4).tolist()}  log_prob {np.round(logp, 3).tolist()}"
         )
 
@@ -563,8 +582,9 @@ def main(argv=None) -> None:
         "precision 'float32' (CPU autocast disabled) for logits/pred_*, 'bfloat16' autocast for *_bf16; "
         "random_mirror_x off; identity support draw; regression_mirror set per case",
         "decodes": {
-            "pred_argmax": "stock AutoGluon 1.6.3 TrainerFinetune.predict: np.argmax over the 1000 logits (first max wins), "
-            "bins[id] + bin_width/2 (float32), then Preprocessor.inverse_transform_y (mirror 1-y, then *(y_max-y_min)+y_min)",
+            "pred_argmax": "stock AutoGluon 1.6.3 TrainerFinetune.predict: np.argmax over the 1000 logits "
+            "(first max wins), bins[id] + bin_width/2 (float32), then Preprocessor.inverse_transform_y "
+            "(mirror 1-y, then *(y_max-y_min)+y_min)",
             "pred_mean": "mitra-finetune 0.3.0 (install_reg_ce_patches): torch.softmax of the float32 logits, "
             "sum(p * (bins[:-1] + bin_width/2)) in float32, then the same inverse_transform_y",
             "dist_*": "mitra_finetune.distribution.RegressionDistribution over the member(s): bin edges in y units "
@@ -586,7 +606,8 @@ def main(argv=None) -> None:
             "python": platform.python_version(),
         },
         "date": date,
-        "command": " ".join(["/tmp/agvenv/bin/python", "scripts/make_parity_fixture_v2.py", *(argv if argv is not None else sys.argv[1:])]),
+        "command": " ".join(["/tmp/agvenv/bin/python", "scripts/make_parity_fixture_v2.py",
+                             *(argv if argv is not None else sys.argv[1:])]),
         "cases": cases_meta,
     }
     (out_dir / "cases.json").write_text(_compact_json(info) + "\n")

@@ -126,12 +126,13 @@ def test_without_network_the_fallback_is_fast_and_not_retried_in_every_fit(hub_c
 
 
 def test_a_network_that_drops_packets_counts_as_none(hub_cache, no_network, monkeypatch):
-    monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.0.0.1", 443))])
+    monkeypatch.setattr(socket, "getaddrinfo",
+                        lambda *a, **k: [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.0.0.1", 443))])
     timeouts = []
 
     def connect(address, timeout=None, *args, **kwargs):
         timeouts.append(timeout)
-        raise socket.timeout("timed out")
+        raise TimeoutError("timed out")
 
     monkeypatch.setattr(socket, "create_connection", connect)
     default = resolve_default_checkpoint(Task.REGRESSION)

@@ -99,7 +99,8 @@ def _data(n=120):
     return X, 50.0 + 10.0 * X[:, 0] + rng.randn(n)
 
 
-@pytest.mark.parametrize("params", [{}, {"max_support_rows": 40}, {"max_support_rows": 40, "support_selection": "nearest"}])
+@pytest.mark.parametrize("params", [{}, {"max_support_rows": 40},
+                                    {"max_support_rows": 40, "support_selection": "nearest"}])
 def test_the_distributions_mean_is_predict(binned_checkpoint, params):
     X, y = _data()
     reg = MitraRegressor(checkpoint=binned_checkpoint, n_estimators=3, random_state=0, **params).fit(X[:90], y[:90])

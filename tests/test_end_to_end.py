@@ -15,10 +15,9 @@ from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
 from sklearn.metrics import r2_score, roc_auc_score
 from sklearn.model_selection import train_test_split
 
-from mitra_sklearn import MitraClassifier, MitraRegressor
-from mitra_sklearn.exceptions import CheckpointIntegrityError
-from mitra_sklearn import load_model
+from mitra_sklearn import MitraClassifier, MitraRegressor, load_model
 from mitra_sklearn.checkpoint import SHIPPED_CHECKPOINTS_DIR, default_checkpoint
+from mitra_sklearn.exceptions import CheckpointIntegrityError
 
 ROOT = Path(__file__).resolve().parents[1]
 

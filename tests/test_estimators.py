@@ -17,8 +17,7 @@ from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from mitra_sklearn import MitraClassifier, MitraRegressor
-from mitra_sklearn import load_model
+from mitra_sklearn import MitraClassifier, MitraRegressor, load_model
 
 from .conftest import PARITY, make_tiny_checkpoint
 
@@ -323,8 +322,8 @@ def test_fine_tune_mitra_v2_runs_their_recipe(tiny_classifier_checkpoint, monkey
     real_step = finetune._train_step
 
     def recording_step(model, optimizer, *args):
-        seen.append((optimizer.param_groups[0]["lr"], len(optimizer.param_groups), optimizer.param_groups[0]["weight_decay"],
-                     args[-1]))
+        seen.append((optimizer.param_groups[0]["lr"], len(optimizer.param_groups),
+                     optimizer.param_groups[0]["weight_decay"], args[-1]))
         return real_step(model, optimizer, *args)
 
     monkeypatch.setattr(finetune, "_train_step", recording_step)
@@ -393,7 +392,7 @@ def test_quiet_by_default_even_with_fine_tuning(clf, reg, data, capsys):
 
 def test_float64_precision_matches_float32(clf, data):
     X, y = data
-    p32 = clone(clf).fit(X, y).predict_proba(X)
+    p32 = clone(clf).set_params(inference_precision="float32").fit(X, y).predict_proba(X)
     p64 = clone(clf).set_params(inference_precision="float64").fit(X, y).predict_proba(X)
     np.testing.assert_allclose(p32, p64, atol=1e-5)
 

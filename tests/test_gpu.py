@@ -40,7 +40,8 @@ def _table(n_support: int, n_query: int, n_features: int, seed: int = 0):
 def test_cuda_float32_matches_the_cpu():
     model = _random_model()
     x_support, y_support, x_query = _table(300, 200, 7)
-    cpu = InferenceRunner(model, torch.device("cpu"), torch.float32, batch_size=64).predict(x_support, y_support, x_query)
+    cpu_runner = InferenceRunner(model, torch.device("cpu"), torch.float32, batch_size=64)
+    cpu = cpu_runner.predict(x_support, y_support, x_query)
     gpu_runner = InferenceRunner(model.to(CUDA), CUDA, torch.float32, batch_size=64)
     gpu = gpu_runner.predict(x_support, y_support, x_query)
     np.testing.assert_allclose(gpu, cpu, rtol=1e-4, atol=1e-4)
@@ -81,9 +82,8 @@ def test_a_real_out_of_memory_error_is_retried_with_smaller_chunks(support_cache
     free, _ = torch.cuda.mem_get_info()
     hog = torch.empty(free - (2 << 30), dtype=torch.uint8, device=CUDA)  # leave about 2 GiB
     try:
-        with pytest.raises(torch.cuda.OutOfMemoryError):  # the whole chunk really does not fit
-            with torch.inference_mode():
-                model(*(torch.as_tensor(a, device=CUDA)[None] for a in (x_support, y_support, x_query)))
+        with pytest.raises(torch.cuda.OutOfMemoryError), torch.inference_mode():  # the whole chunk does not fit
+            model(*(torch.as_tensor(a, device=CUDA)[None] for a in (x_support, y_support, x_query)))
         torch.cuda.empty_cache()
         got = runner.predict(x_support, y_support, x_query)
     finally:
@@ -114,7 +114,8 @@ def test_fine_tuning_on_cuda_runs_and_keeps_the_shared_weights_intact():
     X = rng.randn(300, 5)
     y = (X[:, 0] * X[:, 1] > 0).astype(int)
     reference = MitraClassifier(device=CUDA.type, n_estimators=1, random_state=0).fit(X, y).predict_proba(X)
-    tuned = MitraClassifier(device=CUDA.type, n_estimators=1, random_state=0, fine_tune=True, fine_tune_steps=10).fit(X, y)
+    tuned = MitraClassifier(device=CUDA.type, n_estimators=1, random_state=0, fine_tune=True,
+                            fine_tune_steps=10).fit(X, y)
     assert tuned.fine_tune_losses_ is not None and np.isfinite(tuned.fine_tune_losses_).all()
     assert tuned.predict_proba(X).shape == (300, 2)
     again = MitraClassifier(device=CUDA.type, n_estimators=1, random_state=0).fit(X, y).predict_proba(X)
@@ -131,4 +132,5 @@ def test_pretraining_on_cuda_with_one_process_nccl(tmp_path):
     assert completed.returncode == 0, completed.stderr[-3000:]
     checkpoint = out / "latest"
     X = np.random.RandomState(0).randn(30, 3)
-    assert MitraClassifier(str(checkpoint), device=CUDA.type, n_estimators=1).fit(X, X[:, 0] > 0).predict(X).shape == (30,)
+    clf = MitraClassifier(str(checkpoint), device=CUDA.type, n_estimators=1).fit(X, X[:, 0] > 0)
+    assert clf.predict(X).shape == (30,)

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from mitra_sklearn import checkpoint as hub
-from mitra_sklearn.exceptions import CheckpointIntegrityError, CheckpointNotFoundError
 from mitra_sklearn import load_model
 from mitra_sklearn.checkpoint import resolve_checkpoint, write_checksums
+from mitra_sklearn.exceptions import CheckpointIntegrityError, CheckpointNotFoundError
 from mitra_sklearn.model import MitraModel
 
 from .conftest import fake_hub_cache, make_tiny_checkpoint

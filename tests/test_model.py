@@ -171,7 +171,7 @@ def test_padded_batch_equals_separate_tables(task):
         batched = model(xs, ys, xq, pad_f, pad_s, pad_q)
         cache = model.encode_support(xs, ys, pad_f, pad_s)
         cached = model.predict_query(cache, xq)
-        for i, ((s, q, f), table) in enumerate(zip(shapes, tables)):
+        for i, ((_s, q, _f), table) in enumerate(zip(shapes, tables)):
             alone = model(*table)
             torch.testing.assert_close(joint[i, :q], alone[0], atol=1e-5, rtol=0)
             torch.testing.assert_close(batched[i, :q], alone[0], atol=1e-5, rtol=0)

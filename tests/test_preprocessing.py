@@ -94,7 +94,8 @@ def test_infinity_and_complex_are_rejected():
 
 def test_sparse_input_is_densified_with_a_size_limit():
     X = sp.random(20, 5, density=0.3, random_state=0, format="csr")
-    np.testing.assert_allclose(TabularEncoder().fit_transform(X), X.toarray().astype(np.float32)[:, TabularEncoder().fit(X).kept_columns_])
+    np.testing.assert_allclose(TabularEncoder().fit_transform(X),
+                               X.toarray().astype(np.float32)[:, TabularEncoder().fit(X).kept_columns_])
     huge = sp.csr_matrix((MAX_DENSE_CELLS // 10 + 1, 11))
     with pytest.raises(ValueError, match="too large to densify"):
         TabularEncoder().fit(huge)

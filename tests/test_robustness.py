@@ -19,8 +19,7 @@ from sklearn.ensemble import AdaBoostClassifier
 from sklearn.model_selection import cross_val_score
 from sklearn.utils._param_validation import InvalidParameterError
 
-from mitra_sklearn import MitraClassifier, MitraRegressor
-from mitra_sklearn import devices
+from mitra_sklearn import MitraClassifier, MitraRegressor, devices
 from mitra_sklearn.model import MitraModel
 from mitra_sklearn.tasks import TargetScaling
 

@@ -11,8 +11,8 @@ from mitra_sklearn import MitraClassifier, MitraRegressor
 from mitra_sklearn import model as model_module
 from mitra_sklearn._inference import auto_query_chunk, is_out_of_memory, support_cache_bytes
 from mitra_sklearn._retrieval import build_local_support
-from mitra_sklearn.ensemble import decode_class_probabilities, plan_members
 from mitra_sklearn.config import OFFICIAL_SHAPE
+from mitra_sklearn.ensemble import decode_class_probabilities, plan_members
 from mitra_sklearn.model import MitraConfig, MitraModel
 
 
@@ -106,7 +106,8 @@ def test_within_limits_results_do_not_depend_on_the_limits(tiny_classifier_check
     X, y = rng.randn(60, 6), rng.randint(0, 3, 60)
     base = MitraClassifier(tiny_classifier_checkpoint, n_estimators=3, random_state=0)
     a = clone(base).fit(X, y).predict_proba(X)
-    b = clone(base).set_params(max_features=6, support_selection="nearest", max_support_rows=60).fit(X, y).predict_proba(X)
+    b = (clone(base).set_params(max_features=6, support_selection="nearest", max_support_rows=60)
+         .fit(X, y).predict_proba(X))
     np.testing.assert_array_equal(a, b)
 
 
@@ -134,8 +135,9 @@ def test_local_support_index_covers_queries_once_with_neighbours_of_their_centre
 def test_nearest_support_predictions_are_row_independent(tiny_classifier_checkpoint):
     rng = np.random.RandomState(0)
     X, y = rng.randn(300, 4), rng.randint(0, 3, 300)
+    # float32: under bf16 autocast (auto on bf16 CPUs) a row moves by ~1e-3 with its batch's shape.
     clf = MitraClassifier(tiny_classifier_checkpoint, n_estimators=2, max_support_rows=64,
-                          support_selection="nearest", random_state=0).fit(X, y)
+                          inference_precision="float32", support_selection="nearest", random_state=0).fit(X, y)
     query = rng.randn(40, 4)
     full = clf.predict_proba(query)
     np.testing.assert_allclose(clf.predict_proba(query[:5]), full[:5], rtol=1e-5, atol=1e-6)
@@ -287,6 +289,7 @@ def test_layer_by_layer_predictions_match_and_progress_counts_every_row(batch_si
     counter = Counter()
     cpu = torch.device("cpu")
     by_layer = InferenceRunner(model, cpu, torch.float32, batch_size=batch_size).predict(xs, ys, xq, progress=counter)
-    per_chunk = InferenceRunner(model, cpu, torch.float32, batch_size=batch_size, support_cache="off").predict(xs, ys, xq)
+    per_chunk = InferenceRunner(model, cpu, torch.float32, batch_size=batch_size,
+                                support_cache="off").predict(xs, ys, xq)
     np.testing.assert_allclose(by_layer, per_chunk, atol=1e-5, rtol=0)
     assert counter.total == len(xq)

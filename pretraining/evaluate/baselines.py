@@ -132,13 +132,13 @@ def baseline_factories(task: Task, *, seed: int = 0, n_jobs: int | None = -1) ->
         callable returns a fresh unfitted estimator that accepts a DataFrame with ``category``
         columns and NaN.
     """
+    from sklearn.dummy import DummyClassifier, DummyRegressor
     from sklearn.ensemble import (
         HistGradientBoostingClassifier,
         HistGradientBoostingRegressor,
         RandomForestClassifier,
         RandomForestRegressor,
     )
-    from sklearn.dummy import DummyClassifier, DummyRegressor
     from sklearn.linear_model import LogisticRegression, Ridge
     from sklearn.pipeline import make_pipeline
 

@@ -74,7 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "only when named), 'all' or 'none' (default all)")
     parser.add_argument("--n-repeats", type=int, default=3, help="random train/test splits per dataset (default 3)")
     parser.add_argument("--test-size", type=float, default=0.2, help="test share of each split (default 0.2)")
-    parser.add_argument("--max-train-rows", type=int, default=2000, help="training rows per split at most (default 2000)")
+    parser.add_argument("--max-train-rows", type=int, default=2000,
+                        help="training rows per split at most (default 2000)")
     parser.add_argument("--max-test-rows", type=int, default=2000, help="test rows per split at most (default 2000)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the splits and the estimators (default 0)")
     parser.add_argument("--device", default="auto", help="device of the Mitra estimators (default auto)")

@@ -13,8 +13,8 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Sequence
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -132,7 +132,8 @@ def summarize(results: pd.DataFrame, task: Task) -> pd.DataFrame:
     Parameters
     ----------
     results : pandas.DataFrame
-        Rows from `pretraining.evaluate.evaluate_checkpoint` / `pretraining.evaluate.evaluate_baselines` (both tasks may be mixed).
+        Rows from `pretraining.evaluate.evaluate_checkpoint` / `pretraining.evaluate.evaluate_baselines`
+        (both tasks may be mixed).
     task : {"classification", "regression"}
 
     Returns

@@ -37,7 +37,8 @@ from .splits import Split, cached_splits
 
 __all__ = ["RESULT_COLUMNS", "checkpoint_task", "evaluate_checkpoint", "evaluate_baselines", "quick_validation"]
 
-#: Columns of a results table, in order (`pretraining.evaluate.evaluate_checkpoint`, `pretraining.evaluate.evaluate_baselines`, results.csv).
+#: Columns of a results table, in order (`pretraining.evaluate.evaluate_checkpoint`,
+#: `pretraining.evaluate.evaluate_baselines`, results.csv).
 RESULT_COLUMNS: tuple[str, ...] = (
     "dataset", "task", "method", "checkpoint", "n_estimators", "fine_tune", "repeat", "split_id",
     "n_train", "n_test", "n_rows", "n_features", "n_categorical", "n_classes", *METRIC_COLUMNS,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Union
 
 import numpy as np
 
@@ -23,7 +22,9 @@ __all__ = [
     "sample_n_classes",
 ]
 
-SeedLike = Union[int, np.integer, np.random.Generator, np.random.SeedSequence]
+SeedLike = int | np.integer | np.random.Generator | np.random.SeedSequence
+
+
 class PriorGenerationError(RuntimeError):
     """A prior could not produce a valid table within `PriorConfig.max_attempts` re-draws."""
 

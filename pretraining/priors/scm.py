@@ -210,10 +210,7 @@ class SCMPrior(Prior):
             return nan_x, np.zeros(n_rows), np.zeros(n_features, dtype=bool)
         x, y = standardise(x), standardise(y)
 
-        if task is Task.CLASSIFICATION:
-            y = self._labels(rng, y, n_classes, hp.label_mode)
-        else:
-            y = y[:, 0]
+        y = self._labels(rng, y, n_classes, hp.label_mode) if task is Task.CLASSIFICATION else y[:, 0]
         x, categorical = self._categorise(rng, x)
         # Optional tied numeric columns (off by default: then no random number is drawn).
         quantisation = sample_quantisation(rng, ~categorical, self.config)
