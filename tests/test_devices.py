@@ -129,12 +129,13 @@ def test_check_device_parameter_parses_each_entry():
         torch.device("cpu"), torch.device("cuda:0"), torch.device("cpu"), torch.device("cuda:0"), torch.device("cpu")]
 
 
-@pytest.mark.parametrize(("kind", "expected"), [(None, torch.float32), ("AVX512-BF16", torch.float32),
-                                                ("AMX", torch.float32)])
+@pytest.mark.parametrize(("kind", "expected"), [(None, torch.float32), ("AVX512-BF16", torch.bfloat16),
+                                                ("AMX", torch.bfloat16)])
 def test_auto_precision_on_a_cpu_follows_the_measured_choice(monkeypatch, kind, expected):
     monkeypatch.setattr(devices, "cpu_bf16_kind", lambda: kind)
     assert resolve_precision("auto", torch.device("cpu")) == expected
-    assert resolve_precision("bfloat16", torch.device("cpu")) == torch.bfloat16
+    assert resolve_precision("float32", torch.device("cpu")) == torch.float32
+    assert resolve_precision("auto", torch.device("mps")) == torch.float32
 
 
 def test_cpu_bf16_kind_reads_the_cpu_flags(monkeypatch, tmp_path):
@@ -196,7 +197,7 @@ def test_least_recently_used_support_sets_make_room(table, monkeypatch):
     _runtime.clear_process_caches()
     copy = pickle.loads(blob)
     x_support, labels, _ = copy._member_support(copy.members_[0])
-    one = _runtime.support_cache_bytes(copy.config_, *x_support.shape, torch.float32)
+    one = _runtime.support_cache_bytes(copy.config_, *x_support.shape, copy._runner().dtype)
     # Room for two support sets of this size: a quarter of (available + held) memory.
     monkeypatch.setattr(_runtime, "available_memory", lambda device: 9 * one - _held())
     encoded = _runtime.process_cache_info()["support_sets_encoded"]

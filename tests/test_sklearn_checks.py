@@ -49,7 +49,8 @@ def test_float32_subset_invariance(tmp_path):
     checkpoint = str(make_tiny_checkpoint(tmp_path / "cls", "CLASSIFICATION"))
     rng = np.random.RandomState(0)
     X, y = rng.randn(60, 5), rng.randint(0, 3, 60)
-    clf = MitraClassifier(checkpoint, n_estimators=2, random_state=0, batch_size=7).fit(X, y)
+    clf = MitraClassifier(checkpoint, n_estimators=2, random_state=0, batch_size=7,
+                          inference_precision="float32").fit(X, y)
     full = clf.predict_proba(X)
     for rows in (slice(0, 10), slice(13, 14), slice(30, 60)):
         np.testing.assert_allclose(clf.predict_proba(X[rows]), full[rows], rtol=1e-5, atol=1e-6)
