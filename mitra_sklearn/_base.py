@@ -182,7 +182,7 @@ class MitraEstimatorBase(BaseEstimator):
         # Checkpoint and device first: if they fail, a fitted estimator keeps its whole old state.
         devices = resolve_devices(self.device)
         device = devices[0]
-        precision = resolve_precision(self.inference_precision, device)
+        precision = resolve_precision(self.inference_precision, device, inference=True)
         checkpoint, files, reason = self._resolve_checkpoint()
         config = load_config(files)
         self._check_checkpoint_fits(config, checkpoint)
@@ -371,7 +371,7 @@ class MitraEstimatorBase(BaseEstimator):
         """The model used to predict on ``device`` (default ``device_``): pretrained or fine-tuned, in the
         requested precision; one per process for the same weights (`_runtime`)."""
         device = device or self.device_
-        precision = resolve_precision(self.inference_precision, device)
+        precision = resolve_precision(self.inference_precision, device, inference=True)
         files = None
         if str(device) not in self._runtime.models:
             # First use by this object: the recorded checkpoint must still be where it was, even when
@@ -401,7 +401,7 @@ class MitraEstimatorBase(BaseEstimator):
 
     def _runner(self, device: torch.device | None = None) -> InferenceRunner:
         device = device or self.device_
-        precision = resolve_precision(self.inference_precision, device)
+        precision = resolve_precision(self.inference_precision, device, inference=True)
         return InferenceRunner(
             model=self._inference_model(device),
             device=device,

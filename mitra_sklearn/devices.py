@@ -132,20 +132,22 @@ def _mps_available() -> bool:
     return bool(backend is not None and backend.is_available())
 
 
-def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
-    """The dtype of ``inference_precision`` on ``device``.
+def resolve_precision(precision: str, device: torch.device, *, inference: bool = False) -> torch.dtype:
+    """The dtype of a precision setting (``inference_precision``, pretraining's ``precision``) on ``device``.
 
     ``"auto"``: bfloat16 autocast on CUDA cards that support it and on CPUs with native bf16
     hardware (AMX or AVX512-BF16, `cpu_bf16_kind`), float32 elsewhere (MPS, and CPUs without
     it, where bf16 is emulated and several times slower than float32). The CPU choice is
     measured (docs/benchmarks.md, "bf16 on the CPU"): faster than float32 on an AVX512-BF16 CPU,
     with class probabilities within 0.01 and regression predictions within 0.03 standard
-    deviations of float32's.
+    deviations of float32's. That CPU rule is for prediction (``inference=True``, the
+    estimators); training on a CPU (pretraining) keeps float32 for ``"auto"``: its measurements
+    and running campaigns were made in float32.
     """
     if precision == "auto":
         if device.type == "cuda" and torch.cuda.is_bf16_supported():
             return torch.bfloat16
-        if device.type == "cpu" and cpu_bf16_kind() is not None:
+        if inference and device.type == "cpu" and cpu_bf16_kind() is not None:
             return torch.bfloat16
         return torch.float32
     if precision not in _PRECISIONS:

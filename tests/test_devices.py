@@ -133,9 +133,10 @@ def test_check_device_parameter_parses_each_entry():
                                                 ("AMX", torch.bfloat16)])
 def test_auto_precision_on_a_cpu_follows_the_measured_choice(monkeypatch, kind, expected):
     monkeypatch.setattr(devices, "cpu_bf16_kind", lambda: kind)
-    assert resolve_precision("auto", torch.device("cpu")) == expected
-    assert resolve_precision("float32", torch.device("cpu")) == torch.float32
-    assert resolve_precision("auto", torch.device("mps")) == torch.float32
+    assert resolve_precision("auto", torch.device("cpu"), inference=True) == expected
+    assert resolve_precision("auto", torch.device("cpu")) == torch.float32  # pretraining on a CPU: float32
+    assert resolve_precision("float32", torch.device("cpu"), inference=True) == torch.float32
+    assert resolve_precision("auto", torch.device("mps"), inference=True) == torch.float32
 
 
 def test_cpu_bf16_kind_reads_the_cpu_flags(monkeypatch, tmp_path):
