@@ -56,7 +56,8 @@ default_role = "py:obj"
 # names of other projects are not documented here (no intersphinx: the build stays offline).
 nitpicky = True
 nitpick_ignore_regex = [
-    (r"py:.*", r"(dataclasses|enum|abc|os|pathlib|argparse|numpy|np|pandas|pd|scipy|sklearn|torch|joblib|huggingface_hub|safetensors|tqdm|matplotlib)(\..*)?"),
+    (r"py:.*", r"(dataclasses|enum|abc|os|pathlib|argparse|numpy|np|pandas|pd|scipy|sklearn|torch|joblib|"
+               r"huggingface_hub|safetensors|tqdm|matplotlib)(\..*)?"),
     (r"py:.*", r"(optional|default|array-like|ndarray|DataFrame|Series|Tensor|path|path-like|callable|mapping|"
                r"sequence|iterable|instance|of|or|and|shape|str|int|float|bool|dict|list|tuple|None|object|Any|"
                r"Path|os\.PathLike|PathLike|sparse matrix|RandomState|Generator)"),

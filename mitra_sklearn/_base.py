@@ -227,6 +227,22 @@ class MitraEstimatorBase(BaseEstimator):
                   if self.local_support_ is not None else f"{support_rows} support rows")
                + f" x {len(member.feature_order)} features", enabled=verbose)
 
+        self._fine_tune_if_asked(X_encoded, y_encoded, weights, precision, rng, verbose)
+        if not self._is_trivial():
+            loading = time.perf_counter()
+            for device in dict.fromkeys(self.devices_):  # load now: a broken checkpoint fails in fit, not in predict
+                self._inference_model(device)
+            if self.support_cache == "fit":
+                self._support_caches()
+            report(f"{name}: model ready in {time.perf_counter() - loading:.2f} s"
+                   + (" (support sets encoded)" if self.support_cache == "fit" else ""), enabled=verbose)
+        report(f"{name}: fit done in {time.perf_counter() - started:.2f} s; predict runs {self.n_estimators_} "
+               "member(s) over every query row (its progress bar shows the time left)", enabled=verbose)
+        return self
+
+    def _fine_tune_if_asked(self, X_encoded: np.ndarray, y_encoded: np.ndarray, weights: np.ndarray | None,
+                            precision: torch.dtype, rng: np.random.RandomState, verbose: bool) -> None:
+        """``fine_tuned_weights_`` and ``fine_tune_losses_``: None, or the result of ``fine_tune``."""
         self.fine_tuned_weights_ = None
         self.fine_tune_losses_ = None
         if self.fine_tune and not self._is_trivial():
@@ -249,17 +265,6 @@ class MitraEstimatorBase(BaseEstimator):
             )
             self.fine_tuned_weights_ = result.state_dict
             self.fine_tune_losses_ = np.asarray(result.validation_losses)
-        if not self._is_trivial():
-            loading = time.perf_counter()
-            for device in dict.fromkeys(self.devices_):  # load now: a broken checkpoint fails in fit, not in predict
-                self._inference_model(device)
-            if self.support_cache == "fit":
-                self._support_caches()
-            report(f"{name}: model ready in {time.perf_counter() - loading:.2f} s"
-                   + (" (support sets encoded)" if self.support_cache == "fit" else ""), enabled=verbose)
-        report(f"{name}: fit done in {time.perf_counter() - started:.2f} s; predict runs {self.n_estimators_} "
-               "member(s) over every query row (its progress bar shows the time left)", enabled=verbose)
-        return self
 
     def _warn_about_extra_members(self, n_features: int) -> None:
         """Feature subsets can need more members than n_estimators: say so (predict time grows with them)."""
@@ -283,7 +288,8 @@ class MitraEstimatorBase(BaseEstimator):
         self.max_features_ = defaults.limits.features if self.max_features == "auto" else self.max_features
         self.softmax_temperature_ = (defaults.softmax_temperature if self.softmax_temperature == "auto"
                                      else float(self.softmax_temperature))
-        if self.support_selection == "nearest" and n_weighted_rows is not None and n_weighted_rows > self.max_support_rows_:
+        if (self.support_selection == "nearest" and n_weighted_rows is not None
+                and n_weighted_rows > self.max_support_rows_):
             raise ValueError(
                 "sample_weight is not supported with support_selection='nearest' when the training set has more "
                 f"than max_support_rows={self.max_support_rows_} rows; use support_selection='random'."

@@ -12,8 +12,7 @@ import pytest
 import torch
 from sklearn.base import clone
 
-from mitra_sklearn import MitraClassifier, MitraRegressor
-from mitra_sklearn import _runtime, devices
+from mitra_sklearn import MitraClassifier, MitraRegressor, _runtime, devices
 from mitra_sklearn._inference import map_on_devices
 from mitra_sklearn.devices import check_device_parameter, member_devices, resolve_devices, resolve_precision
 
