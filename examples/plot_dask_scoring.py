@@ -21,6 +21,7 @@ Needs the ``[dask]`` extra: ``pip install "mitra-sklearn[dask]"`` (``dask[distri
 ``dask-ml``).
 """
 
+import logging
 import os
 import sys
 import time
@@ -83,8 +84,10 @@ if __name__ == "__main__":
     train = make_rows(seed=10**6, n_rows=1000)  # seeds 0, 1, ... are the partitions
     clf = MitraClassifier("mitra-small-classifier", n_estimators=2, random_state=0).fit(train, label(train))
     rows_per_partition = N_ROWS // N_PARTITIONS
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
-            Client(cluster) as client:
+    # Loopback only, dashboard on any free port, Dask's own log lines (worker start-up and
+    # shut-down) kept out of the output.
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=":0",
+                      silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
         table = dd.from_map(make_rows, range(N_PARTITIONS), n_rows=rows_per_partition, meta=make_rows(0, 0))
         print(f"{N_ROWS:,} rows in {table.npartitions} partitions on {len(client.scheduler_info()['workers'])} "
               "workers")
