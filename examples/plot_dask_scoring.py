@@ -14,8 +14,8 @@ features generated on the workers (standing in for a warehouse table), with a pr
 every few partitions and the measured rows per second. **Measured**: 1,000,000 rows in
 1,261 s, 793 rows/s, on 2 cores of an AMD EPYC (AVX512-BF16, so bf16 autocast) shared with a
 training run and, for its first 5 minutes, a documentation build (2 members, 1,000 training
-rows, shipped checkpoint; largest difference from a local call 0.0, accuracy 0.819). While the documentation is built the
-same script scores 20,000 rows (environment variable ``MITRA_DASK_ROWS`` sets the number; the
+rows, shipped checkpoint; largest difference from a local call 0.0, accuracy 0.819). While the
+documentation is built the same script scores 20,000 rows (environment variable ``MITRA_DASK_ROWS`` sets the number; the
 default outside a documentation build is 1,000,000).
 
 Needs the ``[dask]`` extra: ``pip install "mitra-sklearn[dask]"`` (``dask[distributed]`` and
