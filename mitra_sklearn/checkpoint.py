@@ -555,14 +555,14 @@ def save_model(model: Any, folder: str | os.PathLike) -> None:
     ------
     CheckpointWriteError
         When the folder cannot be written (full disk, read-only); nothing half-written is
-        left under the final names (`save_checkpoint`).
+        left under the final names (``save_checkpoint``).
     """
     save_checkpoint(folder, model.config, model.state_dict())
 
 
 # The model module knows no files; its classic names are thin aliases of the functions above.
 def _from_pretrained(cls: type[ModelT], checkpoint: str | os.PathLike, **kwargs: Any) -> ModelT:
-    """Alias of `mitra_sklearn.checkpoint.load_model` that builds this class."""
+    """Alias of ``mitra_sklearn.load_model`` that builds this class."""
     return load_model(checkpoint, model_class=cls, **kwargs)
 
 
