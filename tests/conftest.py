@@ -110,6 +110,17 @@ def no_network(monkeypatch):
     return asked
 
 
+@pytest.fixture
+def sleeps(monkeypatch):
+    """``time.sleep`` records its argument instead of sleeping. Returns the list of delays asked for:
+    "fails fast" is then a count of retries and waits, not a wall-clock bound (machines differ)."""
+    import time
+
+    asked: list[float] = []
+    monkeypatch.setattr(time, "sleep", asked.append)
+    return asked
+
+
 def strip_metadata(folder: Path) -> Path:
     """Make a saved checkpoint official-format exactly: no config in the safetensors header."""
     from safetensors.torch import load_file, save_file

@@ -125,7 +125,7 @@ def test_fine_tuning_on_cuda_runs_and_keeps_the_shared_weights_intact():
 def test_pretraining_on_cuda_with_one_process_nccl(tmp_path):
     out = tmp_path / "nccl"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=1", "--master_port=29519",
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=1", "--standalone",
                "-m", "pretraining", "train", "--preset", "tiny", "--out", str(out), "--device", CUDA.type,
                "--no-progress", "--set", "steps=8", "--set", "save_every=8", "--set", "eval_every=8"]
     completed = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)

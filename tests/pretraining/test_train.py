@@ -140,7 +140,7 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path):
 def test_two_process_gloo_ddp_run(tmp_path):
     out = tmp_path / "ddp"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517",
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone",
                "-m", "pretraining", "train", "--preset", "tiny", "--out", str(out), "--device", "cpu",
                "--no-progress", "--set", "steps=6", "--set", "save_every=6", "--set", "eval_every=6"]
     completed = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
