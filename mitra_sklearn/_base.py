@@ -6,7 +6,7 @@ import hashlib
 import os
 import time
 import warnings
-from abc import abstractmethod
+from abc import ABCMeta, abstractmethod
 from collections.abc import Callable
 from numbers import Integral, Real
 from typing import Any
@@ -24,9 +24,9 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from ._inference import SUPPORT_CACHE_MODES, InferenceRunner, cpu_cells_per_second, cpu_seconds, map_on_devices
-from ._retrieval import Neighbourhood, build_local_support, support_time_warning
-from ._runtime import RuntimeState, model_key
+from ._inference import SUPPORT_CACHE_MODES, InferenceRunner, cpu_time_warning, map_on_devices
+from ._retrieval import Neighbourhood, build_local_support
+from ._runtime import RuntimeState, model_key, warn_once
 from ._version import __version__
 from .catalog import checkpoint_defaults
 from .checkpoint import (
@@ -56,8 +56,12 @@ __all__ = ["MitraEstimatorBase"]
 MemberOutput = Callable[[EnsembleMember, np.ndarray, Any], np.ndarray]
 
 
-class MitraEstimatorBase(BaseEstimator):
-    """Fit stores the encoded training set; predict runs every ensemble member over it."""
+class MitraEstimatorBase(BaseEstimator, metaclass=ABCMeta):
+    """Fit stores the encoded training set; predict runs every ensemble member over it.
+
+    Abstract: `MitraClassifier` and `MitraRegressor` supply the task (``_task``,
+    `_encode_targets`, `_make_task`) and the predict methods.
+    """
 
     _task: Task  # set by subclasses
 
@@ -220,6 +224,7 @@ class MitraEstimatorBase(BaseEstimator):
             seed = int(rng.randint(MAX_SEED))  # drawn only here: other draws stay as they are
             self.local_support_ = build_local_support(X_encoded, self.max_support_rows_, seed)
         self._reset_runtime_state()
+        self._runtime.files = files  # resolved and checked above: not again when the model loads
         member = self.members_[0]
         support_rows = len(X_encoded) if member.support_rows is None else len(member.support_rows)
         report(f"{name}: {self.n_estimators_} ensemble member(s), each reading "
@@ -317,7 +322,7 @@ class MitraEstimatorBase(BaseEstimator):
         if self.checkpoint is None:
             default = resolve_default_checkpoint(self._task, estimator=name)
             if default.warning is not None:
-                _warn_once(("default checkpoint", self._task), default.warning, stacklevel=5)
+                warn_once(("default checkpoint", self._task), default.warning, stacklevel=5)
             return default.reference, default.files, default.reason
         reference = os.fspath(self.checkpoint)
         # A local folder is stored as an absolute path, so the fitted estimator does not depend
@@ -352,6 +357,8 @@ class MitraEstimatorBase(BaseEstimator):
 
     def _pinned_files(self) -> CheckpointFiles:
         """The files of the weights recorded in fit (also after unpickling elsewhere), never what resolves now."""
+        if self._runtime.files is not None:
+            return self._runtime.files
         name = type(self).__name__
         info = self.__dict__.get("checkpoint_info_")
         if info is None:  # pickled by mitra-sklearn 0.2 or older: only the reference was recorded
@@ -378,12 +385,13 @@ class MitraEstimatorBase(BaseEstimator):
         requested precision; one per process for the same weights (`_runtime`)."""
         device = device or self.device_
         precision = resolve_precision(self.inference_precision, device, inference=True)
-        files = None
-        if str(device) not in self._runtime.models:
-            # First use by this object: the recorded checkpoint must still be where it was, even when
-            # the process holds a model with its SHA-256 (a pickle never silently outlives its files).
+        if self._runtime.files is None:
+            # First use by an unpickled copy: the recorded checkpoint must still be where it was, even
+            # when the process holds a model with its SHA-256 (a pickle never silently outlives its files).
             files = self._pinned_files()
             self._check_config(load_config(files), files)
+            self._runtime.files = files
+        files = self._runtime.files
 
         def build() -> MitraModel:
             model = self._pretrained_model(device, files)
@@ -500,9 +508,8 @@ class MitraEstimatorBase(BaseEstimator):
         return predictions
 
     def _warn_if_slow_on_cpu(self, n_query: int, contexts: list[Neighbourhood] | None) -> None:
-        """Once per process: say how long a call will take on the CPU (large model, large or many
-        support sets), and what is faster."""
-        config = self.config_
+        """Once per process: say how long a call will take on the CPU (`cpu_time_warning`: a large
+        model, or large or many support sets), and what is faster."""
         if self.device_.type != "cpu":
             return
         passes = []
@@ -513,32 +520,17 @@ class MitraEstimatorBase(BaseEstimator):
             else:
                 n_support = len(self.X_support_) if member.support_rows is None else len(member.support_rows)
                 passes.append((n_support, n_query, n_features))
-        seconds = cpu_seconds(config, passes, torch.get_num_threads())
-        if seconds < _SLOW_CPU_SECONDS:
-            return
-        name = type(self).__name__
-        doing = f"predicts {n_query:,} rows" if n_query else "encodes its support sets in fit (support_cache='fit')"
-        if config.n_layers * config.dim**2 < _LARGE_MODEL_DENSE:  # slow only through its support sets
-            _warn_once("slow support sets", support_time_warning(
-                name, doing, passes, _duration(seconds), torch.get_num_threads(),
-                None if contexts is None else len({c.cluster for c in contexts})), stacklevel=5)
-            return
         info = self.__dict__.get("checkpoint_info_")
-        size = f"{info.n_parameters / 1e6:.1f} M-parameter " if info is not None else ""
-        shipped = shipped_default(self._task)
-        faster = (f", or the shipped small checkpoint, {name}(checkpoint={shipped!r}): about {_SHIPPED_CPU_SPEEDUP}x "
-                  "faster on the CPU (measured for the 0.67 M-parameter v1) but less accurate, see "
-                  "docs/checkpoints.md") if shipped else ""
-        cells = sum((s + q) * (f + 1) for s, q, f in passes)
-        _warn_once("slow on the CPU", (
-            f"{name} {doing} with the {size}checkpoint {self.checkpoint_!r} on the CPU: "
-            f"{len(self.members_)} member(s), {cells:,} cells in all (support and query rows x features), will take "
-            f"{_duration(seconds)} with {torch.get_num_threads()} thread(s) (a rule measured with the official model "
-            f"shape on 2 threads of an Intel Xeon, float32: about {cpu_cells_per_second(1000):.0f} cells per second "
-            f"at 1,000 support rows, {cpu_cells_per_second(8192):.0f} at 8,192). For speed, use "
-            f"a GPU (device='cuda'), fewer members (n_estimators) or support rows (max_support_rows), "
-            f"inference_precision='bfloat16' on CPUs with native bf16{faster}. (Shown once per process.)"
-        ), stacklevel=5)
+        warning = cpu_time_warning(
+            self.config_, passes, torch.get_num_threads(), estimator=type(self).__name__,
+            doing=f"predicts {n_query:,} rows" if n_query else "encodes its support sets in fit (support_cache='fit')",
+            n_members=len(self.members_),
+            n_neighbourhoods=None if contexts is None else len({c.cluster for c in contexts}),
+            checkpoint=self.checkpoint_, n_parameters=None if info is None else info.n_parameters,
+            shipped=shipped_default(self._task),
+        )
+        if warning is not None:
+            warn_once(*warning, stacklevel=5)
 
     def _predict_local(
         self, runner: InferenceRunner, member: EnsembleMember, X_encoded: np.ndarray,
@@ -648,31 +640,6 @@ def _check_not_empty(X: Any) -> None:
         raise ValueError(f"Found array with 0 feature(s) (shape={shape}) while a minimum of 1 is required.")
 
 
-_WARNED_ONCE: set[Any] = set()
-# Models with at least this much dense work (layers x dim^2; a quarter of the official model's)
-# get the slow-CPU warning, when a predict call is estimated to take _SLOW_CPU_SECONDS or more.
-_LARGE_MODEL_DENSE = 12 * 512**2 // 4
-_SLOW_CPU_SECONDS = 30.0
-# Measured by benchmarks/cpu_rule.py: the shipped 0.67 M checkpoint against the official shape
-# (1,024 x 1,000 rows x 10 features, one member: 2.67 s against 32.4 s).
-_SHIPPED_CPU_SPEEDUP = 12
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"about {seconds:.0f} s"
-    if seconds < 5400:
-        return f"about {seconds / 60:.0f} min"
-    return f"about {seconds / 3600:.1f} h"
-
-
-def _warn_once(key: Any, message: str, stacklevel: int) -> None:
-    """Warn the first time ``key`` comes up in this process (whatever the warning filters)."""
-    if key not in _WARNED_ONCE:
-        _WARNED_ONCE.add(key)
-        warnings.warn(message, UserWarning, stacklevel=stacklevel + 1)
-
-
 def _is_shipped(reference: str) -> bool:
     return reference in shipped_checkpoints()
 
@@ -695,153 +662,3 @@ def _copy_model(model: MitraModel, state: dict[str, torch.Tensor] | None) -> Mit
     source = state if state is not None else model.state_dict()
     copy.load_state_dict({k: v.to(device, copy=True) for k, v in source.items()}, assign=True)
     return copy
-
-
-_PARAMETERS_DOC = """
-    Parameters
-    ----------
-    checkpoint : str, path-like or None, default=None
-        Weights to use: the name of a checkpoint shipped with the package, a local folder holding
-        ``config.json`` and ``model.safetensors``, or a Hugging Face Hub repo id such as
-        ``"{official}"``. None resolves in ``fit`` to the newest official checkpoint that is in
-        the local Hub cache or can be downloaded: Mitra v2 ``"{official}"`` (about 76 M
-        parameters), else Mitra v1 ``"{official_v1}"``, otherwise the {task} checkpoint shipped
-        with the package (0.67 M parameters, weaker). Unless the newest is used, a warning once
-        per process says which model is used, why, and how to get the newest. An explicit
-        checkpoint never falls back. Hub downloads honour ``HF_HUB_OFFLINE``, ``HF_TOKEN`` and
-        ``HF_HOME``; without a network they fail within seconds. ``checkpoint_info_`` records
-        what was used.
-    n_estimators : int, default=4
-        Ensemble members. Each sees the data through its own {member_view}, its own
-        random order of the categories of unordered categorical columns, and a support
-        subsample when the training set has more than ``max_support_rows`` rows; their
-        {aggregate} are averaged. Wide tables (``max_features``) can need more members:
-        ``n_estimators_`` is the number used.
-    device : {{'auto', 'cpu', 'cuda', 'mps'}}, str, torch.device or list of them, default='auto'
-        Where the model runs. 'auto' picks CUDA, then MPS, then the CPU. A list (such as
-        ``["cuda:0", "cuda:1"]``) spreads the ensemble members over its devices, round-robin
-        (member i on entry i modulo its length), runs the members of different accelerators
-        at the same time and combines them exactly as on one device. The list is stored as
-        given; every entry is checked in ``fit``.
-    inference_precision : {{'auto', 'float32', 'bfloat16', 'float16', 'float64'}}, default='auto'
-        'auto' is bfloat16 autocast on CUDA and on CPUs with native bf16 (AMX or AVX512-BF16:
-        faster there, class probabilities within 0.01 of float32's), float32 elsewhere (bf16 is
-        much slower than float32 on CPUs without bf16 hardware). 'float32' gives the official
-        implementation's numbers to 1e-6. 'float64' runs a double-precision copy of the model,
-        for exact reproducibility checks.
-    batch_size : int or 'auto', default='auto'
-        Query rows per forward pass. 'auto' sizes the chunks from the memory free on the device
-        (40 % of it); out-of-memory errors are retried with smaller chunks in any case.
-    max_support_rows : int or 'auto', default='auto'
-        Most training rows one forward pass reads; larger training sets are subsampled (see
-        ``support_selection``). 'auto': the checkpoint's own limit (``max_support_rows_``):
-        8,192 for Mitra v1 and the shipped checkpoints, 32,768 for Mitra v2 (16,384 on binary
-        classification), as the reference code of each uses them.
-    max_features : int or 'auto', default='auto'
-        With more (encoded) features than this, each member reads a random subset of at most
-        ``max_features`` columns, and the subsets of the members together cover every feature
-        (more members are used when ``n_estimators`` is too small for that). 'auto': the
-        checkpoint's own limit (``max_features_``): 500 for Mitra v1 and the shipped
-        checkpoints, 256 for Mitra v2.
-    support_selection : {{'random', 'nearest'}}, default='random'
-        How training sets larger than ``max_support_rows`` are cut down. 'random': each member
-        draws its own random subsample (with at least one row of every class). 'nearest':
-        retrieval (as in TabDPT / LoCalPFN): at fit time the training rows are clustered (about
-        two clusters per ``max_support_rows`` rows) and each cluster centre gets its
-        ``max_support_rows`` nearest training rows; every query row reads the support set of
-        its nearest centre (one support pass per centre in use and member).
-    softmax_temperature : float or 'auto', default='auto'
-        Each member's logits are divided by it before the softmax (classes, or the bins of a
-        binned regression head; no effect on a scalar regression head): below 1 sharpens the
-        probabilities, above 1 flattens them. 'auto': the checkpoint's own
-        (``softmax_temperature_``): 1 for the official checkpoints (their code's plain
-        softmax), the value a shipped checkpoint declares (tuned on real data), else 1.
-    support_cache : {{'predict', 'fit', 'off'}}, default='predict'
-        'predict': the support rows run once per member and predict call, layer by layer
-        together with every chunk of query rows (one layer's keys/values in memory at a time).
-        'fit': every layer's keys/values of each member's support set are computed in ``fit``
-        and kept for all later calls (fastest for many small predict calls; not pickled).
-        'off': re-run the support rows with every chunk (the official implementation's
-        behaviour; least memory when predicting very many rows, slowest).
-    categorical_features : 'auto', array-like of int, str or bool, default='auto'
-        Categorical columns besides those detected automatically (pandas ``category`` columns
-        and columns holding strings): indices, names or a boolean mask.
-    fine_tune : bool or 'mitra-v2', default=False
-        Fine-tune the pretrained weights on the training set in ``fit`` (episodic tasks, AdamW,
-        best weights on an internal 20 % validation split are kept). True: ``fine_tune_steps``
-        steps at ``fine_tune_lr`` (10 warm-up steps, weight decay 0.3 on the weight matrices,
-        gradients clipped at 1). 'mitra-v2': the Mitra-v2 authors' recipe, whatever
-        ``fine_tune_steps`` and ``fine_tune_lr`` say: 50 steps at 1e-5 (3e-6 on binary tables
-        of at most 16,384 rows), 10 warm-up steps ending at 0.91 of the rate, weight decay 0.3
-        on every parameter, no clipping, tasks of at most 16,384 (classification) or 20,480
-        (regression) support rows. Their 8-fold bagging of separately tuned models is not
-        reproduced: one tuned copy serves all members.
-    fine_tune_steps : int, default=50
-        Optimizer steps of fine-tuning (``fine_tune=True``).
-    fine_tune_lr : float, default=1e-5
-        Peak learning rate of fine-tuning (``fine_tune=True``; 10 warm-up steps).
-    n_jobs : int or None, default=None
-        CPU threads torch uses during ``fit`` and ``predict`` (set for the call and restored
-        after; process-wide). None keeps torch's setting (all cores, or the share joblib gives
-        a worker process), capped to the CPUs this process may use (affinity mask and
-        container CPU quota, so it never oversubscribes them). -1 is every available CPU.
-        Inside ``GridSearchCV`` / ``cross_val_score``, prefer the search's ``n_jobs=1``: each
-        fit and predict already uses every core, and parallel workers each get a share of
-        the cores and load the model themselves.
-    random_state : int, RandomState instance or None, default=None
-        Drives every random choice: member views (feature order and signs, class
-        permutations, category orders of unordered categorical columns), subsamples,
-        weighted support draws and fine-tuning tasks.
-    verbose : bool or int, default=False
-        Report the steps of ``fit`` (checkpoint, encoding, ensemble size, model loading, with
-        timings) and show progress bars for fine-tuning and prediction (rows of the call, with
-        the time left).
-"""
-
-_ATTRIBUTES_DOC = """
-    Attributes
-    ----------
-{extra}    n_features_in_ : int
-        Number of features seen during ``fit``.
-    feature_names_in_ : ndarray of shape (``n_features_in_``,)
-        Column names seen during ``fit`` (only for inputs with string column names).
-    encoder_ : TabularEncoder
-        Fitted preprocessing (categorical codes, imputation, dropped constant columns).
-    X_support_ : ndarray of shape (n_samples, n_encoded_features)
-        The encoded training table, used as in-context support set.
-    y_support_ : ndarray of shape (n_samples,)
-        The encoded targets.
-    members_ : list of EnsembleMember
-        The view of each ensemble member.
-    max_support_rows_ : int
-        The support-row limit in use (``max_support_rows``, or the checkpoint's for 'auto').
-    max_features_ : int
-        The feature limit in use (``max_features``, or the checkpoint's for 'auto').
-    softmax_temperature_ : float
-        The temperature in use (``softmax_temperature``, or the checkpoint's for 'auto').
-    n_estimators_ : int
-        Number of ensemble members used: ``n_estimators``, or more when feature subsets
-        (``max_features``) or class groups need more (a warning says so for feature subsets).
-    local_support_ : LocalSupportIndex or None
-        With ``support_selection='nearest'`` and more than ``max_support_rows`` training rows:
-        the cluster centres and each centre's support rows; otherwise None.
-    checkpoint_ : str
-        Resolved checkpoint reference (shipped name, absolute folder or repo id).
-    checkpoint_info_ : CheckpointInfo
-        What exactly was used and why: source, Hub commit (``revision``), SHA-256 of the
-        weights, number of parameters, and the reason (the argument, or the default rule's).
-        Unpickled estimators reload exactly these weights, or raise
-        ``CheckpointNotFoundError`` when they are not available.
-    config_ : MitraConfig
-        Shape of the checkpoint's model.
-    device_ : torch.device
-        Device used for prediction (with a device list: its first device, also used for
-        fine-tuning).
-    devices_ : list of torch.device
-        The devices the ensemble members go to, round-robin (one entry without a list).
-    fine_tuned_weights_ : dict of str to Tensor or None
-        Fine-tuned weights (CPU), or None when ``fine_tune=False`` or the pretrained weights
-        stayed best on the validation split.
-    fine_tune_losses_ : ndarray or None
-        Validation loss before fine-tuning and after each step.
-"""

@@ -5,7 +5,8 @@ slices from the free memory (`auto_query_chunk`), runs one of the three support 
 (layer by layer with the queries, a support set encoded beforehand, or the support rows again
 with every slice), and retries a slice in halves after an out-of-memory error (`_RowSlices`).
 The one out-of-memory guard of the package is here too (`release_if_out_of_memory`,
-`out_of_memory_as_error`), shared with fine-tuning.
+`out_of_memory_as_error`), shared with fine-tuning, and the CPU cost rule (`cpu_seconds`) with
+the warning it triggers before a long call (`cpu_time_warning`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ __all__ = [
     "SUPPORT_CACHE_MODES",
     "cpu_seconds",
     "cpu_cells_per_second",
+    "cpu_time_warning",
+    "SLOW_CPU_SECONDS",
     "available_memory",
     "auto_query_chunk",
     "support_cache_bytes",
@@ -95,6 +98,98 @@ def cpu_seconds(config: MitraConfig, passes: list[tuple[int, int, int]], threads
 def cpu_cells_per_second(n_support: int) -> float:
     """The measured rule's float32 rate for the official shape on 2 threads, at ``n_support`` support rows."""
     return 1.0 / (CPU_SECONDS_PER_CELL + CPU_SECONDS_PER_CELL_AND_SUPPORT_ROW * n_support)
+
+
+#: A call estimated to take this long on the CPU or more gets a warning, once per process.
+SLOW_CPU_SECONDS = 30.0
+# Models with at least this much dense work (layers x dim^2, a quarter of the official model's)
+# are slow through their size; smaller ones only through large or many support sets.
+_LARGE_MODEL_DENSE = _OFFICIAL_DENSE // 4
+# Measured by benchmarks/cpu_rule.py: the shipped 0.67 M checkpoint against the official shape
+# (1,024 x 1,000 rows x 10 features, one member: 2.67 s against 32.4 s).
+_SHIPPED_CPU_SPEEDUP = 12
+
+
+def cpu_time_warning(config: MitraConfig, passes: list[tuple[int, int, int]], threads: int, *, estimator: str,
+                     doing: str, n_members: int, n_neighbourhoods: int | None, checkpoint: str,
+                     n_parameters: int | None, shipped: str | None) -> tuple[str, str] | None:
+    """What a call estimated (`cpu_seconds`) to take ``SLOW_CPU_SECONDS`` or more on the CPU says.
+
+    Parameters
+    ----------
+    config : MitraConfig
+        The model's shape.
+    passes : list of (int, int, int)
+        (support rows, query rows, features) of every pass the call runs.
+    threads : int
+        Torch threads of the call.
+    estimator : str
+        The estimator's class name.
+    doing : str
+        What the call does, e.g. "predicts 1,000 rows".
+    n_members : int
+        Ensemble members.
+    n_neighbourhoods : int or None
+        Neighbourhoods the call reads (``support_selection="nearest"``), None for random subsamples.
+    checkpoint : str
+        The checkpoint's reference.
+    n_parameters : int or None
+        The checkpoint's parameter count, if known.
+    shipped : str or None
+        The shipped checkpoint of the task (suggested as a faster one), if any.
+
+    Returns
+    -------
+    (str, str) or None
+        The kind of warning (its once-per-process key) and the message; None for a faster call.
+    """
+    seconds = cpu_seconds(config, passes, threads)
+    if seconds < SLOW_CPU_SECONDS:
+        return None
+    if config.n_layers * config.dim**2 < _LARGE_MODEL_DENSE:  # slow only through its support sets
+        return "slow support sets", _support_time_message(estimator, doing, passes, seconds, threads,
+                                                          n_neighbourhoods)
+    size = f"{n_parameters / 1e6:.1f} M-parameter " if n_parameters is not None else ""
+    faster = (f", or the shipped small checkpoint, {estimator}(checkpoint={shipped!r}): about "
+              f"{_SHIPPED_CPU_SPEEDUP}x faster on the CPU (measured for the 0.67 M-parameter v1) but less accurate, "
+              "see docs/checkpoints.md") if shipped else ""
+    cells = sum((s + q) * (f + 1) for s, q, f in passes)
+    return "slow on the CPU", (
+        f"{estimator} {doing} with the {size}checkpoint {checkpoint!r} on the CPU: "
+        f"{n_members} member(s), {cells:,} cells in all (support and query rows x features), will take "
+        f"{_duration(seconds)} with {threads} thread(s) (a rule measured with the official model "
+        f"shape on 2 threads of an Intel Xeon, float32: about {cpu_cells_per_second(1000):.0f} cells per second "
+        f"at 1,000 support rows, {cpu_cells_per_second(8192):.0f} at 8,192). For speed, use "
+        f"a GPU (device='cuda'), fewer members (n_estimators) or support rows (max_support_rows), "
+        f"inference_precision='bfloat16' on CPUs with native bf16{faster}. (Shown once per process.)"
+    )
+
+
+def _support_time_message(estimator: str, doing: str, passes: list[tuple[int, int, int]], seconds: float,
+                          threads: int, n_neighbourhoods: int | None) -> str:
+    """The warning of a model slow only through its support sets (large ``max_support_rows``,
+    or one support pass per neighbourhood of ``support_selection="nearest"``)."""
+    largest = max(s for s, _, _ in passes)
+    how = (f"{len(passes)} support passes of up to {largest:,} rows ({n_neighbourhoods} neighbourhoods of "
+           "support_selection='nearest' per member)" if n_neighbourhoods is not None
+           else f"{len(passes)} support pass(es) of up to {largest:,} rows")
+    advice = ["a smaller max_support_rows (time grows with its square)"]
+    if n_neighbourhoods is not None:
+        advice += ["support_selection='random' (one support pass per member instead of one per neighbourhood)",
+                   "support_cache='fit' (each neighbourhood encoded once in fit; predict then costs per row what "
+                   "a cached random subsample does)"]
+    advice += ["fewer members (n_estimators)", "a GPU (device='cuda')"]
+    return (f"{estimator} {doing} with {how}: {_duration(seconds)} on the CPU with {threads} thread(s) "
+            f"(estimated by the float32 CPU rule of docs/checkpoints.md; measured times on a busy CPU were up to "
+            f"1.7x longer, docs/large-tables.md). For speed: {'; '.join(advice)}. (Shown once per process.)")
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"about {seconds:.0f} s"
+    if seconds < 5400:
+        return f"about {seconds / 60:.0f} min"
+    return f"about {seconds / 3600:.1f} h"
 
 
 def _element_size(dtype: torch.dtype) -> int:

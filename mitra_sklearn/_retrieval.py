@@ -16,7 +16,7 @@ Cost: a support pass grows with the square of its rows (they attend to each othe
 predict call runs one per neighbourhood its rows fall in and per member, against one per member
 for random subsamples. With ``support_cache="fit"`` every neighbourhood's support set is encoded
 once in ``fit``, and predict then costs per query row what a cached random subsample costs.
-`support_time_warning` is what the estimators say when a call is estimated to take long.
+`mitra_sklearn._inference.cpu_time_warning` is what the estimators say when a call is estimated to take long.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import numpy as np
 from sklearn.cluster import MiniBatchKMeans
 from sklearn.neighbors import NearestNeighbors
 
-__all__ = ["LocalSupportIndex", "Neighbourhood", "build_local_support", "support_time_warning"]
+__all__ = ["LocalSupportIndex", "Neighbourhood", "build_local_support"]
 
 # Clusters per max_support_rows training rows: each support ball then holds about twice the
 # rows of its own cluster, so a query near a cluster's edge still has neighbours on both sides.
@@ -104,39 +104,3 @@ def build_local_support(X_train: np.ndarray, max_support_rows: int, seed: int) -
     _, indices = NearestNeighbors().fit(train_z).kneighbors(centres, n_neighbors=max_support_rows)
     support_rows = np.sort(indices, axis=1).astype(np.int64)
     return LocalSupportIndex(mean=mean, std=std, centres=centres, support_rows=support_rows)
-
-
-def support_time_warning(estimator: str, doing: str, passes: list[tuple[int, int, int]], duration: str,
-                         threads: int, n_neighbourhoods: int | None) -> str:
-    """What a call estimated to take long on the CPU says, for a model that is slow only through its
-    support sets (large ``max_support_rows``, or one support pass per neighbourhood).
-
-    Parameters
-    ----------
-    estimator : str
-        The estimator's class name.
-    doing : str
-        What the call does, e.g. "predicts 1,000 rows" or "encodes its support sets in fit".
-    passes : list of (int, int, int)
-        (support rows, query rows, features) of every pass the call runs.
-    duration : str
-        The estimate in words, e.g. "about 3 min" (from `mitra_sklearn._inference.cpu_seconds`).
-    threads : int
-        Torch threads the estimate assumes.
-    n_neighbourhoods : int or None
-        Neighbourhoods the call reads (``support_selection="nearest"``), None for random subsamples.
-    """
-    largest = max(s for s, _, _ in passes)
-    how = (f"{len(passes)} support passes of up to {largest:,} rows ({n_neighbourhoods} neighbourhoods of "
-           "support_selection='nearest' per member)" if n_neighbourhoods is not None
-           else f"{len(passes)} support pass(es) of up to {largest:,} rows")
-    advice = ["a smaller max_support_rows (time grows with its square)"]
-    if n_neighbourhoods is not None:
-        advice += ["support_selection='random' (one support pass per member instead of one per neighbourhood)",
-                   "support_cache='fit' (each neighbourhood encoded once in fit; predict then costs per row what "
-                   "a cached random subsample does)"]
-    advice += ["fewer members (n_estimators)", "a GPU (device='cuda')"]
-    return (f"{estimator} {doing} with {how}: {duration} on the CPU with {threads} thread(s) "
-            f"(estimated by the float32 CPU rule of docs/checkpoints.md; measured times on a busy CPU were up to "
-            f"1.7x longer, docs/large-tables.md). For speed: {'; '.join(advice)}. (Shown once per process.)")
-

@@ -14,23 +14,27 @@ from costing more than its rows:
   a support set larger than that is run with every call, as in the estimator's own process.
 
 An estimator in the process that fitted it keeps its own state (`support_cache` decides); only
-the model is shared with it.
+the model is shared with it. The process also remembers which once-per-process warnings it has
+given (`warn_once`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import threading
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
 
 from ._inference import InferenceRunner, available_memory, support_cache_bytes
+from .checkpoint import CheckpointFiles
 from .model import MitraModel, SupportCache
 
-__all__ = ["RuntimeState", "model_key", "clear_process_caches", "process_cache_info"]
+__all__ = ["RuntimeState", "model_key", "clear_process_caches", "process_cache_info", "warn_once"]
 
 # Ready models kept per process (a released model is 300 MB in float32; the estimators of one
 # process rarely use more than a couple of checkpoints and precisions).
@@ -43,6 +47,14 @@ _MODELS: OrderedDict[tuple, MitraModel] = OrderedDict()
 _SUPPORTS: OrderedDict[tuple, tuple[SupportCache, int, str]] = OrderedDict()  # key -> (cache, bytes, device)
 _KEY_LOCKS: dict[tuple, threading.Lock] = {}
 _COUNTS = {"models_built": 0, "support_sets_encoded": 0}  # since the process started
+_WARNED_ONCE: set[Any] = set()  # keys of the once-per-process warnings already given
+
+
+def warn_once(key: Any, message: str, stacklevel: int) -> None:
+    """Warn the first time ``key`` comes up in this process (whatever the warning filters)."""
+    if key not in _WARNED_ONCE:
+        _WARNED_ONCE.add(key)
+        warnings.warn(message, UserWarning, stacklevel=stacklevel + 1)
 
 
 def model_key(sha256: str | None, tuned_digest: str | None, precision: torch.dtype, device: torch.device
@@ -136,10 +148,14 @@ class RuntimeState:
         Support sets encoded for ``support_cache='fit'``, by member index.
     tuned_digest : str or None
         SHA-256 of the estimator's fine-tuned weights, once computed.
+    files : CheckpointFiles or None
+        The checkpoint files of the weights recorded in fit, once found in this process: by fit
+        itself, or for an unpickled copy by its first prediction (then checked against the record).
     """
 
     def __init__(self, shared: bool = False) -> None:
         self.shared = shared
+        self.files: CheckpointFiles | None = None
         self.models: dict[str, tuple[torch.dtype, MitraModel]] = {}
         self.caches: dict[int, SupportCache] | None = None
         self.tuned_digest: str | None = None

@@ -9,7 +9,8 @@ from sklearn.base import ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 
-from ._base import _ATTRIBUTES_DOC, _PARAMETERS_DOC, MitraEstimatorBase
+from ._base import MitraEstimatorBase
+from ._docstrings import ATTRIBUTES_DOC, PARAMETERS_DOC
 from .config import MitraConfig, Task
 from .preprocessing import _is_missing
 from .tasks import ClassificationTask, make_task
@@ -100,14 +101,14 @@ MitraClassifier.__doc__ = (
     matrices and pandas DataFrames with numeric, boolean, categorical and string columns,
     missing values, and any hashable labels (strings, integers, ...).
 """
-    + _PARAMETERS_DOC.format(
+    + PARAMETERS_DOC.format(
         official="autogluon/mitra-classifier-2",
         official_v1="autogluon/mitra-classifier",
         task="classification",
         member_view="class permutation, feature order and feature sign flips",
         aggregate="class probabilities",
     )
-    + _ATTRIBUTES_DOC.format(
+    + ATTRIBUTES_DOC.format(
         extra="""    classes_ : ndarray of shape (n_classes,)
         Class labels, sorted.
 """

@@ -9,7 +9,8 @@ import numpy as np
 from sklearn.base import RegressorMixin
 from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d
 
-from ._base import _ATTRIBUTES_DOC, _PARAMETERS_DOC, MitraEstimatorBase
+from ._base import MitraEstimatorBase
+from ._docstrings import ATTRIBUTES_DOC, PARAMETERS_DOC
 from .checkpoint import OFFICIAL_CHECKPOINTS
 from .config import MitraConfig, Task
 from .devices import torch_threads
@@ -177,14 +178,14 @@ MitraRegressor.__doc__ = (
     dominate that range, with the range of the other targets instead (outliers clipped, with a
     warning in ``fit``), see Notes.
 """
-    + _PARAMETERS_DOC.format(
+    + PARAMETERS_DOC.format(
         official="autogluon/mitra-regressor-2",
         official_v1="autogluon/mitra-regressor",
         task="regression",
         member_view="target mirroring (y -> 1 - y after scaling), feature order and sign flips",
         aggregate="predictions",
     )
-    + _ATTRIBUTES_DOC.format(
+    + ATTRIBUTES_DOC.format(
         extra="""    constant_target_ : float or None
         The training target when it is constant (then every prediction equals it).
 """

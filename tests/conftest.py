@@ -26,7 +26,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 import pytest  # noqa: E402 - after the environment above
 import torch  # noqa: E402
 
-from mitra_sklearn import _base  # noqa: E402
+from mitra_sklearn import _runtime  # noqa: E402
 from mitra_sklearn import checkpoint as checkpoint_module  # noqa: E402
 from mitra_sklearn.model import MitraConfig, MitraModel  # noqa: E402
 
@@ -89,7 +89,7 @@ def hub_cache(tmp_path, monkeypatch):
 @pytest.fixture
 def fresh_warnings(monkeypatch):
     """Forget the once-per-process warnings already given, so this test sees them."""
-    monkeypatch.setattr(_base, "_WARNED_ONCE", set())
+    monkeypatch.setattr(_runtime, "_WARNED_ONCE", set())
 
 
 @pytest.fixture

@@ -30,6 +30,46 @@ def test_the_model_module_knows_no_checkpoint_files():
     assert not {name for name in imported if "huggingface" in name or "safetensors" in name}
 
 
+def test_the_estimator_base_is_abstract():
+    from mitra_sklearn._base import MitraEstimatorBase
+
+    with pytest.raises(TypeError, match="abstract"):
+        MitraEstimatorBase()
+
+
+def _count_calls(monkeypatch, module, names: list[str]) -> dict[str, int]:
+    counts = dict.fromkeys(names, 0)
+    for name in names:
+        original = getattr(module, name)
+
+        def counted(*args, _name=name, _original=original, **kwargs):
+            counts[_name] += 1
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, counted)
+    return counts
+
+
+def test_fit_resolves_the_checkpoint_and_reads_its_config_once(tiny_classifier_checkpoint, monkeypatch):
+    import pickle
+
+    import numpy as np
+
+    from mitra_sklearn import MitraClassifier, _base
+
+    counts = _count_calls(monkeypatch, _base, ["resolve_checkpoint", "resolve_pinned", "load_config"])
+    rng = np.random.RandomState(0)
+    X, y = rng.randn(40, 3), rng.randint(0, 2, 40)
+    clf = MitraClassifier(tiny_classifier_checkpoint, n_estimators=2, device=["cpu", "cpu"]).fit(X, y)
+    clf.predict_proba(X)
+    assert counts == {"resolve_checkpoint": 1, "resolve_pinned": 0, "load_config": 1}
+    # An unpickled copy finds the recorded files again, once, and checks them against the record.
+    copy = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(copy.predict_proba(X), clf.predict_proba(X))
+    copy.predict_proba(X)
+    assert counts == {"resolve_checkpoint": 1, "resolve_pinned": 1, "load_config": 2}
+
+
 def _function_lengths(path: Path) -> list[tuple[str, int]]:
     """(qualified name, lines without the docstring) of every function in a file."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
