@@ -539,14 +539,22 @@ class MitraEstimatorBase(BaseEstimator, metaclass=ABCMeta):
     ) -> np.ndarray:
         """One member's predictions where each group of queries has its own nearest-rows support set
         (``encoded``: the member's neighbourhoods encoded in fit, by neighbourhood)."""
+        encoded = encoded or {}
+        labelled = [self.task_.support_labels(member, self.y_support_[rows]) for _, rows in contexts]
+        supports = [None if n.cluster in encoded else member.view(self.X_support_[n[1]]) for n in contexts]
+        caches = [encoded.get(n.cluster) or self._shared_support(runner, x, labels)
+                  for n, x, (labels, _) in zip(contexts, supports, labelled)]
+        sizes = [len(query_rows) for query_rows, _ in contexts]
+        if all(cache is not None for cache in caches):
+            # Every support set is encoded: one pass takes the groups of rows together.
+            outputs = runner.predict_groups(caches, member.view(X_encoded[np.concatenate([q for q, _ in contexts])]),
+                                            sizes, progress)
+            parts = np.split(outputs, np.cumsum(sizes)[:-1])
+        else:
+            parts = [runner.predict(x, labels, member.view(X_encoded[query_rows]), cache=cache, progress=progress)
+                     for (query_rows, _), x, (labels, _), cache in zip(contexts, supports, labelled, caches)]
         result = None
-        for neighbourhood in contexts:
-            query_rows, support_rows = neighbourhood
-            labels, context = self.task_.support_labels(member, self.y_support_[support_rows])
-            x_support = member.view(self.X_support_[support_rows])
-            cache = (encoded or {}).get(neighbourhood.cluster) or self._shared_support(runner, x_support, labels)
-            outputs = runner.predict(x_support, labels, member.view(X_encoded[query_rows]), progress=progress,
-                                     cache=cache)
+        for (query_rows, _), outputs, (_, context) in zip(contexts, parts, labelled):
             part = member_output(member, outputs, context)
             if result is None:
                 result = np.empty((len(X_encoded), *part.shape[1:]), dtype=part.dtype)

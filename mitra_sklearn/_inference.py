@@ -285,15 +285,16 @@ class InferenceRunner:
 
     def predict(
         self,
-        x_support: np.ndarray,
-        y_support: np.ndarray,
+        x_support: np.ndarray | None,
+        y_support: np.ndarray | None,
         x_query: np.ndarray,
         cache: SupportCache | None = None,
         progress: object | None = None,
     ) -> np.ndarray:
         """Model outputs for every query row, as float32 NumPy (rows first).
 
-        ``progress`` is an optional tqdm bar advanced by the number of query rows done.
+        ``x_support``/``y_support`` may be None when ``cache`` holds them encoded. ``progress`` is
+        an optional tqdm bar advanced by the number of query rows done.
         """
         if len(x_query) == 0:
             return np.zeros((0,), dtype=np.float32)
@@ -301,7 +302,7 @@ class InferenceRunner:
             return self._predict_by_layer(x_support, y_support, x_query, progress)
         # One pass over slices of query rows: against a support set encoded beforehand, or
         # re-running the support rows with every slice (the official behaviour).
-        n_support, n_features = x_support.shape
+        n_support, n_features = (cache.n_support, cache.n_features) if cache is not None else x_support.shape
         mapper = _RowSlices(self.chunk_rows(n_support, n_features), self.device, len(x_query), 1, progress, n_support)
         with torch.inference_mode(), autocast_context(self.device, self.dtype):
             if cache is not None:
@@ -310,6 +311,55 @@ class InferenceRunner:
                 xs, ys = self._tensor(x_support), self._labels(y_support)
                 predict = partial(self.model, xs, ys)
             out = mapper(predict, self._tensor(x_query))
+        return out[0].to(self._input_dtype).cpu().numpy()
+
+    def predict_groups(
+        self, caches: list[SupportCache], x_query: np.ndarray, group_rows: list[int], progress: object | None = None
+    ) -> np.ndarray:
+        """Model outputs for query rows whose consecutive runs of ``group_rows`` rows each read their own
+        encoded support set (``caches``, same order); the same as :meth:`predict` per group, faster.
+
+        Groups are taken together up to one chunk of rows (`chunk_rows`); a larger group, or a batch
+        of groups that runs out of memory, goes through :meth:`predict` on its own.
+        """
+        n_features = x_query.shape[1]
+        chunk = self.chunk_rows(max(cache.n_support for cache in caches), n_features)
+        outputs, batch, start = [], [], 0
+
+        def flush() -> None:
+            if batch:
+                outputs.append(self._predict_batch(batch, x_query, progress))
+                batch.clear()
+
+        for cache, rows in zip(caches, group_rows, strict=True):
+            if rows > chunk:
+                flush()
+                part = x_query[start : start + rows]
+                outputs.append(self.predict(None, None, part, cache=cache, progress=progress))
+            else:
+                if sum(r for _, _, r in batch) + rows > chunk:
+                    flush()
+                batch.append((cache, start, rows))
+            start += rows
+        flush()
+        return np.concatenate(outputs, axis=0)
+
+    def _predict_batch(self, batch: list[tuple[SupportCache, int, int]], x_query: np.ndarray,
+                       progress: object | None) -> np.ndarray:
+        """One forward pass for consecutive groups (cache, first row, rows) of ``x_query``."""
+        first, rows = batch[0][1], sum(r for _, _, r in batch)
+        part = x_query[first : first + rows]
+        try:
+            with torch.inference_mode(), autocast_context(self.device, self.dtype):
+                out = self.model.predict_query_groups([c for c, _, _ in batch], self._tensor(part),
+                                                      [r for _, _, r in batch])
+        except RuntimeError as err:
+            if not release_if_out_of_memory(err, self.device):
+                raise
+            return np.concatenate([self.predict(None, None, x_query[s : s + r], cache=c, progress=progress)
+                                   for c, s, r in batch])
+        if progress is not None:
+            progress.update(rows)
         return out[0].to(self._input_dtype).cpu().numpy()
 
     def _predict_by_layer(

@@ -20,7 +20,7 @@ This module is pure PyTorch: no NumPy, scikit-learn or Hub code.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -205,17 +205,25 @@ class MultiheadAttention(nn.Module):
     def attend(
         self,
         x: torch.Tensor,
-        keys: torch.Tensor,
-        values: torch.Tensor,
+        keys: torch.Tensor | Sequence[torch.Tensor],
+        values: torch.Tensor | Sequence[torch.Tensor],
         key_padding: torch.Tensor | None = None,
+        group_rows: list[int] | None = None,
     ) -> torch.Tensor:
         """Attend from ``x`` (n, Lq, d) to precomputed keys/values; returns (n, Lq, d).
 
         ``key_padding`` is a bool tensor broadcastable to (n, 1, 1, Lk), True at padded keys.
+        With ``group_rows`` (lengths of consecutive runs along Lq), ``keys`` and ``values`` are
+        sequences and the i-th run of query positions attends to the i-th keys/values; the
+        projections then run once for all runs.
         """
         queries = self._split_heads(self.q(x))
         mask = None if key_padding is None else ~key_padding
-        out = _sdpa(queries, keys, values, mask)
+        if group_rows is None:
+            out = _sdpa(queries, keys, values, mask)
+        else:
+            out = torch.cat([_sdpa(part, k, v, mask) for part, k, v in
+                             zip(queries.split(group_rows, dim=2), keys, values, strict=True)], dim=2)
         n, heads, length, head_dim = out.shape
         return self.o(out.transpose(1, 2).reshape(n, length, heads * head_dim))
 
@@ -229,6 +237,11 @@ def _sdpa(
     q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None
 ) -> torch.Tensor:
     """``scaled_dot_product_attention`` split along the sequence batch where CUDA needs it."""
+    if q.device.type == "cpu" and q.dtype == torch.bfloat16 and q.shape[-2] == 1 and k.shape[-2] >= 256:
+        # The CPU kernel takes a path for a single bf16 query row that is 2-5x slower against
+        # long keys than for two rows (torch 2.13); rows never mix, so attend twice and keep one.
+        return F.scaled_dot_product_attention(q.expand(*q.shape[:-2], 2, q.shape[-1]), k, v,
+                                              attn_mask=mask)[..., :1, :]
     n = q.shape[0]
     if not q.is_cuda or n <= _MAX_SEQUENCES_PER_CUDA_CALL:
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
@@ -294,18 +307,20 @@ class Layer(nn.Module):
         return support, keys, values
 
     def query_step(
-        self, query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, masks: _Masks,
-        *, label_only: bool = False,
+        self, query: torch.Tensor, keys: torch.Tensor | Sequence[torch.Tensor],
+        values: torch.Tensor | Sequence[torch.Tensor], masks: _Masks,
+        *, label_only: bool = False, group_rows: list[int] | None = None,
     ) -> torch.Tensor:
         """Update the query grid (b, q, c, d) given this layer's support keys/values.
 
         With ``label_only`` (the last layer, whose only output read is the label cell) the
         result is (b, q, 1, d): the other cells still serve as keys/values of the attention
-        across the row, but their own updates are skipped.
+        across the row, but their own updates are skipped. With ``group_rows``, consecutive
+        runs of query rows read their own support sets (``keys``/``values`` are sequences).
         """
         b = query.shape[0]
         normed = _by_column(self.layer_norm1(query))  # (b*c, q, d)
-        attended = self.attention1.attend(normed, keys, values, masks.support_rows)
+        attended = self.attention1.attend(normed, keys, values, masks.support_rows, group_rows)
         query = query + _from_column(attended, b)
         return self._after_column_attention(query, masks, label_only)
 
@@ -365,6 +380,11 @@ class SupportCache:
     values: list[torch.Tensor]
     masks: _Masks = field(repr=False)
     n_features: int
+
+    @property
+    def n_support(self) -> int:
+        """Number of support rows (padding included)."""
+        return self.keys[0].shape[2]
 
 
 class MitraModel(nn.Module):
@@ -523,6 +543,35 @@ class MitraModel(nn.Module):
         last = len(self.layers) - 1
         for index, (layer, keys, values) in enumerate(zip(self.layers, cache.keys, cache.values)):
             query = layer.query_step(query, keys, values, cache.masks, label_only=index == last)
+        return self._head(query)
+
+    @torch.no_grad()
+    def predict_query_groups(
+        self, caches: Sequence[SupportCache], x_query: torch.Tensor, group_rows: list[int]
+    ) -> torch.Tensor:
+        """Predict query rows (b, q, f) whose consecutive runs of ``group_rows`` rows each read
+        their own encoded support set (``caches``, in the same order).
+
+        The same outputs as :meth:`predict_query` run per group; the row-wise work (embedding,
+        MLPs, attention across each row) runs once for all groups, so many small groups cost
+        little more than one group of all their rows.
+        """
+        if len(caches) != len(group_rows) or sum(group_rows) != x_query.shape[1]:
+            raise ValueError(f"{len(caches)} support sets and group_rows {group_rows} do not cover "
+                             f"{x_query.shape[1]} query rows.")
+        masks = caches[0].masks
+        if any(cache.n_features != x_query.shape[-1] for cache in caches):
+            raise ValueError(f"x_query has {x_query.shape[-1]} features but a support set has another count.")
+        if any(cache.masks.support_rows is not None or cache.masks.cells is not None for cache in caches):
+            raise ValueError("Grouped queries need support sets without padding masks.")
+        z_query = torch.cat([cache.stats.normalise(part) for cache, part in
+                             zip(caches, x_query.split(group_rows, dim=1), strict=True)], dim=1)
+        query = self._query_grid(z_query)
+        last = len(self.layers) - 1
+        for index, layer in enumerate(self.layers):
+            query = layer.query_step(query, [cache.keys[index] for cache in caches],
+                                     [cache.values[index] for cache in caches], masks,
+                                     label_only=index == last, group_rows=group_rows)
         return self._head(query)
 
     # ------------------------------------------------------------------ pieces

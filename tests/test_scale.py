@@ -184,6 +184,55 @@ def test_row_slicing_does_not_change_outputs(monkeypatch):
     torch.testing.assert_close(sliced, whole, atol=1e-5, rtol=0)
 
 
+def _three_support_sets(model):
+    """Three encoded support sets of different sizes (5 features) for `model`."""
+    caches = []
+    for rows in (40, 300, 90):
+        xs, ys = torch.randn(1, rows, 5), torch.randint(0, 4, (1, rows))
+        caches.append(model.encode_support(xs, ys))
+    return caches
+
+
+def test_grouped_queries_give_each_group_its_own_support_predictions():
+    torch.manual_seed(0)
+    model = MitraModel(MitraConfig(dim=16, dim_output=10, n_layers=2, n_heads=2)).eval()
+    caches, sizes = _three_support_sets(model), [3, 1, 6]
+    xq = torch.randn(1, sum(sizes), 5)
+    grouped = model.predict_query_groups(caches, xq, sizes)
+    apart = torch.cat([model.predict_query(c, part) for c, part in zip(caches, xq.split(sizes, dim=1))], dim=1)
+    torch.testing.assert_close(grouped, apart, atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="do not cover"):
+        model.predict_query_groups(caches, xq, [3, 1, 5])
+
+
+def test_grouped_runner_batches_by_chunk_and_falls_back_on_out_of_memory(monkeypatch):
+    from mitra_sklearn._inference import InferenceRunner
+
+    torch.manual_seed(0)
+    model = MitraModel(MitraConfig(dim=16, dim_output=10, n_layers=2, n_heads=2)).eval()
+    caches, sizes = _three_support_sets(model), [2, 7, 3]  # 7 > chunk of 4: that group runs on its own
+    runner = InferenceRunner(model, torch.device("cpu"), torch.float32, batch_size=4)
+    xq = np.random.RandomState(0).randn(sum(sizes), 5)
+    apart = np.concatenate([runner.predict(None, None, part, cache=c)
+                            for c, part in zip(caches, np.split(xq, np.cumsum(sizes)[:-1]))])
+    np.testing.assert_allclose(runner.predict_groups(caches, xq, sizes), apart, atol=1e-5)
+
+    def out_of_memory(*args, **kwargs):
+        raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(model, "predict_query_groups", out_of_memory)
+    np.testing.assert_allclose(runner.predict_groups(caches, xq, sizes), apart, atol=1e-5)
+
+
+def test_a_single_bf16_query_row_attends_as_in_float32():
+    torch.manual_seed(0)
+    q, k, v = torch.randn(3, 2, 1, 8), torch.randn(3, 2, 512, 8), torch.randn(3, 2, 512, 8)
+    expected = torch.nn.functional.scaled_dot_product_attention(q, k, v)
+    got = model_module._sdpa(q.bfloat16(), k.bfloat16(), v.bfloat16(), None)
+    assert got.shape == expected.shape and got.dtype == torch.bfloat16
+    torch.testing.assert_close(got.float(), expected, atol=2e-2, rtol=0)
+
+
 def test_auto_chunk_and_cache_size_estimates():
     config = MitraConfig(**OFFICIAL_SHAPE)
     rows = auto_query_chunk(config, 8192, 20, torch.device("cpu"), torch.float32)
