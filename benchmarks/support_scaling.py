@@ -6,8 +6,9 @@ process), ``MitraClassifier`` with ``support_selection="random"`` and with ``"ne
 defaults otherwise: ``checkpoint=None``, which falls back to the shipped small checkpoint
 offline), and predict alone per query row with ``support_cache="predict"`` (the default: support
 rows run once per call; one call) and ``"fit"`` (support sets encoded in fit; the best of 3 calls)
-for both selections, at the same ``max_support_rows``. It also prints the CPU time rule's estimate for the nearest predict
-call (what the slow-call warning says) next to the time measured.
+for both selections, at the same ``max_support_rows``. It also prints the CPU time rule's
+estimate for the nearest predict call (what the slow-call warning says) next to the time
+measured.
 
 Run with one thread (``OMP_NUM_THREADS=1``; the estimators get ``n_jobs=1``). Example::
 

@@ -286,13 +286,15 @@ class MitraEstimatorBase(BaseEstimator, metaclass=ABCMeta):
 
     def _resolve_defaults(self, checkpoint: str, files: CheckpointFiles, n_weighted_rows: int | None) -> None:
         """``max_support_rows_``, ``max_features_``, ``softmax_temperature_``: the parameters, or for
-        "auto" the checkpoint's own (`catalog.checkpoint_defaults`)."""
+        "auto" the checkpoint's own (`catalog.checkpoint_defaults`); and the checkpoint's
+        classes per member."""
         defaults = checkpoint_defaults(checkpoint, declared_defaults(files))
         auto_rows = defaults.limits.support_rows_for(self._n_classes())
         self.max_support_rows_ = auto_rows if self.max_support_rows == "auto" else self.max_support_rows
         self.max_features_ = defaults.limits.features if self.max_features == "auto" else self.max_features
         self.softmax_temperature_ = (defaults.softmax_temperature if self.softmax_temperature == "auto"
                                      else float(self.softmax_temperature))
+        self._max_classes_per_member = defaults.max_classes_per_member  # the checkpoint's class-group size
         if (self.support_selection == "nearest" and n_weighted_rows is not None
                 and n_weighted_rows > self.max_support_rows_):
             raise ValueError(

@@ -12,10 +12,12 @@ with the same architecture (a 12-layer, dim-512 2D transformer):
 ``checkpoint=None`` tries `DEFAULT_CHAIN` in order (newest first), then the checkpoint shipped
 inside the package. `checkpoint_defaults` gives what the estimators' ``"auto"`` settings mean
 for a checkpoint: the support-set size and feature count (``max_support_rows`` /
-``max_features``) and the softmax temperature of classification (``softmax_temperature``).
-For the official checkpoints these are the reference code's own (temperature 1); any other
-checkpoint may declare them in its ``config.json`` (keys ``"context_limits"`` and
-``"softmax_temperature"``, tuned for it), else the v1 values and 1 apply.
+``max_features``), the softmax temperature of classification (``softmax_temperature``) and
+how many classes one ensemble member predicts at once (more are split into class groups).
+For the official checkpoints these are the reference code's own (temperature 1, every class
+the head has); any other checkpoint may declare them in its ``config.json`` (keys
+``"context_limits"``, ``"softmax_temperature"`` and ``"max_classes_per_member"``, tuned for
+it), else the v1 values, 1 and the head's class count apply.
 """
 
 from __future__ import annotations
@@ -155,28 +157,38 @@ class CheckpointDefaults:
         ``max_support_rows="auto"`` / ``max_features="auto"``.
     softmax_temperature : float
         ``softmax_temperature="auto"``: class logits are divided by it before the softmax.
+    max_classes_per_member : int or None
+        Classes one ensemble member predicts at once (None: as many as the head has). With more
+        classes, each member predicts balanced groups of classes (an error-correcting output
+        code) and the class probabilities are decoded from all members.
     """
 
     limits: ContextLimits = V1_LIMITS
     softmax_temperature: float = 1.0
+    max_classes_per_member: int | None = None
+
+    _KEYS = ("context_limits", "softmax_temperature", "max_classes_per_member")
 
     @classmethod
     def from_config(cls, raw: dict) -> CheckpointDefaults | None:
-        """The defaults a ``config.json`` declares (``"context_limits"``, ``"softmax_temperature"``),
-        or None when it declares neither.
+        """The defaults a ``config.json`` declares (``"context_limits"``, ``"softmax_temperature"``,
+        ``"max_classes_per_member"``), or None when it declares none of them.
 
         Raises
         ------
         ValueError
             When a declared value is malformed.
         """
-        if "context_limits" not in raw and "softmax_temperature" not in raw:
+        if not any(key in raw for key in cls._KEYS):
             return None
         limits = ContextLimits.from_dict(raw["context_limits"]) if "context_limits" in raw else V1_LIMITS
         temperature = raw.get("softmax_temperature", 1.0)
         if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0:
             raise ValueError(f"softmax_temperature must be a positive number, got {temperature!r}")
-        return cls(limits, float(temperature))
+        classes = raw.get("max_classes_per_member")
+        if classes is not None and (isinstance(classes, bool) or not isinstance(classes, int) or classes < 2):
+            raise ValueError(f"max_classes_per_member must be an integer of at least 2, got {classes!r}")
+        return cls(limits, float(temperature), classes)
 
 
 def checkpoint_defaults(reference: str, declared: CheckpointDefaults | None = None) -> CheckpointDefaults:

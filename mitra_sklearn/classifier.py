@@ -43,7 +43,8 @@ class MitraClassifier(ClassifierMixin, MitraEstimatorBase):
         return len(self.classes_)
 
     def _make_task(self, config: MitraConfig) -> ClassificationTask:
-        return make_task(self._task, config, n_classes=len(self.classes_), temperature=self.softmax_temperature_)
+        return make_task(self._task, config, n_classes=len(self.classes_), temperature=self.softmax_temperature_,
+                         max_classes_per_member=self._max_classes_per_member)
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, averaged over the ensemble members.

@@ -366,12 +366,13 @@ def _weighted_mean(losses: torch.Tensor, weights: np.ndarray) -> torch.Tensor:
     return (losses * w).sum() / w.sum()
 
 
-def make_task(task: Task, config: MitraConfig, n_classes: int = 0,
-              temperature: float = 1.0) -> ClassificationTask | RegressionTask:
-    """The task object for a checkpoint's head: ``n_classes`` classes on its label ids, or a
-    scalar (``dim_output`` 1) or binned (``dim_output`` bins) regression head; ``temperature``
-    divides the logits of the softmax at prediction time."""
+def make_task(task: Task, config: MitraConfig, n_classes: int = 0, temperature: float = 1.0,
+              max_classes_per_member: int | None = None) -> ClassificationTask | RegressionTask:
+    """The task object for a checkpoint's head: ``n_classes`` classes on its label ids (at most
+    ``max_classes_per_member`` of them), or a scalar (``dim_output`` 1) or binned (``dim_output``
+    bins) regression head; ``temperature`` divides the logits of the softmax at prediction time."""
     if Task.parse(task) is Task.CLASSIFICATION:
-        # More classes than the head has outputs are handled with class groups (ECOC).
-        return ClassificationTask(n_classes, config.dim_output, temperature)
+        # More classes than the label ids in use are handled with class groups (ECOC).
+        label_ids = min(config.dim_output, max_classes_per_member or config.dim_output)
+        return ClassificationTask(n_classes, label_ids, temperature)
     return RegressionTask(n_bins=config.dim_output if config.dim_output > 1 else 0, temperature=temperature)

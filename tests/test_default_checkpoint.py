@@ -496,6 +496,28 @@ def test_a_checkpoint_declares_its_temperature_and_an_explicit_one_wins(tmp_path
         _fit(Task.CLASSIFICATION, checkpoint=str(folder))
 
 
+def test_a_checkpoint_declares_how_many_classes_a_member_predicts(tmp_path):
+    import json
+
+    from mitra_sklearn.exceptions import CheckpointIntegrityError
+
+    folder = make_tiny_checkpoint(tmp_path / "grouped", "CLASSIFICATION")
+    config = json.loads((folder / "config.json").read_text())
+    rng = np.random.RandomState(0)
+    X, y = rng.randn(120, 3), np.arange(120) % 7
+    plain = MitraClassifier(str(folder), n_estimators=2, random_state=0).fit(X, y)
+    assert plain.task_.n_label_ids == 10 and plain.n_estimators_ == 2  # 7 classes fit the head
+    (folder / "config.json").write_text(json.dumps({**config, "max_classes_per_member": 3}))
+    grouped = MitraClassifier(str(folder), n_estimators=2, random_state=0).fit(X, y)
+    assert grouped.task_.n_label_ids == 3 and grouped.n_estimators_ > 2  # class groups need more members
+    assert all(len(np.unique(m.class_ids)) == 3 for m in grouped.members_)
+    proba = grouped.predict_proba(X[:5])
+    assert proba.shape == (5, 7) and np.allclose(proba.sum(axis=1), 1)
+    (folder / "config.json").write_text(json.dumps({**config, "max_classes_per_member": 1}))
+    with pytest.raises(CheckpointIntegrityError, match="max_classes_per_member"):
+        MitraClassifier(str(folder)).fit(X, y)
+
+
 def test_the_official_checkpoints_keep_a_plain_softmax(tmp_path, hub_cache):
     fitted = _fit_limits(tmp_path, hub_cache, "autogluon/mitra-classifier-2", Task.CLASSIFICATION)
     assert fitted.softmax_temperature_ == 1.0
