@@ -416,6 +416,10 @@ class TrainConfig:
     muon_lr: float = 0.02
     # Muon's (Nesterov) momentum, the reference value.
     muon_momentum: float = 0.95
+    # The output head's AdamW rate is ``lr`` times this (its own groups when not 1). A binned
+    # head made from a scalar one (`pretraining.heads`) has weights scaled by 1 / std^2 (44 at
+    # std 0.15), so at the trunk's rate its relative steps, and its widths, move 44x slower.
+    head_lr_scale: float = 1.0
     # Weight averaging: the decay of an exponential moving average of the weights (float32),
     # updated after every step, warmed up as min(decay, (1 + n) / (10 + n)) over its n updates so
     # far. Checkpoints export the average (and evaluations read it); training goes on with the
@@ -473,6 +477,8 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         if self.muon_lr <= 0.0 or not 0.0 <= self.muon_momentum < 1.0:
             raise ValueError("TrainConfig: need muon_lr > 0 and 0 <= muon_momentum < 1")
+        if not self.head_lr_scale > 0.0:
+            raise ValueError(f"TrainConfig.head_lr_scale must be > 0, got {self.head_lr_scale}")
         if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
             raise ValueError(f"TrainConfig.ema_decay must be in (0, 1) or None, got {self.ema_decay}")
         if not isinstance(self.priors, PriorConfig):

@@ -60,6 +60,14 @@ def parameter_groups(model: MitraModel, config: TrainConfig) -> tuple[list[dict[
     adamw = model.optimizer_groups(config.weight_decay)
     for group in adamw:
         group.update(lr=config.lr, betas=(config.beta1, config.beta2))
+    if config.head_lr_scale != 1.0:
+        # The head's parameters in groups of their own (same decay), after the others.
+        head = {id(p) for p in model.final_layer.parameters()}
+        heads = [{**group, "params": [p for p in group["params"] if id(p) in head],
+                  "lr": config.lr * config.head_lr_scale} for group in adamw]
+        for group in adamw:
+            group["params"] = [p for p in group["params"] if id(p) not in head]
+        adamw += [group for group in heads if group["params"]]
     if config.optimizer != "muon":
         return adamw, []
     matrices = muon_parameters(model)
@@ -175,13 +183,14 @@ def load_optimizer_state(
     optimizer: torch.optim.Optimizer, saved: dict[str, Any], model: MitraModel, config: TrainConfig,
     saved_config: TrainConfig, device: torch.device,
 ) -> None:
-    """Load a checkpoint's optimiser state, also one saved by the other optimiser.
+    """Load a checkpoint's optimiser state, also one saved by the other optimiser or with other groups.
 
-    After a switch (``resume --set optimizer=muon`` or back), a parameter keeps its state where
-    the same algorithm goes on updating it (the Adam moments of the embeddings, norms, biases and
-    head); the others start afresh (Muon's momentum, or Adam moments for the former Muon matrices).
+    After a switch (``resume --set optimizer=muon`` or back, or another ``head_lr_scale``), a
+    parameter keeps its state where the same algorithm goes on updating it (the Adam moments of
+    the embeddings, norms, biases and head); the others start afresh (Muon's momentum, or Adam
+    moments for the former Muon matrices).
     """
-    if saved_config.optimizer == config.optimizer:
+    if (saved_config.optimizer, saved_config.head_lr_scale) == (config.optimizer, config.head_lr_scale):
         optimizer.load_state_dict(saved)
         return
     previous = build_optimizer(model, saved_config, device)

@@ -25,7 +25,7 @@ from pretraining.train import layer_mapping, model_config, train
 from .test_train import _records, _weights
 
 CPU = torch.device("cpu")
-NEW_FIELDS = ("optimizer", "muon_lr", "muon_momentum", "ema_decay")
+NEW_FIELDS = ("optimizer", "muon_lr", "muon_momentum", "ema_decay", "head_lr_scale")
 
 
 def _training_weights(checkpoint: Path) -> dict[str, torch.Tensor]:
@@ -99,6 +99,27 @@ def test_a_switch_to_muon_keeps_the_adam_moments_of_the_adamw_parameters():
     assert len(after.adamw.state) == len(kept)
     for p in kept:
         _assert_equal(before.state[p], after.adamw.state[p])
+
+
+def test_a_head_lr_scale_gives_the_head_its_own_rate_and_keeps_its_moments_on_resume():
+    model = MitraModel(model_config(preset("tiny")))
+    plain_config, scaled_config = preset("tiny"), preset("tiny", head_lr_scale=30.0)
+    before = build_optimizer(model, plain_config, CPU)
+    _with_fake_gradients(model)
+    before.step()
+    after = build_optimizer(model, scaled_config, CPU)
+    load_optimizer_state(after, before.state_dict(), model, scaled_config, plain_config, CPU)
+    head = {id(p) for p in model.final_layer.parameters()}
+    rates = {id(p): group["lr"] for group in after.param_groups for p in group["params"]}
+    assert len(rates) == len(list(model.parameters()))  # every parameter in exactly one group
+    assert {rates[i] for i in head} == {plain_config.lr * 30.0}
+    assert {rate for i, rate in rates.items() if i not in head} == {plain_config.lr}
+    decays = {id(p): group["weight_decay"] for group in after.param_groups for p in group["params"]}
+    assert decays[id(model.final_layer.weight)] > 0 and decays[id(model.final_layer.bias)] == 0
+    for p in model.parameters():
+        _assert_equal(before.state[p], after.state[p])
+    with pytest.raises(ValueError, match="head_lr_scale"):
+        preset("tiny", head_lr_scale=0.0)
 
 
 def test_muon_run_trains_and_resumes_to_the_uninterrupted_weights(tmp_path):
