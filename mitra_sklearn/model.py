@@ -220,10 +220,10 @@ class MultiheadAttention(nn.Module):
         queries = self._split_heads(self.q(x))
         mask = None if key_padding is None else ~key_padding
         if group_rows is None:
-            out = _sdpa(queries, keys, values, mask)
-        else:
-            out = torch.cat([_sdpa(part, k, v, mask) for part, k, v in
-                             zip(queries.split(group_rows, dim=2), keys, values, strict=True)], dim=2)
+            keys, values, group_rows = [keys], [values], [queries.shape[2]]
+        parts = [_sdpa(part, k, v, mask) for part, k, v in
+                 zip(queries.split(group_rows, dim=2), keys, values, strict=True)]
+        out = parts[0] if len(parts) == 1 else torch.cat(parts, dim=2)
         n, heads, length, head_dim = out.shape
         return self.o(out.transpose(1, 2).reshape(n, length, heads * head_dim))
 
@@ -532,18 +532,9 @@ class MitraModel(nn.Module):
             values.append(layer_values.contiguous())
         return SupportCache(stats, keys, values, masks, n_features=x_support.shape[-1])
 
-    @torch.no_grad()
     def predict_query(self, cache: SupportCache, x_query: torch.Tensor) -> torch.Tensor:
         """Predict query rows (b, q, f) against a support set encoded by :meth:`encode_support`."""
-        if x_query.shape[-1] != cache.n_features:
-            raise ValueError(
-                f"x_query has {x_query.shape[-1]} features but the support set has {cache.n_features}."
-            )
-        query = self._query_grid(cache.stats.normalise(x_query))
-        last = len(self.layers) - 1
-        for index, (layer, keys, values) in enumerate(zip(self.layers, cache.keys, cache.values)):
-            query = layer.query_step(query, keys, values, cache.masks, label_only=index == last)
-        return self._head(query)
+        return self.predict_query_groups([cache], x_query, [x_query.shape[1]])
 
     @torch.no_grad()
     def predict_query_groups(
@@ -554,19 +545,24 @@ class MitraModel(nn.Module):
 
         The same outputs as :meth:`predict_query` run per group; the row-wise work (embedding,
         MLPs, attention across each row) runs once for all groups, so many small groups cost
-        little more than one group of all their rows.
+        little more than one group of all their rows. With several groups, the support sets
+        must have no padding masks (one support set may have them).
         """
         if len(caches) != len(group_rows) or sum(group_rows) != x_query.shape[1]:
             raise ValueError(f"{len(caches)} support sets and group_rows {group_rows} do not cover "
                              f"{x_query.shape[1]} query rows.")
-        masks = caches[0].masks
-        if any(cache.n_features != x_query.shape[-1] for cache in caches):
-            raise ValueError(f"x_query has {x_query.shape[-1]} features but a support set has another count.")
-        if any(cache.masks.support_rows is not None or cache.masks.cells is not None for cache in caches):
+        for cache in caches:
+            if x_query.shape[-1] != cache.n_features:
+                raise ValueError(
+                    f"x_query has {x_query.shape[-1]} features but the support set has {cache.n_features}."
+                )
+        if len(caches) > 1 and any(c.masks.support_rows is not None or c.masks.cells is not None for c in caches):
             raise ValueError("Grouped queries need support sets without padding masks.")
-        z_query = torch.cat([cache.stats.normalise(part) for cache, part in
-                             zip(caches, x_query.split(group_rows, dim=1), strict=True)], dim=1)
-        query = self._query_grid(z_query)
+        masks = caches[0].masks  # the only support set's, or none
+        parts = [cache.stats.normalise(part) for cache, part in
+                 zip(caches, x_query.split(group_rows, dim=1), strict=True)]
+        # One support set: its normalised rows as they come (a copy's layout moves bf16 matmuls by ~1e-3).
+        query = self._query_grid(parts[0] if len(parts) == 1 else torch.cat(parts, dim=1))
         last = len(self.layers) - 1
         for index, layer in enumerate(self.layers):
             query = layer.query_step(query, [cache.keys[index] for cache in caches],

@@ -210,18 +210,26 @@ def test_grouped_runner_batches_by_chunk_and_falls_back_on_out_of_memory(monkeyp
 
     torch.manual_seed(0)
     model = MitraModel(MitraConfig(dim=16, dim_output=10, n_layers=2, n_heads=2)).eval()
-    caches, sizes = _three_support_sets(model), [2, 7, 3]  # 7 > chunk of 4: that group runs on its own
+    caches = _three_support_sets(model)
+    # chunk of 4 rows: the first two groups share a batch, 7 runs on its own, then 3
+    caches, sizes = caches + caches[:1], [2, 1, 7, 3]
     runner = InferenceRunner(model, torch.device("cpu"), torch.float32, batch_size=4)
     xq = np.random.RandomState(0).randn(sum(sizes), 5)
     apart = np.concatenate([runner.predict(None, None, part, cache=c)
                             for c, part in zip(caches, np.split(xq, np.cumsum(sizes)[:-1]))])
     np.testing.assert_allclose(runner.predict_groups(caches, xq, sizes), apart, atol=1e-5)
 
-    def out_of_memory(*args, **kwargs):
-        raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+    real, failed = model.predict_query_groups, []
+
+    def out_of_memory(caches, x_query, group_rows):  # batches of several groups run out of memory
+        if len(caches) > 1:
+            failed.append(group_rows)
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real(caches, x_query, group_rows)
 
     monkeypatch.setattr(model, "predict_query_groups", out_of_memory)
     np.testing.assert_allclose(runner.predict_groups(caches, xq, sizes), apart, atol=1e-5)
+    assert failed == [[2, 1]]  # the batch failed and its groups ran one by one
 
 
 def test_a_single_bf16_query_row_attends_as_in_float32():
