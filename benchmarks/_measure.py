@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import platform
 import threading
 import time
 from collections.abc import Callable
@@ -12,7 +13,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["PeakMemory", "timed_with_peak"]
+__all__ = ["PeakMemory", "cpu_name", "timed_with_peak"]
 
 
 class PeakMemory:
@@ -75,3 +76,15 @@ def timed_with_peak(fn: Callable[[], Any], device: torch.device | str = "cpu") -
             torch.cuda.synchronize()
         seconds = time.perf_counter() - start
     return result, seconds, memory.peak_gib
+
+
+def cpu_name() -> str:
+    """The CPU's model name as ``/proc/cpuinfo`` (and ``lscpu``) gives it; every speed figure names it."""
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"

@@ -20,26 +20,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
-import subprocess
 import tempfile
 import time
 
 import numpy as np
 import torch
+from _measure import cpu_name
 
 from mitra_sklearn import MitraClassifier
 from mitra_sklearn.checkpoint import shipped_checkpoints
 from mitra_sklearn.config import OFFICIAL_SHAPE
 from mitra_sklearn.model import MitraConfig, MitraModel
-
-
-def cpu_name() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        return next(line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name"))
-    except (OSError, subprocess.CalledProcessError, StopIteration):
-        return platform.processor() or platform.machine()
 
 
 def time_member(checkpoint: str, support: int, query: int, features: int, threads: int) -> float:

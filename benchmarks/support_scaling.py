@@ -26,26 +26,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # checkpoint=None: the shipped che
 
 import numpy as np  # noqa: E402 - after the environment above
 import torch  # noqa: E402
+from _measure import cpu_name  # noqa: E402 - benchmarks/ is the script's folder
 from sklearn.ensemble import HistGradientBoostingClassifier  # noqa: E402
 
 from mitra_sklearn import MitraClassifier  # noqa: E402
 from mitra_sklearn._inference import cpu_seconds  # noqa: E402
 
 ROWS = (1_000, 2_000, 5_000, 10_000, 20_000, 50_000)
-
-
-def cpu_name() -> str:
-    """The CPU's model name (as lscpu shows it)."""
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    import platform
-
-    return platform.processor() or "unknown CPU"
 
 
 def table(n_rows: int, n_query: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
