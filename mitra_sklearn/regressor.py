@@ -79,11 +79,10 @@ class MitraRegressor(RegressorMixin, MitraEstimatorBase):
         if output_type not in _OUTPUT_TYPES:
             raise ValueError(f"output_type must be one of {_OUTPUT_TYPES}, got {output_type!r}.")
         if output_type != "mean":
-            distribution = self.predict_distribution(X)
+            # One pass of the members gives both the distribution and the members' means.
+            distribution, predictions = self._distribution(X, with_member_means=return_std)
             point = distribution.median() if output_type == "median" else distribution.mode()
-            if return_std:
-                return point, self.task_.spread(self._predict_members(X))
-            return point
+            return (point, self.task_.spread(predictions)) if return_std else point
         if getattr(self, "constant_target_", None) is not None:
             n_rows = self._encode_query(X).shape[0]
             constant = np.full(n_rows, self.constant_target_)
@@ -143,6 +142,13 @@ class MitraRegressor(RegressorMixin, MitraEstimatorBase):
         ValueError
             When the checkpoint's regression head predicts a single value (no distribution).
         """
+        return self._distribution(X)[0]
+
+    def _distribution(
+        self, X: Any, with_member_means: bool = False
+    ) -> tuple[RegressionDistribution, list[np.ndarray] | None]:
+        """`predict_distribution`, and with ``with_member_means`` each member's mean prediction
+        (`predict`'s members, for the spread) from the same forward passes."""
         check_is_fitted(self)
         if getattr(self, "constant_target_", None) is None and not self.task_.n_bins:
             raise ValueError(
@@ -153,15 +159,27 @@ class MitraRegressor(RegressorMixin, MitraEstimatorBase):
         X_encoded = self._encode_query(X)
         if self.constant_target_ is not None:  # a point mass
             edges = np.full((1, 2), self.constant_target_)
-            return RegressionDistribution(edges, np.ones((len(X_encoded), 1)))
+            means = [np.full(len(X_encoded), self.constant_target_)] if with_member_means else None
+            return RegressionDistribution(edges, np.ones((len(X_encoded), 1))), means
+        task = self.task_
+
+        def histogram_and_mean(member: Any, outputs: np.ndarray, context: Any) -> np.ndarray:
+            return np.column_stack([task.member_prediction(member, outputs, context),
+                                    task.member_histogram(member, outputs, context)])
+
+        member_output = histogram_and_mean if with_member_means else task.member_histogram
         # Blocks of rows keep the members' per-bin probabilities within about 256 MB.
-        block = max(1, _DISTRIBUTION_BYTES // (8 * (self.task_.n_bins + 2) * len(self.members_)))
-        parts = []
+        block = max(1, _DISTRIBUTION_BYTES // (8 * (task.n_bins + 2) * len(self.members_)))
+        parts, means = [], []
         with torch_threads(self.n_jobs):
             for start in range(0, len(X_encoded), block):
-                rows = self._run_members(X_encoded[start:start + block], self.task_.member_histogram)
-                parts.append(self.task_.distribution(rows))
-        return concatenate(parts)
+                rows = self._run_members(X_encoded[start:start + block], member_output)
+                if with_member_means:
+                    means.append([member_rows[:, 0] for member_rows in rows])
+                    rows = [member_rows[:, 1:] for member_rows in rows]
+                parts.append(task.distribution(rows))
+        member_means = [np.concatenate(blocks) for blocks in zip(*means, strict=True)] if with_member_means else None
+        return concatenate(parts), member_means
 
 
 _OUTPUT_TYPES = ("mean", "median", "mode")

@@ -127,6 +127,23 @@ def test_rows_in_blocks_give_the_same_distribution(binned_checkpoint, monkeypatc
     np.testing.assert_allclose(blocks.probabilities, whole.probabilities, atol=1e-6)
 
 
+@pytest.mark.parametrize("output_type", ["median", "mode"])
+def test_the_spread_beside_a_median_or_mode_takes_one_pass_of_the_members(binned_checkpoint, monkeypatch,
+                                                                          output_type):
+    X, y = _data()
+    reg = MitraRegressor(checkpoint=binned_checkpoint, n_estimators=3, random_state=0).fit(X[:90], y[:90])
+    _, expected_std = reg.predict(X[90:], return_std=True)
+    expected_point = reg.predict(X[90:], output_type=output_type)
+    passes = []
+    run_members = type(reg)._run_members
+    monkeypatch.setattr(type(reg), "_run_members", lambda self, *a, **k: passes.append(1) or run_members(self, *a, **k))
+    point, std = reg.predict(X[90:], return_std=True, output_type=output_type)
+    assert len(passes) == 1
+    np.testing.assert_array_equal(point, expected_point)
+    np.testing.assert_allclose(std, expected_std, rtol=1e-12, atol=1e-12 * np.ptp(y))
+    assert std.min() > 0
+
+
 def test_pickled_binned_regressor_predicts_the_same_quantiles(binned_checkpoint):
     X, y = _data()
     reg = MitraRegressor(checkpoint=binned_checkpoint, n_estimators=2, random_state=0).fit(X[:90], y[:90])
