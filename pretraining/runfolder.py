@@ -407,9 +407,28 @@ def pack_campaign(run_dir: str | os.PathLike, campaign_dir: str | os.PathLike, *
         os.replace(campaign / _CAMPAIGN_STATE, old)
     os.replace(fresh, campaign / _CAMPAIGN_STATE)
     shutil.rmtree(old, ignore_errors=True)
-    write_files_atomically(campaign, [(source.name, source.read_bytes()) for source in (run.log_path, run.config_path)
-                                      if source.is_file()])
+    files = [(LOG_NAME, _merged_log(campaign / LOG_NAME, run.log_path))] if run.log_path.is_file() else []
+    if run.config_path.is_file():
+        files.append((run.config_path.name, run.config_path.read_bytes()))
+    write_files_atomically(campaign, files)
     return campaign / _CAMPAIGN_STATE
+
+
+def _merged_log(campaign_log: Path, run_log: Path) -> bytes:
+    """The run's log after the campaign's records of the steps before the run's first one.
+
+    A run folder that resumed without unpacking (it already held the campaign's step) may hold a
+    shorter log than the campaign (deleted, or begun in another folder); copying it over would
+    drop the campaign's history.
+    """
+    run_lines = run_log.read_text(encoding="utf-8").splitlines(keepends=True)
+    steps = [record.get("step", 0) for line in run_lines if (record := _record(line)) is not None]
+    earlier = []
+    if steps and campaign_log.is_file():
+        first = min(steps)
+        earlier = [line.rstrip("\n") + "\n" for line in campaign_log.read_text(encoding="utf-8").splitlines()
+                   if (record := _record(line)) is not None and record.get("step", 0) < first]
+    return "".join(earlier + run_lines).encode()
 
 
 def campaign_step(campaign_dir: str | os.PathLike) -> int | None:

@@ -299,6 +299,19 @@ def test_every_evaluation_reads_the_weights_of_its_own_step(tmp_path, monkeypatc
     assert seen == [f"step-{s:07d}" for s in (3, 6, 9, 12)]
 
 
+def test_a_run_folder_with_a_shorter_log_keeps_the_campaigns_history(tmp_path):
+    # The run folder already holds the campaign's step, so resuming unpacks nothing; its log lost
+    # the early records (deleted, or the run began in another folder). Packing must not copy the
+    # shorter log over the campaign's.
+    campaign, run = tmp_path / "campaign", tmp_path / "run"
+    config = preset("tiny", steps=20, save_every=5)
+    train(config, run, progress=False, stop_after=10, campaign=campaign)
+    (run / "log.jsonl").unlink()
+    assert cli_main(["resume", str(campaign), "--out", str(run), "--stop-after", "15", "--no-progress"]) == 0
+    assert [r["step"] for r in _records(campaign / "log.jsonl", "loss")] == [5, 10, 15]
+    assert [r["step"] for r in _records(run / "log.jsonl", "loss")] == [15]
+
+
 def test_campaign_state_continues_on_a_fresh_run_folder(tmp_path):
     campaign = tmp_path / "campaign"
     config = preset("tiny", steps=20, save_every=5)
