@@ -141,13 +141,16 @@ def resolve_precision(precision: str, device: torch.device, *, inference: bool =
     measured (docs/benchmarks.md, "bf16 on the CPU"): faster than float32 on an AVX512-BF16 CPU,
     with class probabilities within 0.01 and regression predictions within 0.03 standard
     deviations of float32's. That CPU rule is for prediction (``inference=True``, the
-    estimators); training on a CPU (pretraining) keeps float32 for ``"auto"``: its measurements
-    and running campaigns were made in float32.
+    estimators and their fine-tuning). Training on a CPU (pretraining, ``inference=False``) takes
+    bf16 autocast only with AMX, where it was measured 1.18-1.27x faster than float32 with the
+    attention kept in float32 (`mitra_sklearn.model`; docs/pretraining.md); with AVX512-BF16
+    alone that is unmeasured, so float32.
     """
     if precision == "auto":
         if device.type == "cuda" and torch.cuda.is_bf16_supported():
             return torch.bfloat16
-        if inference and device.type == "cpu" and cpu_bf16_kind() is not None:
+        kind = cpu_bf16_kind() if device.type == "cpu" else None
+        if kind == "AMX" or (inference and kind is not None):
             return torch.bfloat16
         return torch.float32
     if precision not in _PRECISIONS:

@@ -155,7 +155,7 @@ def describe(config: TrainConfig, name: str = "") -> str:
         f"weight decay {config.weight_decay:g}, "
         f"clip {config.grad_clip:g}",
         f"weight average    {_ema_note(config)}",
-        f"precision         {config.precision} (auto: bf16 autocast on CUDA, float32 on CPU)",
+        f"precision         {config.precision} (auto: bf16 autocast on CUDA and AMX CPUs, else float32)",
         f"data workers      {config.num_workers} per rank",
         f"saves / evals     every {config.save_every} steps (and {config.save_every_seconds:g} s) / "
         f"every {config.eval_every} steps",

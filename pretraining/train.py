@@ -153,8 +153,8 @@ def _to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
 
 
 def _autocast(device: torch.device, config: TrainConfig) -> contextlib.AbstractContextManager:
-    # The estimators' rule: 'auto' is bf16 autocast on CUDA and float32 elsewhere. bf16 on a CPU
-    # with AMX was measured slower than float32 for the cpu-v2 run (docs/pretraining.md).
+    # 'auto': bf16 autocast on CUDA and on CPUs with AMX (there 1.18-1.27x faster than float32,
+    # the attention kept in float32: docs/pretraining.md), float32 elsewhere.
     return autocast_context(device, resolve_precision(config.precision, device))
 
 

@@ -231,3 +231,34 @@ def test_quantiles_equal_torch_quantile_and_have_no_size_limit():
     # torch.quantile refuses more than 2**24 values; ours does not.
     big = torch.randn(1, 4100, 4100)
     assert fit_quantile_stats(big).boundaries.shape == (1, 4100, N_QUANTILE_LEVELS)
+
+
+def test_training_under_cpu_bf16_autocast_attends_in_float32(monkeypatch):
+    # The CPU flash kernel's bf16 backward is about 2x slower than its float32 one: training
+    # (gradients on) runs the attention in float32 and the rest in bf16; prediction keeps bf16.
+    import torch.nn.functional as F
+
+    import mitra_sklearn.model as model_module
+
+    seen, sdpa = [], F.scaled_dot_product_attention
+
+    def recording_sdpa(q, k, v, **kwargs):
+        seen.append(q.dtype)
+        return sdpa(q, k, v, **kwargs)
+
+    monkeypatch.setattr(model_module.F, "scaled_dot_product_attention", recording_sdpa)
+    torch.manual_seed(0)
+    model = MitraModel(MitraConfig(dim=32, n_layers=1, n_heads=2, dim_output=3, task="CLASSIFICATION"))
+    x_support, x_query = torch.randn(2, 40, 3), torch.randn(2, 8, 3)
+    y_support = torch.randint(0, 3, (2, 40))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits = model(x_support, y_support, x_query)
+    assert seen and set(seen) == {torch.float32}
+    assert logits.dtype == torch.bfloat16
+    logits.float().sum().backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters() if p.requires_grad)
+
+    seen.clear()
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        model(x_support, y_support, x_query)
+    assert seen and set(seen) == {torch.bfloat16}
