@@ -237,10 +237,11 @@ def _sdpa(
     q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None
 ) -> torch.Tensor:
     """``scaled_dot_product_attention`` split along the sequence batch where CUDA needs it."""
-    if q.device.type == "cpu" and q.dtype == torch.bfloat16 and torch.is_grad_enabled() and q.requires_grad:
-        # Training under bf16 autocast on the CPU: the flash kernel's bf16 backward is about 2x
-        # slower than its float32 one (torch 2.13), while the projections gain about 3x from bf16;
-        # so attention alone runs in float32 there (docs/pretraining.md, "CPU throughput").
+    if q.device.type == "cpu" and q.dtype == torch.bfloat16 and q.requires_grad:
+        # Training under bf16 autocast on the CPU (without gradients nothing requires grad): the
+        # flash kernel's bf16 backward is about 2x slower than its float32 one (torch 2.13), while
+        # the projections gain about 3x from bf16; so attention alone runs in float32 there
+        # (docs/pretraining.md, "CPU throughput").
         with torch.autocast("cpu", enabled=False):
             out = F.scaled_dot_product_attention(q.float(), k.float(), v.float(), attn_mask=mask)
         return out.to(torch.bfloat16)

@@ -204,7 +204,7 @@ class RunFolder:
         if not self.log_path.is_file():
             return
         lines = self.log_path.read_text(encoding="utf-8").splitlines(keepends=True)
-        kept = [line for line in lines if (record := _record(line)) is not None and record.get("step", 0) <= step]
+        kept = _log_lines_through(lines, step)
         if len(kept) != len(lines):
             write_files_atomically(self.path, [(LOG_NAME, "".join(kept).encode())])
 
@@ -425,9 +425,8 @@ def _merged_log(campaign_log: Path, run_log: Path) -> bytes:
     steps = [record.get("step", 0) for line in run_lines if (record := _record(line)) is not None]
     earlier = []
     if steps and campaign_log.is_file():
-        first = min(steps)
-        earlier = [line.rstrip("\n") + "\n" for line in campaign_log.read_text(encoding="utf-8").splitlines()
-                   if (record := _record(line)) is not None and record.get("step", 0) < first]
+        campaign_lines = campaign_log.read_text(encoding="utf-8").splitlines()
+        earlier = [line + "\n" for line in _log_lines_through(campaign_lines, min(steps) - 1)]
     return "".join(earlier + run_lines).encode()
 
 
@@ -489,6 +488,11 @@ def _torch_bytes(obj: Any) -> bytes:
     buffer = io.BytesIO()
     torch.save(obj, buffer)
     return buffer.getvalue()
+
+
+def _log_lines_through(lines: list[str], step: int) -> list[str]:
+    """The log lines that are whole records of steps up to ``step`` (steps are integers)."""
+    return [line for line in lines if (record := _record(line)) is not None and record.get("step", 0) <= step]
 
 
 def _record(line: str) -> dict[str, Any] | None:
