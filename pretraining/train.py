@@ -102,12 +102,15 @@ def _warmup_cosine(step: int, config: TrainConfig) -> float:
     return config.min_lr_ratio + (1.0 - config.min_lr_ratio) * cosine
 
 
-def compute_loss(outputs: torch.Tensor, batch: dict[str, Any], task: str) -> tuple[torch.Tensor, dict[str, Any]]:
+def compute_loss(
+    outputs: torch.Tensor, batch: dict[str, Any], task: str, mean_loss_weight: float = 0.0
+) -> tuple[torch.Tensor, dict[str, Any]]:
     """Cross-entropy over each table's label ids, or the regression loss, over real query rows.
 
     The losses are the estimators' own (`mitra_sklearn.tasks`): the softmax covers only the
     label ids a table uses, as at prediction time. Regression is MSE on the scaled targets for
-    a scalar head and cross-entropy over the bins for a binned one (outputs with a bins axis);
+    a scalar head and cross-entropy over the bins for a binned one (outputs with a bins axis),
+    plus ``mean_loss_weight`` times the MSE of the bins' mean (`TrainConfig.mean_loss_weight`);
     ``extra["mse"]`` is the MSE of the prediction for both, so the two heads compare.
     """
     y_query = batch["y_query"]
@@ -124,9 +127,11 @@ def compute_loss(outputs: torch.Tensor, batch: dict[str, Any], task: str) -> tup
         return loss, {"accuracy": accuracy}
     if outputs.ndim > y_query.ndim:  # [tables, rows, bins]: a binned head (a scalar one gives [tables, rows])
         loss = binned_regression_loss(outputs, y_query, valid)
-        with torch.no_grad():
+        with torch.set_grad_enabled(torch.is_grad_enabled() and mean_loss_weight > 0):
             mse = regression_loss(binned_regression_mean(outputs), y_query, valid)
-        return loss, {"mse": mse}
+        if mean_loss_weight > 0:
+            loss = loss + mean_loss_weight * mse
+        return loss, {"mse": mse.detach()}
     loss = regression_loss(outputs, y_query, valid)
     return loss, {"mse": loss.detach()}
 
@@ -488,7 +493,7 @@ def _optimizer_step(
             with sync:
                 with _autocast(device, config):
                     outputs = _forward(forward_model, chunk, config)
-                loss, _ = compute_loss(outputs, chunk, config.task)
+                loss, _ = compute_loss(outputs, chunk, config.task, config.mean_loss_weight)
                 (loss * share / accumulation).backward()
             losses.append(loss.detach() * share)
     grad_norm = nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)

@@ -92,6 +92,40 @@ def test_binned_loss_and_mean_agree_with_the_estimator_bins():
     assert float(binned_regression_loss(wrong_last, scaled, valid)) < 1e-6
 
 
+def test_mean_loss_weight_adds_the_mse_of_the_bins_mean_to_the_cross_entropy():
+    from mitra_sklearn.tasks import binned_regression_loss, binned_regression_mean
+    from pretraining.train import compute_loss
+
+    generator = torch.Generator().manual_seed(0)
+    logits = torch.randn(2, 5, 16, generator=generator, requires_grad=True)
+    batch = {"y_query": torch.rand(2, 5, generator=generator),
+             "padding_obs_query": torch.tensor([[False] * 5, [False] * 3 + [True] * 2])}
+    valid = ~batch["padding_obs_query"]
+    cross_entropy = binned_regression_loss(logits, batch["y_query"], valid)
+    errors = (binned_regression_mean(logits) - batch["y_query"]) ** 2
+    mse = errors[valid].mean()
+    plain, extra = compute_loss(logits, batch, "regression")
+    weighted, weighted_extra = compute_loss(logits, batch, "regression", mean_loss_weight=50.0)
+    assert torch.allclose(plain, cross_entropy) and torch.allclose(extra["mse"], mse)
+    assert torch.allclose(weighted, cross_entropy + 50.0 * mse)
+    assert torch.allclose(weighted_extra["mse"], mse) and not weighted_extra["mse"].requires_grad
+    # The mean's term changes the gradient of the real rows only.
+    (grad_plain,) = torch.autograd.grad(plain, logits)
+    (grad_weighted,) = torch.autograd.grad(weighted, logits)
+    assert not torch.allclose(grad_plain, grad_weighted)
+    assert torch.equal(grad_weighted[1, 3:], torch.zeros_like(grad_weighted[1, 3:]))  # padded rows: no gradient
+
+
+def test_mean_loss_weight_is_refused_without_a_binned_regression_head():
+    with pytest.raises(ValueError, match="binned regression head"):
+        preset("tiny", mean_loss_weight=1.0)  # classification
+    with pytest.raises(ValueError, match="binned regression head"):
+        preset("tiny", task="regression", mean_loss_weight=1.0)  # scalar head
+    with pytest.raises(ValueError, match=">= 0"):
+        preset("tiny", task="regression", dim_output=16, mean_loss_weight=-1.0)
+    assert preset("tiny", task="regression", dim_output=16, mean_loss_weight=1.0).mean_loss_weight == 1.0
+
+
 def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path):
     config = preset("tiny", steps=20, save_every=5)
     full = train(config, tmp_path / "full", progress=False)
