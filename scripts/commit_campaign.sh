@@ -1,14 +1,13 @@
 #!/usr/bin/env bash
-# Commit the campaign folder's newest run states every INTERVAL seconds (default 1800) while
-# campaigns train in the background, so that a session ending without warning loses little:
-#     nohup scripts/commit_campaign.sh 1800 > /tmp/commit_campaign.log 2>&1 &
-# Only campaign/ is committed (`git commit -- campaign`: other staged work is left alone).
-set -u
+# Commit the campaign folders' newest run states, once, near the end of a session (the rule in
+# campaign/README.md: one state commit per push of work, not every half hour: superseded states
+# stay in every clone's history). Stop the runs right after a save first, then:
+#     scripts/commit_campaign.sh
+# Only campaign/ is committed (`git commit -- campaign`: other staged work is left alone); the
+# message lists each campaign's step, and the size check runs on the new commit.
+set -eu
 cd "$(dirname "$0")/.."
-interval="${1:-1800}"
-while true; do
-  sleep "$interval"
-  summary=$(python3 - <<'PY'
+summary=$(python3 - <<'PY'
 import json, pathlib
 parts = []
 for folder in sorted(pathlib.Path("campaign").glob("*/state/manifest.json")):
@@ -17,10 +16,11 @@ for folder in sorted(pathlib.Path("campaign").glob("*/state/manifest.json")):
 print("; ".join(parts))
 PY
 )
-  for attempt in 1 2 3 4 5; do
-    git add campaign && git commit -q -m "campaign: ${summary}" -- campaign && break
-    git diff --cached --quiet -- campaign && break  # nothing new to commit
-    sleep 10  # another git command held the index lock
-  done
-  echo "$(date -u +%FT%TZ) ${summary}"
-done
+git add campaign
+if git diff --cached --quiet -- campaign; then
+  echo "campaign/: nothing new to commit"
+  exit 0
+fi
+git commit -q -m "campaign: ${summary}" -- campaign
+git log --oneline -1
+python3 scripts/check_commit_sizes.py
