@@ -27,7 +27,8 @@ Modules, one job each:
                                           `evaluate_baselines`, `quick_validation`)
 `pretraining.evaluate.reports`            summaries, markdown and figure (`summarize`,
                                           `win_rates`, `group_summary`,
-                                          `paired_differences`, `markdown_report`)
+                                          `paired_differences`, `ship_check`,
+                                          `markdown_report`)
 `pretraining.evaluate.cli`                ``python -m pretraining.evaluate``
 ========================================  ==================================================
 """
@@ -52,6 +53,7 @@ from .reports import (
     paired_differences,
     per_dataset_table,
     plot_results,
+    ship_check,
     summarize,
     win_rates,
 )
@@ -80,6 +82,7 @@ __all__ = [
     "group_summary",
     "per_dataset_table",
     "paired_differences",
+    "ship_check",
     "average_over_seeds",
     "plot_results",
     "checkpoint_task",

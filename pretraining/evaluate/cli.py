@@ -91,6 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--compare", action="append", nargs=2, default=[], metavar=("A", "B"),
                         help="add paired differences A - B over the datasets, with bootstrap intervals, to the "
                              "report (repeatable; method names as in the report)")
+    parser.add_argument("--ship-check", action="append", nargs=2, default=[], metavar=("CANDIDATE", "INCUMBENT"),
+                        help="add issue 25's shipping rule to the report: on ROC-AUC and log-loss (R2 for "
+                             "regression) CANDIDATE beats INCUMBENT with a paired interval excluding 0 and beats RF "
+                             "on the mean (repeatable)")
     parser.add_argument("--average-seeds", action="store_true",
                         help="with --from-csv: pool methods named '<name> seed <N>' into '<name> (<K> seeds)', "
                              "averaging each dataset over seeds and splits (applied after --rename)")
@@ -122,7 +126,7 @@ def run(argv: Sequence[str] | None = None) -> pd.DataFrame:
             results = average_over_seeds(results)
         if args.max_repeats is not None:
             results = results[results["repeat"] < args.max_repeats].reset_index(drop=True)
-        return _write_report(results, out, args.suite, args.compare)
+        return _write_report(results, out, args.suite, args.compare, args.ship_check)
     checkpoints: list[tuple[str, str, Task]] = []
     if args.classifier:
         checkpoints.append(("Mitra", args.classifier, Task.CLASSIFICATION))
@@ -177,7 +181,7 @@ def run(argv: Sequence[str] | None = None) -> pd.DataFrame:
     if not frames:
         raise SystemExit("nothing was evaluated")
     results = pd.concat(frames, ignore_index=True)
-    results = _write_report(results, out, args.suite, args.compare)
+    results = _write_report(results, out, args.suite, args.compare, args.ship_check)
     (out / "results.partial.csv").unlink(missing_ok=True)
     return results
 
@@ -189,20 +193,23 @@ def _write_partial(frames: list[pd.DataFrame], out: Path) -> None:
 
 
 def _write_report(
-    results: pd.DataFrame, out: Path, suite: str, comparisons: Sequence[tuple[str, str]] = ()
+    results: pd.DataFrame, out: Path, suite: str, comparisons: Sequence[tuple[str, str]] = (),
+    ship_checks: Sequence[tuple[str, str]] = (),
 ) -> pd.DataFrame:
     out.mkdir(parents=True, exist_ok=True)
     present = set(results["method"])
-    known = []
-    for a, b in comparisons:
-        unknown = [m for m in (a, b) if m not in present]
-        if unknown:  # warn, and still write every result: a typo must not lose a long run
-            warnings.warn(f"--compare {a!r} {b!r} skipped: no results for {', '.join(map(repr, unknown))} "
-                          f"(methods: {', '.join(sorted(present))})", UserWarning, stacklevel=2)
-        else:
-            known.append((a, b))
+    known = {"--compare": [], "--ship-check": []}
+    for option, pairs in (("--compare", comparisons), ("--ship-check", ship_checks)):
+        for a, b in pairs:
+            unknown = [m for m in (a, b) if m not in present]
+            if unknown:  # warn, and still write every result: a typo must not lose a long run
+                warnings.warn(f"{option} {a!r} {b!r} skipped: no results for {', '.join(map(repr, unknown))} "
+                              f"(methods: {', '.join(sorted(present))})", UserWarning, stacklevel=2)
+            else:
+                known[option].append((a, b))
     results.to_csv(out / "results.csv", index=False)
-    report = markdown_report(results, title=f"Real-data evaluation ({suite} suite)", comparisons=known)
+    report = markdown_report(results, title=f"Real-data evaluation ({suite} suite)", comparisons=known["--compare"],
+                             ship_checks=known["--ship-check"])
     (out / "results.md").write_text(report + "\n", encoding="utf-8")
     png = plot_results(results, out / "results.png")
     print(report)

@@ -330,6 +330,79 @@ def paired_differences(
     return pd.DataFrame(rows, columns=["a", "b", "metric", "datasets", "difference", "low", "high", "a_better"])
 
 
+#: Issue 25's rule for shipping a new small checkpoint, per task: on each of these metrics the
+#: candidate beats the incumbent with a paired interval over the datasets that excludes 0, and
+#: beats the reference (RandomForest) on the mean over the datasets both were run on.
+SHIP_METRICS: dict[Task, tuple[str, ...]] = {Task.CLASSIFICATION: ("roc_auc", "log_loss"), Task.REGRESSION: ("r2",)}
+
+
+def ship_check(
+    results: pd.DataFrame,
+    task: Task | str,
+    candidate: str,
+    incumbent: str,
+    reference: str = REFERENCE_METHOD,
+    *,
+    n_resamples: int = 10_000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Issue 25's shipping rule for ``candidate`` against ``incumbent`` and ``reference``.
+
+    For each metric of `SHIP_METRICS`: the paired difference ``candidate - incumbent``
+    (`paired_differences`) must have its whole interval on the candidate's side of 0, and the
+    mean difference ``candidate - reference`` over the datasets both ran on must favour the
+    candidate. ``candidate`` ships when every criterion passes.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+    task : {"classification", "regression"}
+    candidate, incumbent, reference : str
+        Method names as in ``results``.
+    n_resamples, confidence, seed
+        Of the bootstrap intervals (`paired_differences`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per criterion: ``metric``, ``against``, ``rule``, ``difference``, ``low``,
+        ``high``, ``datasets`` and ``passed`` (bool).
+
+    Raises
+    ------
+    ValueError
+        If a named method has no results for the task.
+    """
+    task = Task.parse(task)
+    pairs = paired_differences(results, task, [(candidate, incumbent), (candidate, reference)],
+                               n_resamples=n_resamples, confidence=confidence, seed=seed)
+    rows = []
+    for metric in SHIP_METRICS[task]:
+        sign = 1.0 if HIGHER_IS_BETTER[metric] else -1.0
+        for against, rule in ((incumbent, "interval excludes 0"), (reference, "mean better")):
+            pair = pairs[(pairs["b"] == against) & (pairs["metric"] == metric)].iloc[0]
+            # Against the incumbent the interval's worse end, against the reference the mean, must favour it.
+            bounds = (pair["low"], pair["high"]) if against == incumbent else (pair["difference"],)
+            worst = min(sign * bound for bound in bounds)
+            rows.append({"metric": metric, "against": against, "rule": rule, "difference": pair["difference"],
+                         "low": pair["low"], "high": pair["high"], "datasets": int(pair["datasets"]),
+                         "passed": bool(pair["datasets"] > 0 and worst > 0)})
+    return pd.DataFrame(rows, columns=["metric", "against", "rule", "difference", "low", "high", "datasets", "passed"])
+
+
+def _ship_markdown(candidate: str, checks: pd.DataFrame) -> list[str]:
+    """A ship check as a heading line, a table and the verdict."""
+    table = pd.DataFrame({
+        "criterion": [f"{METRIC_LABELS[r.metric]}: {candidate} - {r.against}, {r.rule}" for r in checks.itertuples()],
+        "difference [interval]": [f"{r.difference:+.4f} [{r.low:+.3f}, {r.high:+.3f}]" for r in checks.itertuples()],
+        "datasets": checks["datasets"].tolist(),
+        "passed": ["yes" if passed else "no" for passed in checks["passed"]],
+    })
+    verdict = "every criterion passes" if checks["passed"].all() else "does not pass"
+    return [markdown_table(table), "", f"**{candidate}: {verdict}.**", ""]
+
+
 def average_over_seeds(results: pd.DataFrame) -> pd.DataFrame:
     """Pool the models of one recipe trained with different seeds into one method.
 
@@ -379,9 +452,10 @@ def _group_pivot(groups: pd.DataFrame, value: str) -> pd.DataFrame:
 
 
 def markdown_report(
-    results: pd.DataFrame, title: str = "Real-data evaluation", comparisons: Sequence[tuple[str, str]] = ()
+    results: pd.DataFrame, title: str = "Real-data evaluation", comparisons: Sequence[tuple[str, str]] = (),
+    ship_checks: Sequence[tuple[str, str]] = (),
 ) -> str:
-    """Markdown tables (summary, groups, paired differences, per dataset) for each task in ``results``.
+    """Markdown tables (summary, groups, paired differences, ship checks, per dataset) for each task.
 
     Parameters
     ----------
@@ -390,6 +464,9 @@ def markdown_report(
     comparisons : sequence of (str, str), default=()
         Method pairs ``(a, b)`` for a table of paired differences ``a - b``
         (`paired_differences`); a pair is used for each task in which both methods have results.
+    ship_checks : sequence of (str, str), default=()
+        Pairs ``(candidate, incumbent)`` for issue 25's shipping rule (`ship_check`, against
+        RF); a pair is used for each task in which both methods and RF have results.
 
     Returns
     -------
@@ -431,6 +508,12 @@ def markdown_report(
             parts += ["Paired differences over the datasets (a - b; each dataset averaged over its splits first; "
                       "95 % bootstrap interval over datasets, 10,000 resamples; 'a better': datasets where a is "
                       "strictly better):", "", _paired_markdown(paired_differences(results, task, pairs)), ""]
+        for candidate, incumbent in ship_checks:
+            if {candidate, incumbent, REFERENCE_METHOD} <= methods:
+                rules = ", ".join(METRIC_LABELS[m] for m in SHIP_METRICS[task])
+                parts += [f"Ship check (issue 25): on {rules}, {candidate} beats {incumbent} with a paired 95 % "
+                          f"interval that excludes 0, and beats {REFERENCE_METHOD} on the mean:", ""]
+                parts += _ship_markdown(candidate, ship_check(results, task, candidate, incumbent))
         parts += [f"Per-dataset {metric} (mean over splits):", "", markdown_table(per_dataset_table(results, task)),
                   ""]
     return "\n".join(parts)

@@ -456,6 +456,55 @@ def test_paired_differences_on_a_hand_made_table(tmp_path):
     assert "| A (2 seeds) |" in (tmp_path / "pooled" / "results.md").read_text()
 
 
+def _scored(scores: dict[tuple[str, str], dict[str, float]]) -> pd.DataFrame:
+    """One split per (dataset, method) with the given metric values (the others NaN)."""
+    rows = []
+    for (dataset, method), values in scores.items():
+        n_rows, n_features, n_categorical, n_classes = _SHAPES[dataset]
+        rows.append({"dataset": dataset, "task": "classification" if n_classes else "regression", "method": method,
+                     "repeat": 0, "split_id": dataset, "n_rows": n_rows, "n_features": n_features,
+                     "n_categorical": n_categorical, "n_classes": n_classes, "roc_auc": np.nan, "accuracy": np.nan,
+                     "log_loss": np.nan, "rmse": np.nan, "r2": np.nan, "seconds": 1.0, "error": "", **values})
+    return pd.DataFrame(rows)
+
+
+def test_ship_check_applies_issue_25s_rule(tmp_path):
+    datasets = ["d_bin", "d_wide", "d_cat", "d_fail"]
+    scores = {}
+    for i, dataset in enumerate(datasets):
+        scores[(dataset, "RF")] = {"roc_auc": 0.80, "log_loss": 0.60}
+        scores[(dataset, "old")] = {"roc_auc": 0.79 + 0.01 * i, "log_loss": 0.50}
+        # new beats old on every table by 0.01-0.02 ROC-AUC; its log-loss is worse on one table.
+        scores[(dataset, "new")] = {"roc_auc": 0.80 + 0.01 * i + 0.005 * (i % 2), "log_loss": 0.52 if i == 0 else 0.45}
+    for dataset, r2 in (("r_small", 0.5), ("r_large", 0.7)):
+        scores[(dataset, "RF")] = {"r2": r2}
+        scores[(dataset, "old")] = {"r2": r2 - 0.1}
+        scores[(dataset, "new")] = {"r2": r2 + 0.01}
+    results = _scored(scores)
+    checks = ev.ship_check(results, "classification", "new", "old").set_index(["metric", "against"])
+    assert checks.loc[("roc_auc", "old"), "passed"] and checks.loc[("roc_auc", "old"), "low"] > 0
+    assert checks.loc[("roc_auc", "RF"), "passed"]  # mean 0.8225 against 0.80
+    # log-loss: -0.05 on three tables, +0.02 on one -> the bootstrap interval reaches above 0.
+    assert checks.loc[("log_loss", "old"), "difference"] == pytest.approx(-0.0325)
+    assert not checks.loc[("log_loss", "old"), "passed"] and checks.loc[("log_loss", "old"), "high"] > 0
+    assert checks.loc[("log_loss", "RF"), "passed"]  # lower is better: 0.4675 against 0.60
+    regression = ev.ship_check(results, "regression", "new", "old")
+    assert list(regression["metric"]) == ["r2", "r2"] and regression["passed"].all()
+    assert not ev.ship_check(results, "regression", "old", "new")["passed"].any()  # old is worse than both
+    with pytest.raises(ValueError, match="no classification results for method.*'nobody'"):
+        ev.ship_check(results, "classification", "nobody", "old")
+
+    # In the report, per task, with the verdict; the CLI skips a pair it cannot find, with a warning.
+    results.to_csv(tmp_path / "scores.csv", index=False)
+    with pytest.warns(UserWarning, match="--ship-check 'new' 'typo' skipped"):
+        ev.run(["--from-csv", str(tmp_path / "scores.csv"), "--ship-check", "new", "old", "--ship-check", "new", "typo",
+                "--out", str(tmp_path / "out"), "--suite", "sklearn"])
+    written = (tmp_path / "out" / "results.md").read_text()
+    assert written.count("Ship check (issue 25)") == 2  # classification and regression
+    assert "| log-loss: new - old, interval excludes 0 | -0.0325 [" in written
+    assert "**new: does not pass.**" in written and "**new: every criterion passes.**" in written
+
+
 def test_average_over_seeds_pools_the_seeds_of_one_recipe():
     seeded = _results({("d_bin", "A seed 0"): [0.75, 0.75], ("d_bin", "A seed 1"): [0.875, 0.875],
                        ("d_bin", "B seed 3"): [0.5, 0.5], ("d_bin", "RF"): [0.625, 0.625],
