@@ -424,8 +424,8 @@ class TrainConfig:
     # MSE of the bins' mean on the scaled targets (the mean is what ``predict`` returns and R2
     # scores). Cross-entropy alone lets the mean drift: the binned regressor's held-out prior
     # MSE rose from 0.0155 to 0.0165 over steps 2,400-3,400 while its cross-entropy fell. Per
-    # query row, the mean's gradient is about 0.005 x this weight against about 1 for the
-    # cross-entropy's (a distribution about 0.1 wide on 256 bins); 0: cross-entropy alone.
+    # query row the mean's gradient on the logits is about 0.001-0.002 x this weight against
+    # about 0.9 for the cross-entropy's (docs/pretraining.md); 0: cross-entropy alone.
     mean_loss_weight: float = 0.0
     # Weight averaging: the decay of an exponential moving average of the weights (float32),
     # updated after every step, warmed up as min(decay, (1 + n) / (10 + n)) over its n updates so
