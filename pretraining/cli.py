@@ -147,6 +147,7 @@ def describe(config: TrainConfig, name: str = "") -> str:
         f"{priors.n_query[0]}-{priors.n_query[1]} rows, {priors.n_features[0]}-{priors.n_features[1]} features "
         f"(at most {rows} rows)",
         f"classes           2-{priors.max_classes} (P(binary) {priors.binary_prob:g}), head ids {priors.class_ids}",
+        f"loss              {_loss_note(config)}",
         f"warm start        {config.init_from or 'none'}",
         f"tables per step   {config.batch_size} (micro-batch {config.micro_batch_size or 'batch / ranks'})",
         f"expected steps    {config.steps:,} -> {config.steps * config.batch_size:,} tables",
@@ -162,6 +163,15 @@ def describe(config: TrainConfig, name: str = "") -> str:
         f"time limit        {config.time_limit or 'none'}",
     ]
     return "\n".join(lines)
+
+
+def _loss_note(config: TrainConfig) -> str:
+    if config.task is Task.CLASSIFICATION:
+        return "cross-entropy over each table's classes"
+    if config.head_size == 1:
+        return "MSE on the scaled targets"
+    mean = f" + {config.mean_loss_weight:g} x MSE of their mean" if config.mean_loss_weight else ""
+    return f"cross-entropy over {config.head_size} bins{mean}"
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -236,6 +236,10 @@ def test_cli_dry_run_and_help(capsys):
     assert cli_main(["train", "--preset", "mitra-full", "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "75,670,026 parameters" in out and "2048" in out and "22,000" in out
+    assert "loss              cross-entropy over each table's classes" in out
+    cli_main(["train", "--preset", "tiny", "--task", "regression", "--set", "dim_output=64", "--set",
+              "mean_loss_weight=100", "--dry-run"])
+    assert "loss              cross-entropy over 64 bins + 100 x MSE of their mean" in capsys.readouterr().out
     assert cli_main(["presets"]) == 0
     presets_text = capsys.readouterr().out
     for name in ("cpu-small", "gpu-8min", "mitra-full"):
