@@ -38,6 +38,7 @@ from mitra_sklearn.devices import autocast_context, resolve_precision
 from mitra_sklearn.model import MitraModel
 from mitra_sklearn.progress import progress_bar
 from mitra_sklearn.tasks import (
+    PREDICTION_MARGIN,
     binned_regression_loss,
     binned_regression_mean,
     classification_loss,
@@ -128,10 +129,14 @@ def compute_loss(
     if outputs.ndim > y_query.ndim:  # [tables, rows, bins]: a binned head (a scalar one gives [tables, rows])
         loss = binned_regression_loss(outputs, y_query, valid)
         with torch.set_grad_enabled(torch.is_grad_enabled() and mean_loss_weight > 0):
-            mse = regression_loss(binned_regression_mean(outputs), y_query, valid)
+            mean = binned_regression_mean(outputs)
         if mean_loss_weight > 0:
-            loss = loss + mean_loss_weight * mse
-        return loss, {"mse": mse.detach()}
+            # Against targets clipped to the bins' range, as the cross-entropy puts them in the edge
+            # bins: a query target far outside its support's range (the scaling's) would otherwise
+            # give one table a loss of hundreds that the mean cannot reach.
+            reachable = y_query.clamp(-PREDICTION_MARGIN, 1.0 + PREDICTION_MARGIN)
+            loss = loss + mean_loss_weight * regression_loss(mean, reachable, valid)
+        return loss, {"mse": regression_loss(mean.detach(), y_query, valid)}
     loss = regression_loss(outputs, y_query, valid)
     return loss, {"mse": loss.detach()}
 

@@ -114,6 +114,16 @@ def test_mean_loss_weight_adds_the_mse_of_the_bins_mean_to_the_cross_entropy():
     (grad_weighted,) = torch.autograd.grad(weighted, logits)
     assert not torch.allclose(grad_plain, grad_weighted)
     assert torch.equal(grad_weighted[1, 3:], torch.zeros_like(grad_weighted[1, 3:]))  # padded rows: no gradient
+    # A target far outside the bins' range [-0.5, 1.5] (a query beyond its support's range) counts
+    # as the edge, where the cross-entropy puts it too; the logged MSE keeps the real error.
+    far = {**batch, "y_query": batch["y_query"].clone()}
+    far["y_query"][0, 0] = 40.0
+    edge = {**batch, "y_query": batch["y_query"].clone()}
+    edge["y_query"][0, 0] = 1.5
+    far_loss, far_extra = compute_loss(logits, far, "regression", mean_loss_weight=50.0)
+    edge_loss, edge_extra = compute_loss(logits, edge, "regression", mean_loss_weight=50.0)
+    assert torch.allclose(far_loss, edge_loss)
+    assert float(far_extra["mse"]) > 100 * float(edge_extra["mse"])
 
 
 def test_mean_loss_weight_is_refused_without_a_binned_regression_head():
