@@ -392,7 +392,7 @@ def ship_check(
 
 
 def _ship_markdown(candidate: str, checks: pd.DataFrame) -> list[str]:
-    """A ship check as a heading line, a table and the verdict."""
+    """A ship check as markdown lines: its criteria table and the verdict."""
     table = pd.DataFrame({
         "criterion": [f"{METRIC_LABELS[r.metric]}: {candidate} - {r.against}, {r.rule}" for r in checks.itertuples()],
         "difference [interval]": [f"{r.difference:+.4f} [{r.low:+.3f}, {r.high:+.3f}]" for r in checks.itertuples()],
