@@ -59,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--regressor", help="regression checkpoint (method name 'Mitra')")
     parser.add_argument("--ablation", action="append", default=[], metavar="NAME=CHECKPOINT",
                         help="extra named checkpoint (task read from its config.json); repeatable")
+    parser.add_argument("--mix", action="append", default=[], metavar="NAME=CKPT_A+CKPT_B",
+                        help="a named ensemble of members from several checkpoints of one task (the members "
+                             "split evenly, their outputs averaged: pretraining.evaluate.mix); repeatable")
     parser.add_argument("--suite", default="benchmark", choices=list(SUITES),
                         help="datasets: 'benchmark-select' to choose between variants, 'benchmark-report' only "
                              "for the final checkpoint, 'benchmark' = both halves, 'sklearn' = quick")
@@ -127,15 +130,21 @@ def run(argv: Sequence[str] | None = None) -> pd.DataFrame:
         if args.max_repeats is not None:
             results = results[results["repeat"] < args.max_repeats].reset_index(drop=True)
         return _write_report(results, out, args.suite, args.compare, args.ship_check)
-    checkpoints: list[tuple[str, str, Task]] = []
+    checkpoints: list[tuple[str, str | tuple[str, ...], Task]] = []
     if args.classifier:
         checkpoints.append(("Mitra", args.classifier, Task.CLASSIFICATION))
     if args.regressor:
         checkpoints.append(("Mitra", args.regressor, Task.REGRESSION))
     for name, checkpoint in _parse_named(args.ablation):
         checkpoints.append((name, checkpoint, checkpoint_task(checkpoint)))
+    for name, joined in _parse_named(args.mix):
+        parts = [part for part in joined.split("+") if part]
+        mix_tasks = {checkpoint_task(part) for part in parts}
+        if len(parts) < 2 or len(mix_tasks) != 1:
+            raise SystemExit(f"--mix {name}={joined}: give two or more checkpoints of one task, joined by '+'")
+        checkpoints.append((name, tuple(parts), mix_tasks.pop()))
     if not checkpoints and args.baselines == "none":
-        raise SystemExit("nothing to evaluate: give --classifier/--regressor/--ablation or baselines")
+        raise SystemExit("nothing to evaluate: give --classifier/--regressor/--ablation/--mix or baselines")
     tasks = sorted({t for _, _, t in checkpoints}) or list(Task)
     names = [n.strip() for n in args.datasets.split(",")] if args.datasets else None
     if names is not None:

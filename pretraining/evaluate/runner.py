@@ -33,6 +33,7 @@ from .metrics import (
     expand_proba,
     score_predictions,
 )
+from .mix import CheckpointMix
 from .splits import Split, cached_splits
 
 __all__ = ["RESULT_COLUMNS", "checkpoint_task", "evaluate_checkpoint", "evaluate_baselines", "quick_validation"]
@@ -157,11 +158,16 @@ def checkpoint_task(checkpoint: str | os.PathLike) -> Task:
 
 
 def _mitra_factory(
-    checkpoint: str | os.PathLike, task: Task, *, n_estimators: int, fine_tune: bool, seed: int,
-    device: str, batch_size: int, fine_tune_steps: int,
+    checkpoint: str | os.PathLike | Sequence[str | os.PathLike], task: Task, *, n_estimators: int,
+    fine_tune: bool, seed: int, device: str, batch_size: int, fine_tune_steps: int,
 ) -> Callable[[], Any]:
     from mitra_sklearn import MitraClassifier, MitraRegressor
 
+    if _is_mix(checkpoint):
+        if fine_tune:
+            raise ValueError("A checkpoint mix is evaluated without fine-tuning.")
+        return lambda: CheckpointMix(checkpoint, task, n_estimators=n_estimators, random_state=seed,
+                                     device=device, batch_size=batch_size)
     cls = MitraClassifier if task is Task.CLASSIFICATION else MitraRegressor
     return lambda: cls(
         checkpoint=os.fspath(checkpoint), n_estimators=n_estimators, fine_tune=fine_tune,
@@ -169,8 +175,12 @@ def _mitra_factory(
     )
 
 
+def _is_mix(checkpoint: Any) -> bool:
+    return isinstance(checkpoint, (list, tuple))
+
+
 def evaluate_checkpoint(
-    checkpoint: str | os.PathLike,
+    checkpoint: str | os.PathLike | Sequence[str | os.PathLike],
     task: Task,
     datasets: Sequence[Dataset] | str,
     *,
@@ -192,8 +202,10 @@ def evaluate_checkpoint(
 
     Parameters
     ----------
-    checkpoint : str or path-like
-        Checkpoint folder (``config.json`` + ``model.safetensors``), shipped name or Hub id.
+    checkpoint : str, path-like or list of them
+        Checkpoint folder (``config.json`` + ``model.safetensors``), shipped name or Hub id; a
+        list or tuple of two or more: a `pretraining.evaluate.mix.CheckpointMix` of them (the
+        members split evenly, probabilities averaged).
     task : {"classification", "regression"}
         Datasets of the other task are skipped.
     datasets : sequence of Dataset or str
@@ -235,7 +247,8 @@ def evaluate_checkpoint(
     task = Task.parse(task)
     factory = _mitra_factory(checkpoint, task, n_estimators=n_estimators, fine_tune=fine_tune, seed=seed,
                              device=device, batch_size=batch_size, fine_tune_steps=fine_tune_steps)
-    info = {"checkpoint": os.fspath(checkpoint), "n_estimators": n_estimators, "fine_tune": bool(fine_tune)}
+    label = "+".join(map(os.fspath, checkpoint)) if _is_mix(checkpoint) else os.fspath(checkpoint)
+    info = {"checkpoint": label, "n_estimators": n_estimators, "fine_tune": bool(fine_tune)}
     rows = _evaluate_method(
         method or "Mitra", factory, _resolve_datasets(datasets, task),
         _split_kwargs(n_repeats, test_size, max_train_rows, max_test_rows, seed), info, verbose, multi_class,

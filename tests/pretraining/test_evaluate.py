@@ -198,6 +198,54 @@ def test_evaluate_checkpoint_on_a_tiny_random_model(small):
     assert np.isfinite(reg["rmse"]).all() and (reg["error"] == "").all()
 
 
+def test_checkpoint_mix_averages_its_checkpoints_members(small, tmp_path):
+    from mitra_sklearn import MitraClassifier, MitraRegressor
+    from pretraining.evaluate.mix import CheckpointMix
+
+    other = str(make_tiny_checkpoint(tmp_path / "other", "CLASSIFICATION", seed=1))
+    X, y = load_dataset("iris").X.iloc[::3], load_dataset("iris").y[::3]
+    mix = CheckpointMix([small["clf_ckpt"], other], "classification", n_estimators=4, random_state=5).fit(X, y)
+    # Two members per checkpoint, seeds 5 and 6: the mean of the two estimators' probabilities.
+    alone = [MitraClassifier(checkpoint=c, n_estimators=2, random_state=s).fit(X, y)
+             for c, s in ((small["clf_ckpt"], 5), (other, 6))]
+    expected = (alone[0].predict_proba(X) + alone[1].predict_proba(X)) / 2
+    assert [e.n_estimators for e in mix.estimators_] == [2, 2]
+    np.testing.assert_allclose(mix.predict_proba(X), expected, rtol=1e-6)
+    np.testing.assert_array_equal(mix.predict(X), mix.classes_[expected.argmax(axis=1)])
+
+    reg_other = str(make_tiny_checkpoint(tmp_path / "reg_other", "REGRESSION", seed=2))
+    data = load_dataset("diabetes")
+    Xr, yr = data.X.iloc[:60], data.y[:60]
+    reg = CheckpointMix([small["reg_ckpt"], reg_other], "regression", n_estimators=2).fit(Xr, yr)
+    both = [MitraRegressor(checkpoint=c, n_estimators=1, random_state=s).fit(Xr, yr).predict(Xr)
+            for c, s in ((small["reg_ckpt"], 0), (reg_other, 1))]
+    np.testing.assert_allclose(reg.predict(Xr), (both[0] + both[1]) / 2, rtol=1e-6)
+    with pytest.raises(AttributeError, match="only available for classification"):
+        reg.predict_proba(Xr)
+    with pytest.raises(ValueError, match="at least 2 checkpoints"):
+        CheckpointMix([other], "classification")
+
+
+def test_evaluate_and_cli_take_a_checkpoint_mix(small, tmp_path):
+    other = str(make_tiny_checkpoint(tmp_path / "other", "CLASSIFICATION", seed=1))
+    frame = ev.evaluate_checkpoint((small["clf_ckpt"], other), "classification", small["classification"][:1],
+                                   n_estimators=2, n_repeats=1, max_train_rows=48, max_test_rows=24)
+    assert (frame["error"] == "").all() and frame["roc_auc"].between(0, 1).all()
+    assert frame["checkpoint"].iloc[0] == f"{small['clf_ckpt']}+{other}"
+    with pytest.raises(ValueError, match="without fine-tuning"):
+        ev.evaluate_checkpoint((small["clf_ckpt"], other), "classification", small["classification"][:1],
+                               fine_tune=True)
+
+    common = ["--suite", "sklearn", "--datasets", "iris", "--baselines", "none", "--n-repeats", "1",
+              "--max-train-rows", "48", "--max-test-rows", "24", "--quiet", "--out", str(tmp_path / "out")]
+    results = ev.run(["--mix", f"both={small['clf_ckpt']}+{other}", *common])
+    assert set(results["method"]) == {"both"} and (results["error"] == "").all()
+    with pytest.raises(SystemExit, match="two or more checkpoints of one task"):
+        ev.run(["--mix", f"bad={small['clf_ckpt']}+{small['reg_ckpt']}", *common])
+    with pytest.raises(SystemExit, match="two or more checkpoints of one task"):
+        ev.run(["--mix", f"one={small['clf_ckpt']}", *common])
+
+
 def test_baselines_see_the_same_splits_as_mitra(small):
     kwargs = dict(n_repeats=2, max_train_rows=64, max_test_rows=32, seed=3)
     mitra = ev.evaluate_checkpoint(small["clf_ckpt"], "classification", small["classification"], n_estimators=1,
