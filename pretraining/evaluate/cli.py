@@ -171,7 +171,8 @@ def run(argv: Sequence[str] | None = None) -> pd.DataFrame:
             for n_estimators in args.n_estimators:
                 for fine_tune in fine_tunes:
                     label = _variant_label(name, n_estimators, fine_tune, len(args.n_estimators) > 1)
-                    print(f"[{task}] {label}: {checkpoint}", file=sys.stderr, flush=True)
+                    shown = "+".join(checkpoint) if isinstance(checkpoint, tuple) else checkpoint
+                    print(f"[{task}] {label}: {shown}", file=sys.stderr, flush=True)
                     frames.append(evaluate_checkpoint(
                         checkpoint, task, datasets, n_estimators=n_estimators, fine_tune=fine_tune,
                         fine_tune_steps=args.fine_tune_steps, method=label, device=args.device,
