@@ -25,7 +25,7 @@ from ..realdata import SUITES, dataset_names, load_suite
 from .baselines import BASELINE_PACKAGES
 from .metrics import Task
 from .reports import average_over_seeds, markdown_report, merge_results, plot_results
-from .runner import checkpoint_task, evaluate_baselines, evaluate_checkpoint
+from .runner import checkpoint_label, checkpoint_task, evaluate_baselines, evaluate_checkpoint
 
 __all__ = ["build_parser", "main", "run"]
 
@@ -171,8 +171,7 @@ def run(argv: Sequence[str] | None = None) -> pd.DataFrame:
             for n_estimators in args.n_estimators:
                 for fine_tune in fine_tunes:
                     label = _variant_label(name, n_estimators, fine_tune, len(args.n_estimators) > 1)
-                    shown = "+".join(checkpoint) if isinstance(checkpoint, tuple) else checkpoint
-                    print(f"[{task}] {label}: {shown}", file=sys.stderr, flush=True)
+                    print(f"[{task}] {label}: {checkpoint_label(checkpoint)}", file=sys.stderr, flush=True)
                     frames.append(evaluate_checkpoint(
                         checkpoint, task, datasets, n_estimators=n_estimators, fine_tune=fine_tune,
                         fine_tune_steps=args.fine_tune_steps, method=label, device=args.device,

@@ -179,6 +179,11 @@ def _is_mix(checkpoint: Any) -> bool:
     return isinstance(checkpoint, (list, tuple))
 
 
+def checkpoint_label(checkpoint: str | os.PathLike | Sequence[str | os.PathLike]) -> str:
+    """A checkpoint as the ``checkpoint`` column names it (a mix's parts joined by '+')."""
+    return "+".join(map(os.fspath, checkpoint)) if _is_mix(checkpoint) else os.fspath(checkpoint)
+
+
 def evaluate_checkpoint(
     checkpoint: str | os.PathLike | Sequence[str | os.PathLike],
     task: Task,
@@ -247,8 +252,7 @@ def evaluate_checkpoint(
     task = Task.parse(task)
     factory = _mitra_factory(checkpoint, task, n_estimators=n_estimators, fine_tune=fine_tune, seed=seed,
                              device=device, batch_size=batch_size, fine_tune_steps=fine_tune_steps)
-    label = "+".join(map(os.fspath, checkpoint)) if _is_mix(checkpoint) else os.fspath(checkpoint)
-    info = {"checkpoint": label, "n_estimators": n_estimators, "fine_tune": bool(fine_tune)}
+    info = {"checkpoint": checkpoint_label(checkpoint), "n_estimators": n_estimators, "fine_tune": bool(fine_tune)}
     rows = _evaluate_method(
         method or "Mitra", factory, _resolve_datasets(datasets, task),
         _split_kwargs(n_repeats, test_size, max_train_rows, max_test_rows, seed), info, verbose, multi_class,

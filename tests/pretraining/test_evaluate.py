@@ -203,7 +203,8 @@ def test_checkpoint_mix_averages_its_checkpoints_members(small, tmp_path):
     from pretraining.evaluate.mix import CheckpointMix
 
     other = str(make_tiny_checkpoint(tmp_path / "other", "CLASSIFICATION", seed=1))
-    X, y = load_dataset("iris").X.iloc[::3], load_dataset("iris").y[::3]
+    iris = load_dataset("iris")
+    X, y = iris.X.iloc[::3], iris.y[::3]
     mix = CheckpointMix([small["clf_ckpt"], other], "classification", n_estimators=4, random_state=5).fit(X, y)
     # Two members per checkpoint, seeds 5 and 6: the mean of the two estimators' probabilities.
     alone = [MitraClassifier(checkpoint=c, n_estimators=2, random_state=s).fit(X, y)
