@@ -31,6 +31,7 @@ from ._version import __version__
 from .catalog import checkpoint_defaults
 from .checkpoint import (
     CheckpointFiles,
+    CheckpointInfo,
     checkpoint_info,
     declared_defaults,
     load_config,
@@ -66,7 +67,7 @@ class MitraEstimatorBase(BaseEstimator, metaclass=ABCMeta):
     _task: Task  # set by subclasses
 
     _parameter_constraints: dict = {
-        "checkpoint": [str, os.PathLike, None],
+        "checkpoint": [str, os.PathLike, None, list, tuple],  # entries checked by _resolve_checkpoints
         "n_estimators": [Interval(Integral, 1, None, closed="left")],
         "device": [str, torch.device, list, tuple],  # entries checked by devices.check_device_parameter
         "inference_precision": [StrOptions({"auto", "float32", "bfloat16", "float16", "float64"})],
@@ -87,7 +88,7 @@ class MitraEstimatorBase(BaseEstimator, metaclass=ABCMeta):
 
     def __init__(
         self,
-        checkpoint: str | os.PathLike | None = None,
+        checkpoint: str | os.PathLike | list[str | os.PathLike] | None = None,
         *,
         n_estimators: int = 4,
         device: str | torch.device | list[str | torch.device] = "auto",
@@ -187,14 +188,17 @@ class MitraEstimatorBase(BaseEstimator, metaclass=ABCMeta):
         devices = resolve_devices(self.device)
         device = devices[0]
         precision = resolve_precision(self.inference_precision, device, inference=True)
-        checkpoint, files, reason = self._resolve_checkpoint()
+        resolved = self._resolve_checkpoints()
+        files, checkpoint, _ = resolved[0]
         config = load_config(files)
         self._check_checkpoint_fits(config, checkpoint)
-        info = checkpoint_info(files, checkpoint, reason)
-        report(f"{name}: checkpoint {info} (dim {config.dim}, {config.n_layers} layers, {config.n_heads} heads) on "
-               f"{', '.join(map(str, devices))}, {str(precision).replace('torch.', '')}, {threads} torch thread(s)",
-               enabled=verbose)
-        self.device_, self.checkpoint_, self.checkpoint_info_, self.config_ = device, checkpoint, info, config
+        self._check_same_shape(config, checkpoint, resolved[1:])
+        infos = tuple(checkpoint_info(*entry) for entry in resolved)
+        report(f"{name}: checkpoint {' + '.join(map(str, infos))} (dim {config.dim}, {config.n_layers} layers, "
+               f"{config.n_heads} heads) on {', '.join(map(str, devices))}, {str(precision).replace('torch.', '')}, "
+               f"{threads} torch thread(s)", enabled=verbose)
+        self.device_, self.checkpoint_, self.checkpoint_info_, self.config_ = device, checkpoint, infos[0], config
+        self.checkpoint_infos_ = infos
         self.devices_ = devices
 
         encoding = time.perf_counter()
@@ -224,7 +228,8 @@ class MitraEstimatorBase(BaseEstimator, metaclass=ABCMeta):
             seed = int(rng.randint(MAX_SEED))  # drawn only here: other draws stay as they are
             self.local_support_ = build_local_support(X_encoded, self.max_support_rows_, seed)
         self._reset_runtime_state()
-        self._runtime.files = files  # resolved and checked above: not again when the model loads
+        # Resolved and checked above: not again when the models load.
+        self._runtime.files = {index: entry[0] for index, entry in enumerate(resolved)}
         member = self.members_[0]
         support_rows = len(X_encoded) if member.support_rows is None else len(member.support_rows)
         report(f"{name}: {self.n_estimators_} ensemble member(s), each reading "
@@ -236,7 +241,8 @@ class MitraEstimatorBase(BaseEstimator, metaclass=ABCMeta):
         if not self._is_trivial():
             loading = time.perf_counter()
             for device in dict.fromkeys(self.devices_):  # load now: a broken checkpoint fails in fit, not in predict
-                self._inference_model(device)
+                for index in range(len(infos)):
+                    self._inference_model(device, index)
             if self.support_cache == "fit":
                 self._support_caches()
             report(f"{name}: model ready in {time.perf_counter() - loading:.2f} s"
@@ -250,6 +256,12 @@ class MitraEstimatorBase(BaseEstimator, metaclass=ABCMeta):
         """``fine_tuned_weights_`` and ``fine_tune_losses_``: None, or the result of ``fine_tune``."""
         self.fine_tuned_weights_ = None
         self.fine_tune_losses_ = None
+        if self.fine_tune and len(self.checkpoint_infos_) > 1:
+            raise ValueError(
+                f"fine_tune={self.fine_tune!r} needs one checkpoint, but the members come from "
+                f"{len(self.checkpoint_infos_)}: {', '.join(info.reference for info in self.checkpoint_infos_)} "
+                "(a list, or a checkpoint's declared ensemble_with partners). Fine-tune one of them alone."
+            )
         if self.fine_tune and not self._is_trivial():
             result = fine_tune(
                 self._pretrained_model(),
@@ -313,25 +325,58 @@ class MitraEstimatorBase(BaseEstimator, metaclass=ABCMeta):
         """Classes of the fitted target (None for regression); set by `_encode_targets`."""
         return None
 
-    def _resolve_checkpoint(self) -> tuple[str, CheckpointFiles, str]:
-        """The checkpoint reference to record, its files, and why it was chosen.
+    def _resolve_checkpoints(self) -> list[tuple[CheckpointFiles, str, str]]:
+        """Every checkpoint the members come from: (files, reference to record, why it was chosen).
 
         ``checkpoint=None`` follows the default rule (`resolve_default_checkpoint`), warning once
         per process and task when the shipped checkpoint stands in for the official one; an
-        explicit checkpoint is used as given, or its error raised (never a fallback).
+        explicit checkpoint (or each entry of a list) is used as given, or its error raised
+        (never a fallback). Each is followed by the partners its ``config.json`` declares
+        (``"ensemble_with"``); a checkpoint named twice counts once.
         """
         name = type(self).__name__
         if self.checkpoint is None:
             default = resolve_default_checkpoint(self._task, estimator=name)
             if default.warning is not None:
                 warn_once(("default checkpoint", self._task), default.warning, stacklevel=5)
-            return default.reference, default.files, default.reason
-        reference = os.fspath(self.checkpoint)
+            chosen = [(default.files, default.reference, default.reason)]
+        else:
+            entries = list(self.checkpoint) if isinstance(self.checkpoint, (list, tuple)) else [self.checkpoint]
+            if not entries:
+                raise ValueError("checkpoint is an empty list: give at least one checkpoint, or None for the default.")
+            for entry in entries:
+                if not isinstance(entry, (str, os.PathLike)):
+                    raise TypeError(f"checkpoint entries must be str or path-like, got {type(entry).__name__} "
+                                    f"{entry!r}.")
+            chosen = [self._resolve_reference(os.fspath(entry), "the checkpoint argument") for entry in entries]
+        resolved: dict[str, tuple[CheckpointFiles, str, str]] = {}
+        for files, reference, reason in chosen:
+            resolved.setdefault(reference, (files, reference, reason))
+            declared = declared_defaults(files)
+            for partner in () if declared is None else declared.ensemble_with:
+                located = _partner_reference(partner, files)
+                if located not in resolved:
+                    resolved[located] = self._resolve_reference(
+                        located, f"the ensemble partner that {reference!r} declares (ensemble_with)")
+        return list(resolved.values())
+
+    def _resolve_reference(self, reference: str, reason: str) -> tuple[CheckpointFiles, str, str]:
         # A local folder is stored as an absolute path, so the fitted estimator does not depend
         # on the working directory.
         if os.path.isdir(reference) and not _is_shipped(reference):
             reference = os.path.abspath(reference)
-        return reference, resolve_checkpoint(reference, task=self._task, estimator=name), "the checkpoint argument"
+        return resolve_checkpoint(reference, task=self._task, estimator=type(self).__name__), reference, reason
+
+    def _check_same_shape(self, config: MitraConfig, checkpoint: str,
+                          others: list[tuple[CheckpointFiles, str, str]]) -> None:
+        """Members of several checkpoints share one plan and one head: every config must be the first's."""
+        for files, reference, _ in others:
+            other = load_config(files)
+            if other != config:
+                raise ValueError(
+                    f"The ensemble members come from several checkpoints, which must all have the same config: "
+                    f"{checkpoint!r} has {config}, {reference!r} has {other}."
+                )
 
     def _check_checkpoint_fits(self, config: MitraConfig, checkpoint: str) -> None:
         if config.task is not self._task:
@@ -357,12 +402,21 @@ class MitraEstimatorBase(BaseEstimator, metaclass=ABCMeta):
         """The devices of the members, in order (``devices_``; estimators fitted before it: ``device_``)."""
         return self.__dict__.get("devices_") or [self.device_]
 
-    def _pinned_files(self) -> CheckpointFiles:
+    def _checkpoint_infos(self) -> tuple[CheckpointInfo | None, ...]:
+        """What fit recorded of each checkpoint (``checkpoint_infos_``; estimators fitted before it:
+        ``checkpoint_info_``, or None when pickled by mitra-sklearn 0.2 or older)."""
+        return self.__dict__.get("checkpoint_infos_") or (self.__dict__.get("checkpoint_info_"),)
+
+    def _member_checkpoint(self, member_index: int) -> int:
+        """The index of the checkpoint whose model runs member ``member_index``: the checkpoints in turn."""
+        return member_index % len(self._checkpoint_infos())
+
+    def _pinned_files(self, checkpoint: int = 0) -> CheckpointFiles:
         """The files of the weights recorded in fit (also after unpickling elsewhere), never what resolves now."""
-        if self._runtime.files is not None:
-            return self._runtime.files
+        if checkpoint in self._runtime.files:
+            return self._runtime.files[checkpoint]
         name = type(self).__name__
-        info = self.__dict__.get("checkpoint_info_")
+        info = self._checkpoint_infos()[checkpoint]
         if info is None:  # pickled by mitra-sklearn 0.2 or older: only the reference was recorded
             return resolve_checkpoint(self.checkpoint_, task=self._task, estimator=name)
         return resolve_pinned(info, task=self._task, estimator=name)
@@ -382,18 +436,19 @@ class MitraEstimatorBase(BaseEstimator, metaclass=ABCMeta):
                 f"but {files.config_path} now says {config}; refit the estimator, or put the original checkpoint back."
             )
 
-    def _inference_model(self, device: torch.device | None = None) -> MitraModel:
-        """The model used to predict on ``device`` (default ``device_``): pretrained or fine-tuned, in the
-        requested precision; one per process for the same weights (`_runtime`)."""
+    def _inference_model(self, device: torch.device | None = None, checkpoint: int = 0) -> MitraModel:
+        """The model of checkpoint number ``checkpoint`` used to predict on ``device`` (default
+        ``device_``): pretrained or fine-tuned, in the requested precision; one per process for
+        the same weights (`_runtime`)."""
         device = device or self.device_
         precision = resolve_precision(self.inference_precision, device, inference=True)
-        if self._runtime.files is None:
+        if checkpoint not in self._runtime.files:
             # First use by an unpickled copy: the recorded checkpoint must still be where it was, even
             # when the process holds a model with its SHA-256 (a pickle never silently outlives its files).
-            files = self._pinned_files()
+            files = self._pinned_files(checkpoint)
             self._check_config(load_config(files), files)
-            self._runtime.files = files
-        files = self._runtime.files
+            self._runtime.files[checkpoint] = files
+        files = self._runtime.files[checkpoint]
 
         def build() -> MitraModel:
             model = self._pretrained_model(device, files)
@@ -403,11 +458,12 @@ class MitraEstimatorBase(BaseEstimator, metaclass=ABCMeta):
                     model = model.double()
             return model.eval()
 
-        return self._runtime.model(device, precision, self._model_key(device, precision), build)
+        key = self._model_key(device, precision, checkpoint)
+        return self._runtime.model(device, precision, key, build, checkpoint)
 
-    def _model_key(self, device: torch.device, precision: torch.dtype) -> tuple | None:
-        """The process-level key of the inference model (None: not shared, e.g. no SHA-256 recorded)."""
-        info = self.__dict__.get("checkpoint_info_")
+    def _model_key(self, device: torch.device, precision: torch.dtype, checkpoint: int = 0) -> tuple | None:
+        """The process-level key of an inference model (None: not shared, e.g. no SHA-256 recorded)."""
+        info = self._checkpoint_infos()[checkpoint]
         tuned = self.fine_tuned_weights_
         if tuned is not None and not self._runtime.shared:
             return None  # the fitting process keeps its own copy (no need to hash the weights)
@@ -415,16 +471,26 @@ class MitraEstimatorBase(BaseEstimator, metaclass=ABCMeta):
             self._runtime.tuned_digest = _weights_digest(tuned)
         return model_key(None if info is None else info.sha256, self._runtime.tuned_digest, precision, device)
 
-    def _runner(self, device: torch.device | None = None) -> InferenceRunner:
+    def _runner(self, device: torch.device | None = None, checkpoint: int = 0) -> InferenceRunner:
         device = device or self.device_
         precision = resolve_precision(self.inference_precision, device, inference=True)
         return InferenceRunner(
-            model=self._inference_model(device),
+            model=self._inference_model(device, checkpoint),
             device=device,
             dtype=precision,
             batch_size=self.batch_size,
             support_cache=self.support_cache,
         )
+
+    def _member_runners(self) -> list[InferenceRunner]:
+        """The runner of every member: its device's (``device`` list, in turn) model of its checkpoint."""
+        devices = member_devices(len(self.members_), self._devices())
+        runners: dict[tuple[str, int], InferenceRunner] = {}
+        for index, device in enumerate(devices):
+            where = (str(device), self._member_checkpoint(index))
+            if where not in runners:
+                runners[where] = self._runner(device, where[1])
+        return [runners[str(device), self._member_checkpoint(index)] for index, device in enumerate(devices)]
 
     def _member_support(self, member: EnsembleMember) -> tuple[np.ndarray, np.ndarray, Any]:
         X, y = member.support(self.X_support_, self.y_support_)
@@ -433,15 +499,16 @@ class MitraEstimatorBase(BaseEstimator, metaclass=ABCMeta):
 
     def _support_caches(self) -> dict[int, SupportCache]:
         """Encoded support sets kept between predict calls (support_cache='fit')."""
-        devices = member_devices(len(self.members_), self._devices())
         # (Re)load the models first, which drops caches of another model.
-        runners = {str(device): self._runner(device) for device in devices}
+        runners = self._member_runners()
         if self._runtime.caches is None:
             supports = self._cacheable_supports()
             self._warn_if_slow_on_cpu(0, None if self.local_support_ is None else self.local_support_.everywhere())
-            shapes = [(str(devices[i]), x.shape) for (i, _), (x, _) in supports.items()]
+            # Memory is checked per device, for all the support sets that device holds.
+            on_device = {str(runner.device): runner for runner in runners}
+            shapes = [(str(runners[i].device), x.shape) for (i, _), (x, _) in supports.items()]
             if not all(runner.caches_fit([shape for where, shape in shapes if where == name])
-                       for name, runner in runners.items()):
+                       for name, runner in on_device.items()):
                 warnings.warn(
                     f"support_cache='fit' needs more than half the free memory on {self.device_} for the "
                     f"{len(supports)} encoded support sets of {len(self.members_)} members: caching each predict "
@@ -451,8 +518,7 @@ class MitraEstimatorBase(BaseEstimator, metaclass=ABCMeta):
                 )
                 self._runtime.caches = {}
             else:
-                self._runtime.caches = {key: runners[str(devices[key[0]])].encode(x, labels)
-                                        for key, (x, labels) in supports.items()}
+                self._runtime.caches = {key: runners[key[0]].encode(x, labels) for key, (x, labels) in supports.items()}
         return self._runtime.caches
 
     def _cacheable_supports(self) -> dict[tuple[int, int | None], tuple[np.ndarray, np.ndarray]]:
@@ -485,7 +551,7 @@ class MitraEstimatorBase(BaseEstimator, metaclass=ABCMeta):
         """Each member's ``member_output`` (default: the task's ``member_prediction``) for the rows."""
         member_output = member_output or self.task_.member_prediction
         devices = member_devices(len(self.members_), self._devices())
-        runners = {str(device): self._runner(device) for device in devices}  # models loaded before any thread
+        runners = self._member_runners()  # models loaded before any thread
         local = self.local_support_ is not None
         contexts = self.local_support_.assign(X_encoded) if local else None
         self._warn_if_slow_on_cpu(len(X_encoded), contexts)
@@ -494,12 +560,12 @@ class MitraEstimatorBase(BaseEstimator, metaclass=ABCMeta):
         progress = self._progress(len(X_encoded))
 
         def run(index: int, bar: Any) -> np.ndarray:
-            member, runner = self.members_[index], runners[str(devices[index])]
+            member, runner = self.members_[index], runners[index]
             if local:
                 encoded = {cluster: cache for (i, cluster), cache in caches.items() if i == index}
-                return self._predict_local(runner, member, X_encoded, contexts, bar, member_output, encoded)
+                return self._predict_local(runner, index, X_encoded, contexts, bar, member_output, encoded)
             x_support, labels, context = self._member_support(member)
-            cache = caches.get((index, None)) or self._shared_support(runner, x_support, labels)
+            cache = caches.get((index, None)) or self._shared_support(runner, index, x_support, labels)
             outputs = runner.predict(x_support, labels, member.view(X_encoded), cache=cache, progress=bar)
             return member_output(member, outputs, context)
 
@@ -535,16 +601,17 @@ class MitraEstimatorBase(BaseEstimator, metaclass=ABCMeta):
             warn_once(*warning, stacklevel=5)
 
     def _predict_local(
-        self, runner: InferenceRunner, member: EnsembleMember, X_encoded: np.ndarray,
+        self, runner: InferenceRunner, index: int, X_encoded: np.ndarray,
         contexts: list[Neighbourhood], progress: Any, member_output: MemberOutput,
         encoded: dict[int, SupportCache] | None = None,
     ) -> np.ndarray:
-        """One member's predictions where each group of queries has its own nearest-rows support set
-        (``encoded``: the member's neighbourhoods encoded in fit, by neighbourhood)."""
+        """Member ``index``'s predictions where each group of queries has its own nearest-rows support
+        set (``encoded``: the member's neighbourhoods encoded in fit, by neighbourhood)."""
+        member = self.members_[index]
         encoded = encoded or {}
         labelled = [self.task_.support_labels(member, self.y_support_[rows]) for _, rows in contexts]
         supports = [None if n.cluster in encoded else member.view(self.X_support_[n[1]]) for n in contexts]
-        caches = [encoded.get(n.cluster) or self._shared_support(runner, x, labels)
+        caches = [encoded.get(n.cluster) or self._shared_support(runner, index, x, labels)
                   for n, x, (labels, _) in zip(contexts, supports, labelled)]
         sizes = [len(query_rows) for query_rows, _ in contexts]
         if all(cache is not None for cache in caches):
@@ -563,12 +630,12 @@ class MitraEstimatorBase(BaseEstimator, metaclass=ABCMeta):
             result[query_rows] = part
         return result
 
-    def _shared_support(self, runner: InferenceRunner, x_support: np.ndarray, labels: np.ndarray
+    def _shared_support(self, runner: InferenceRunner, member_index: int, x_support: np.ndarray, labels: np.ndarray
                         ) -> SupportCache | None:
         """An unpickled copy's support set, encoded once per process (`RuntimeState.shared_support`)."""
         if self.support_cache == "off":
             return None
-        key = self._model_key(runner.device, runner.dtype)
+        key = self._model_key(runner.device, runner.dtype, self._member_checkpoint(member_index))
         return self._runtime.shared_support(runner, key, x_support, labels)
 
     def _progress(self, n_rows: int) -> Any:
@@ -652,6 +719,15 @@ def _check_not_empty(X: Any) -> None:
 
 def _is_shipped(reference: str) -> bool:
     return reference in shipped_checkpoints()
+
+
+def _partner_reference(partner: str, declared_by: CheckpointFiles) -> str:
+    """Where an ``ensemble_with`` entry points: a shipped name, a folder next to (or under) the
+    declaring checkpoint's folder, else the entry as written (a Hub repo id or an absolute folder)."""
+    if _is_shipped(partner) or os.path.isabs(partner):
+        return partner
+    beside = declared_by.config_path.parent / partner
+    return os.path.abspath(beside) if beside.is_dir() else partner
 
 
 def _weights_digest(state: dict[str, torch.Tensor]) -> str:

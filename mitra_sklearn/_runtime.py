@@ -142,34 +142,37 @@ class RuntimeState:
 
     Attributes
     ----------
-    models : dict of str to (torch.dtype, MitraModel)
-        The inference model of each device in use, with its precision.
+    models : dict of (str, int) to (torch.dtype, MitraModel)
+        The inference model of each device in use and checkpoint (its index in the estimator's
+        ``checkpoint_infos_``), with its precision.
     caches : dict of int to SupportCache or None
         Support sets encoded for ``support_cache='fit'``, by member index.
     tuned_digest : str or None
         SHA-256 of the estimator's fine-tuned weights, once computed.
-    files : CheckpointFiles or None
-        The checkpoint files of the weights recorded in fit, once found in this process: by fit
-        itself, or for an unpickled copy by its first prediction (then checked against the record).
+    files : dict of int to CheckpointFiles
+        The checkpoint files of the weights recorded in fit, by checkpoint index, once found in
+        this process: by fit itself, or for an unpickled copy by its first prediction (then
+        checked against the record).
     """
 
     def __init__(self, shared: bool = False) -> None:
         self.shared = shared
-        self.files: CheckpointFiles | None = None
-        self.models: dict[str, tuple[torch.dtype, MitraModel]] = {}
+        self.files: dict[int, CheckpointFiles] = {}
+        self.models: dict[tuple[str, int], tuple[torch.dtype, MitraModel]] = {}
         self.caches: dict[int, SupportCache] | None = None
         self.tuned_digest: str | None = None
 
     def model(self, device: torch.device, precision: torch.dtype, key: tuple | None,
-              build: Callable[[], MitraModel]) -> MitraModel:
-        """The model for ``device`` in ``precision``: this state's, the process's (``key``), or ``build()``."""
-        held = self.models.get(str(device))
+              build: Callable[[], MitraModel], checkpoint: int = 0) -> MitraModel:
+        """The model of checkpoint number ``checkpoint`` for ``device`` in ``precision``: this
+        state's, the process's (``key``), or ``build()``."""
+        held = self.models.get((str(device), checkpoint))
         if held is not None and held[0] == precision:
             return held[1]
         model = build() if key is None else _shared_model(key, build)
         if held is not None:
             self.caches = None  # encoded by the model being replaced
-        self.models[str(device)] = (precision, model)
+        self.models[str(device), checkpoint] = (precision, model)
         return model
 
     def shared_support(self, runner: InferenceRunner, key: tuple | None, x_support: np.ndarray,

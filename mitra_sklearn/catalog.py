@@ -17,7 +17,9 @@ how many classes one ensemble member predicts at once (more are split into class
 For the official checkpoints these are the reference code's own (temperature 1, every class
 the head has); any other checkpoint may declare them in its ``config.json`` (keys
 ``"context_limits"``, ``"softmax_temperature"`` and ``"max_classes_per_member"``, tuned for
-it), else the v1 values, 1 and the head's class count apply.
+it), else the v1 values, 1 and the head's class count apply. A checkpoint may also name
+partner checkpoints (``"ensemble_with"``) whose members it is meant to be averaged with: the
+estimators then take members from it and its partners in turn.
 """
 
 from __future__ import annotations
@@ -161,18 +163,23 @@ class CheckpointDefaults:
         Classes one ensemble member predicts at once (None: as many as the head has). With more
         classes, each member predicts balanced groups of classes (an error-correcting output
         code) and the class probabilities are decoded from all members.
+    ensemble_with : tuple of str
+        Partner checkpoints (shipped names, Hub repo ids, or folders, relative ones read from
+        the declaring checkpoint's folder) of the same shape: with ``checkpoint`` set to this
+        one, the ensemble members come from it and its partners in turn. Empty: none.
     """
 
     limits: ContextLimits = V1_LIMITS
     softmax_temperature: float = 1.0
     max_classes_per_member: int | None = None
+    ensemble_with: tuple[str, ...] = ()
 
-    _KEYS = ("context_limits", "softmax_temperature", "max_classes_per_member")
+    _KEYS = ("context_limits", "softmax_temperature", "max_classes_per_member", "ensemble_with")
 
     @classmethod
     def from_config(cls, raw: dict) -> CheckpointDefaults | None:
         """The defaults a ``config.json`` declares (``"context_limits"``, ``"softmax_temperature"``,
-        ``"max_classes_per_member"``), or None when it declares none of them.
+        ``"max_classes_per_member"``, ``"ensemble_with"``), or None when it declares none of them.
 
         Raises
         ------
@@ -188,7 +195,10 @@ class CheckpointDefaults:
         classes = raw.get("max_classes_per_member")
         if classes is not None and (isinstance(classes, bool) or not isinstance(classes, int) or classes < 2):
             raise ValueError(f"max_classes_per_member must be an integer of at least 2, got {classes!r}")
-        return cls(limits, float(temperature), classes)
+        partners = raw.get("ensemble_with", [])
+        if not isinstance(partners, list) or not all(isinstance(p, str) and p for p in partners):
+            raise ValueError(f"ensemble_with must be a list of checkpoint references, got {partners!r}")
+        return cls(limits, float(temperature), classes, tuple(partners))
 
 
 def checkpoint_defaults(reference: str, declared: CheckpointDefaults | None = None) -> CheckpointDefaults:
