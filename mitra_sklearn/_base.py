@@ -68,7 +68,7 @@ class MitraEstimatorBase(BaseEstimator, metaclass=ABCMeta):
 
     _parameter_constraints: dict = {
         "checkpoint": [str, os.PathLike, None, list, tuple],  # entries checked by _resolve_checkpoints
-        "n_estimators": [Interval(Integral, 1, None, closed="left")],
+        "n_estimators": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "device": [str, torch.device, list, tuple],  # entries checked by devices.check_device_parameter
         "inference_precision": [StrOptions({"auto", "float32", "bfloat16", "float16", "float64"})],
         "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
@@ -90,7 +90,7 @@ class MitraEstimatorBase(BaseEstimator, metaclass=ABCMeta):
         self,
         checkpoint: str | os.PathLike | list[str | os.PathLike] | None = None,
         *,
-        n_estimators: int = 4,
+        n_estimators: int | str = "auto",
         device: str | torch.device | list[str | torch.device] = "auto",
         inference_precision: str = "auto",
         batch_size: int | str = "auto",
@@ -215,7 +215,7 @@ class MitraEstimatorBase(BaseEstimator, metaclass=ABCMeta):
 
         rng = check_random_state(self.random_state)
         self.members_ = self.task_.plan_members(
-            self.n_estimators, y_encoded, X_encoded.shape[1], rng,
+            self._n_estimators, y_encoded, X_encoded.shape[1], rng,
             max_support_rows=self.max_support_rows_, max_features=self.max_features_,
             category_ranks=self.encoder_.category_ranks(), sample_weight=weights,
         )
@@ -286,20 +286,20 @@ class MitraEstimatorBase(BaseEstimator, metaclass=ABCMeta):
     def _warn_about_extra_members(self, n_features: int) -> None:
         """Feature subsets can need more members than n_estimators: say so (predict time grows with them)."""
         n_subsets = -(-n_features // self.max_features_)
-        if n_subsets > self.n_estimators:
+        if n_subsets > self._n_estimators:
             warnings.warn(
                 f"The table has {n_features} (encoded) features, more than max_features={self.max_features_}: each "
                 f"ensemble member reads a subset of at most max_features features, and covering every feature takes "
-                f"{self.n_estimators_} members instead of n_estimators={self.n_estimators} (predict time grows with "
+                f"{self.n_estimators_} members instead of n_estimators={self._n_estimators} (predict time grows with "
                 "the member count; see n_estimators_). Raise max_features, or select features first, for fewer.",
                 UserWarning,
                 stacklevel=5,
             )
 
     def _resolve_defaults(self, checkpoint: str, files: CheckpointFiles, n_weighted_rows: int | None) -> None:
-        """``max_support_rows_``, ``max_features_``, ``softmax_temperature_``: the parameters, or for
-        "auto" the checkpoint's own (`catalog.checkpoint_defaults`); and the checkpoint's
-        classes per member."""
+        """``max_support_rows_``, ``max_features_``, ``softmax_temperature_`` and the members asked
+        for: the parameters, or for "auto" the checkpoint's own (`catalog.checkpoint_defaults`);
+        and the checkpoint's classes per member."""
         defaults = checkpoint_defaults(checkpoint, declared_defaults(files))
         auto_rows = defaults.limits.support_rows_for(self._n_classes())
         self.max_support_rows_ = auto_rows if self.max_support_rows == "auto" else self.max_support_rows
@@ -307,6 +307,8 @@ class MitraEstimatorBase(BaseEstimator, metaclass=ABCMeta):
         self.softmax_temperature_ = (defaults.softmax_temperature if self.softmax_temperature == "auto"
                                      else float(self.softmax_temperature))
         self._max_classes_per_member = defaults.max_classes_per_member  # the checkpoint's class-group size
+        # Members asked for (``n_estimators_`` adds those that feature subsets or class groups need).
+        self._n_estimators = defaults.n_estimators if self.n_estimators == "auto" else self.n_estimators
         if (self.support_selection == "nearest" and n_weighted_rows is not None
                 and n_weighted_rows > self.max_support_rows_):
             raise ValueError(

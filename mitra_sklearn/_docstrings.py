@@ -9,10 +9,13 @@ __all__ = ["PARAMETERS_DOC", "ATTRIBUTES_DOC"]
 PARAMETERS_DOC = """
     Parameters
     ----------
-    checkpoint : str, path-like or None, default=None
+    checkpoint : str, path-like, list of them, or None, default=None
         Weights to use: the name of a checkpoint shipped with the package, a local folder holding
         ``config.json`` and ``model.safetensors``, or a Hugging Face Hub repo id such as
-        ``"{official}"``. None resolves in ``fit`` to the newest official checkpoint that is in
+        ``"{official}"``. A list of such checkpoints (all of one shape) makes an ensemble of
+        several models: member i runs on entry i modulo the list's length, and the members'
+        outputs are averaged as always. A checkpoint may also declare partners in its
+        ``config.json`` (``"ensemble_with"``), which join the list in the same way. None resolves in ``fit`` to the newest official checkpoint that is in
         the local Hub cache or can be downloaded: Mitra v2 ``"{official}"`` (about 76 M
         parameters), else Mitra v1 ``"{official_v1}"``, otherwise the {task} checkpoint shipped
         with the package (0.67 M parameters, weaker). Unless the newest is used, a warning once
@@ -20,12 +23,13 @@ PARAMETERS_DOC = """
         checkpoint never falls back. Hub downloads honour ``HF_HUB_OFFLINE``, ``HF_TOKEN`` and
         ``HF_HOME``; without a network they fail within seconds. ``checkpoint_info_`` records
         what was used.
-    n_estimators : int, default=4
+    n_estimators : int or 'auto', default='auto'
         Ensemble members. Each sees the data through its own {member_view}, its own
         random order of the categories of unordered categorical columns, and a support
         subsample when the training set has more than ``max_support_rows`` rows; their
         {aggregate} are averaged. Wide tables (``max_features``) can need more members:
-        ``n_estimators_`` is the number used.
+        ``n_estimators_`` is the number used. 'auto': the checkpoint's own recipe (declared in
+        its ``config.json``), else 4 (the official checkpoints: 4).
     device : {{'auto', 'cpu', 'cuda', 'mps'}}, str, torch.device or list of them, default='auto'
         Where the model runs. 'auto' picks CUDA, then MPS, then the CPU. A list (such as
         ``["cuda:0", "cuda:1"]``) spreads the ensemble members over its devices, round-robin
@@ -135,12 +139,18 @@ ATTRIBUTES_DOC = """
         With ``support_selection='nearest'`` and more than ``max_support_rows`` training rows:
         the cluster centres and each centre's support rows; otherwise None.
     checkpoint_ : str
-        Resolved checkpoint reference (shipped name, absolute folder or repo id).
+        Resolved checkpoint reference (shipped name, absolute folder or repo id); with several
+        checkpoints, the first.
     checkpoint_info_ : CheckpointInfo
         What exactly was used and why: source, Hub commit (``revision``), SHA-256 of the
         weights, number of parameters, and the reason (the argument, or the default rule's).
         Unpickled estimators reload exactly these weights, or raise
-        ``CheckpointNotFoundError`` when they are not available.
+        ``CheckpointNotFoundError`` when they are not available. With several checkpoints, the
+        first's.
+    checkpoint_infos_ : tuple of CheckpointInfo
+        The same for every checkpoint the members come from (one entry unless ``checkpoint``
+        is a list or declares ``ensemble_with`` partners); member i runs on entry i modulo its
+        length.
     config_ : MitraConfig
         Shape of the checkpoint's model.
     device_ : torch.device

@@ -15,9 +15,10 @@ for a checkpoint: the support-set size and feature count (``max_support_rows`` /
 ``max_features``), the softmax temperature of classification (``softmax_temperature``) and
 how many classes one ensemble member predicts at once (more are split into class groups).
 For the official checkpoints these are the reference code's own (temperature 1, every class
-the head has); any other checkpoint may declare them in its ``config.json`` (keys
-``"context_limits"``, ``"softmax_temperature"`` and ``"max_classes_per_member"``, tuned for
-it), else the v1 values, 1 and the head's class count apply. A checkpoint may also name
+the head has) and this package's 4 ensemble members; any other checkpoint may declare them in
+its ``config.json`` (keys ``"context_limits"``, ``"softmax_temperature"``,
+``"max_classes_per_member"`` and ``"n_estimators"``, tuned for it), else the v1 values, 1, the
+head's class count and 4 apply. A checkpoint may also name
 partner checkpoints (``"ensemble_with"``) whose members it is meant to be averaged with: the
 estimators then take members from it and its partners in turn.
 """
@@ -163,6 +164,8 @@ class CheckpointDefaults:
         Classes one ensemble member predicts at once (None: as many as the head has). With more
         classes, each member predicts balanced groups of classes (an error-correcting output
         code) and the class probabilities are decoded from all members.
+    n_estimators : int
+        ``n_estimators="auto"``: the ensemble members the checkpoint's recipe runs.
     ensemble_with : tuple of str
         Partner checkpoints (shipped names, Hub repo ids, or folders, relative ones read from
         the declaring checkpoint's folder) of the same shape: with ``checkpoint`` set to this
@@ -172,14 +175,16 @@ class CheckpointDefaults:
     limits: ContextLimits = V1_LIMITS
     softmax_temperature: float = 1.0
     max_classes_per_member: int | None = None
+    n_estimators: int = 4
     ensemble_with: tuple[str, ...] = ()
 
-    _KEYS = ("context_limits", "softmax_temperature", "max_classes_per_member", "ensemble_with")
+    _KEYS = ("context_limits", "softmax_temperature", "max_classes_per_member", "n_estimators", "ensemble_with")
 
     @classmethod
     def from_config(cls, raw: dict) -> CheckpointDefaults | None:
         """The defaults a ``config.json`` declares (``"context_limits"``, ``"softmax_temperature"``,
-        ``"max_classes_per_member"``, ``"ensemble_with"``), or None when it declares none of them.
+        ``"max_classes_per_member"``, ``"n_estimators"``, ``"ensemble_with"``), or None when it
+        declares none of them.
 
         Raises
         ------
@@ -195,10 +200,13 @@ class CheckpointDefaults:
         classes = raw.get("max_classes_per_member")
         if classes is not None and (isinstance(classes, bool) or not isinstance(classes, int) or classes < 2):
             raise ValueError(f"max_classes_per_member must be an integer of at least 2, got {classes!r}")
+        members = raw.get("n_estimators", 4)
+        if isinstance(members, bool) or not isinstance(members, int) or members < 1:
+            raise ValueError(f"n_estimators must be a positive integer, got {members!r}")
         partners = raw.get("ensemble_with", [])
         if not isinstance(partners, list) or not all(isinstance(p, str) and p for p in partners):
             raise ValueError(f"ensemble_with must be a list of checkpoint references, got {partners!r}")
-        return cls(limits, float(temperature), classes, tuple(partners))
+        return cls(limits, float(temperature), classes, members, tuple(partners))
 
 
 def checkpoint_defaults(reference: str, declared: CheckpointDefaults | None = None) -> CheckpointDefaults:

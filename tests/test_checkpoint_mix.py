@@ -127,3 +127,17 @@ def test_bad_mixes_are_refused(tmp_path, two_classifiers, data):
 def test_a_list_survives_clone_and_get_params(two_classifiers):
     estimator = MitraClassifier(checkpoint=list(two_classifiers), n_estimators=2)
     assert clone(estimator).get_params()["checkpoint"] == list(two_classifiers)
+
+
+def test_n_estimators_auto_is_the_checkpoints_declared_count(tmp_path, data):
+    X, y, _ = data
+    folder = make_tiny_checkpoint(tmp_path / "six", "CLASSIFICATION")
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "n_estimators": 6}))
+    assert MitraClassifier(checkpoint=str(folder)).fit(X, y).n_estimators_ == 6
+    assert MitraClassifier(checkpoint=str(folder), n_estimators=2).fit(X, y).n_estimators_ == 2
+    plain = make_tiny_checkpoint(tmp_path / "plain", "CLASSIFICATION")
+    assert MitraClassifier(checkpoint=str(plain)).fit(X, y).n_estimators_ == 4
+    (folder / "config.json").write_text(json.dumps({**config, "n_estimators": 0}))
+    with pytest.raises(Exception, match="n_estimators must be a positive integer, got 0"):
+        MitraClassifier(checkpoint=str(folder)).fit(X, y)

@@ -40,7 +40,17 @@ def _parse_named(values: Sequence[str]) -> list[tuple[str, str]]:
     return out
 
 
-def _variant_label(name: str, n_estimators: int, fine_tune: bool, several_n: bool) -> str:
+def _n_estimators(text: str) -> int | str:
+    """``--n-estimators`` values: positive integers or 'auto'."""
+    if text == "auto":
+        return text
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"ensemble sizes must be positive, got {value}")
+    return value
+
+
+def _variant_label(name: str, n_estimators: int | str, fine_tune: bool, several_n: bool) -> str:
     label = name
     if several_n:
         label += f" n={n_estimators}"
@@ -60,14 +70,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--ablation", action="append", default=[], metavar="NAME=CHECKPOINT",
                         help="extra named checkpoint (task read from its config.json); repeatable")
     parser.add_argument("--mix", action="append", default=[], metavar="NAME=CKPT_A+CKPT_B",
-                        help="a named ensemble of members from several checkpoints of one task (the members "
-                             "split evenly, their outputs averaged: pretraining.evaluate.mix); repeatable")
+                        help="a named ensemble of members from several checkpoints of one task (one "
+                             "estimator, its members taking the checkpoints in turn); repeatable")
     parser.add_argument("--suite", default="benchmark", choices=list(SUITES),
                         help="datasets: 'benchmark-select' to choose between variants, 'benchmark-report' only "
                              "for the final checkpoint, 'benchmark' = both halves, 'sklearn' = quick")
     parser.add_argument("--datasets", help="comma-separated subset of the suite's datasets")
-    parser.add_argument("--n-estimators", type=int, nargs="+", default=[4],
-                        help="Mitra ensemble sizes to compare, e.g. 1 8 (default 4)")
+    parser.add_argument("--n-estimators", type=_n_estimators, nargs="+", default=["auto"],
+                        help="Mitra ensemble sizes to compare, e.g. 1 8 (default 'auto': each checkpoint's "
+                             "own, 4 unless its config.json declares another)")
     parser.add_argument("--fine-tune", choices=["off", "on", "both"], default="off",
                         help="Mitra with fine_tune=False, True, or both side by side (default off)")
     parser.add_argument("--fine-tune-steps", type=int, default=50, help="fine_tune_steps when fine-tuning (default 50)")

@@ -33,7 +33,6 @@ from .metrics import (
     expand_proba,
     score_predictions,
 )
-from .mix import CheckpointMix
 from .splits import Split, cached_splits
 
 __all__ = ["RESULT_COLUMNS", "checkpoint_task", "evaluate_checkpoint", "evaluate_baselines", "quick_validation"]
@@ -158,19 +157,17 @@ def checkpoint_task(checkpoint: str | os.PathLike) -> Task:
 
 
 def _mitra_factory(
-    checkpoint: str | os.PathLike | Sequence[str | os.PathLike], task: Task, *, n_estimators: int,
+    checkpoint: str | os.PathLike | Sequence[str | os.PathLike], task: Task, *, n_estimators: int | str,
     fine_tune: bool, seed: int, device: str, batch_size: int, fine_tune_steps: int,
 ) -> Callable[[], Any]:
     from mitra_sklearn import MitraClassifier, MitraRegressor
 
-    if _is_mix(checkpoint):
-        if fine_tune:
-            raise ValueError("A checkpoint mix is evaluated without fine-tuning.")
-        return lambda: CheckpointMix(checkpoint, task, n_estimators=n_estimators, random_state=seed,
-                                     device=device, batch_size=batch_size)
+    if _is_mix(checkpoint) and fine_tune:
+        raise ValueError("A checkpoint mix is evaluated without fine-tuning.")
+    reference = [os.fspath(c) for c in checkpoint] if _is_mix(checkpoint) else os.fspath(checkpoint)
     cls = MitraClassifier if task is Task.CLASSIFICATION else MitraRegressor
     return lambda: cls(
-        checkpoint=os.fspath(checkpoint), n_estimators=n_estimators, fine_tune=fine_tune,
+        checkpoint=reference, n_estimators=n_estimators, fine_tune=fine_tune,
         fine_tune_steps=fine_tune_steps, random_state=seed, device=device, batch_size=batch_size,
     )
 
@@ -189,7 +186,7 @@ def evaluate_checkpoint(
     task: Task,
     datasets: Sequence[Dataset] | str,
     *,
-    n_estimators: int = 4,
+    n_estimators: int | str = "auto",
     max_train_rows: int = 2000,
     max_test_rows: int = 2000,
     n_repeats: int = 3,
@@ -209,14 +206,14 @@ def evaluate_checkpoint(
     ----------
     checkpoint : str, path-like or list of them
         Checkpoint folder (``config.json`` + ``model.safetensors``), shipped name or Hub id; a
-        list or tuple of two or more: a `pretraining.evaluate.mix.CheckpointMix` of them (the
-        members split evenly, probabilities averaged).
+        list or tuple of two or more: one estimator whose members take them in turn (the
+        estimators' ``checkpoint`` list).
     task : {"classification", "regression"}
         Datasets of the other task are skipped.
     datasets : sequence of Dataset or str
         Datasets, or a suite name for `pretraining.realdata.load_suite`.
-    n_estimators : int, default=4
-        Mitra ensemble members.
+    n_estimators : int or "auto", default="auto"
+        Mitra ensemble members ("auto": the checkpoint's own recipe, as the estimators' default).
     max_train_rows, max_test_rows : int, default=2000
         Caps on the training (support) and test rows of each split.
     n_repeats : int, default=3

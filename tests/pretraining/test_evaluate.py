@@ -198,41 +198,17 @@ def test_evaluate_checkpoint_on_a_tiny_random_model(small):
     assert np.isfinite(reg["rmse"]).all() and (reg["error"] == "").all()
 
 
-def test_checkpoint_mix_averages_its_checkpoints_members(small, tmp_path):
-    from mitra_sklearn import MitraClassifier, MitraRegressor
-    from pretraining.evaluate.mix import CheckpointMix
-
-    other = str(make_tiny_checkpoint(tmp_path / "other", "CLASSIFICATION", seed=1))
-    iris = load_dataset("iris")
-    X, y = iris.X.iloc[::3], iris.y[::3]
-    mix = CheckpointMix([small["clf_ckpt"], other], "classification", n_estimators=4, random_state=5).fit(X, y)
-    # Two members per checkpoint, seeds 5 and 6: the mean of the two estimators' probabilities.
-    alone = [MitraClassifier(checkpoint=c, n_estimators=2, random_state=s).fit(X, y)
-             for c, s in ((small["clf_ckpt"], 5), (other, 6))]
-    expected = (alone[0].predict_proba(X) + alone[1].predict_proba(X)) / 2
-    assert [e.n_estimators for e in mix.estimators_] == [2, 2]
-    np.testing.assert_allclose(mix.predict_proba(X), expected, rtol=1e-6)
-    np.testing.assert_array_equal(mix.predict(X), mix.classes_[expected.argmax(axis=1)])
-
-    reg_other = str(make_tiny_checkpoint(tmp_path / "reg_other", "REGRESSION", seed=2))
-    data = load_dataset("diabetes")
-    Xr, yr = data.X.iloc[:60], data.y[:60]
-    reg = CheckpointMix([small["reg_ckpt"], reg_other], "regression", n_estimators=2).fit(Xr, yr)
-    both = [MitraRegressor(checkpoint=c, n_estimators=1, random_state=s).fit(Xr, yr).predict(Xr)
-            for c, s in ((small["reg_ckpt"], 0), (reg_other, 1))]
-    np.testing.assert_allclose(reg.predict(Xr), (both[0] + both[1]) / 2, rtol=1e-6)
-    with pytest.raises(AttributeError, match="only available for classification"):
-        reg.predict_proba(Xr)
-    with pytest.raises(ValueError, match="at least 2 checkpoints"):
-        CheckpointMix([other], "classification")
-
-
 def test_evaluate_and_cli_take_a_checkpoint_mix(small, tmp_path):
     other = str(make_tiny_checkpoint(tmp_path / "other", "CLASSIFICATION", seed=1))
     frame = ev.evaluate_checkpoint((small["clf_ckpt"], other), "classification", small["classification"][:1],
                                    n_estimators=2, n_repeats=1, max_train_rows=48, max_test_rows=24)
     assert (frame["error"] == "").all() and frame["roc_auc"].between(0, 1).all()
     assert frame["checkpoint"].iloc[0] == f"{small['clf_ckpt']}+{other}"
+    # One estimator whose two members take the checkpoints in turn: not either checkpoint alone.
+    alone = [ev.evaluate_checkpoint(c, "classification", small["classification"][:1], n_estimators=2, n_repeats=1,
+                                    max_train_rows=48, max_test_rows=24)["log_loss"].iloc[0]
+             for c in (small["clf_ckpt"], other)]
+    assert frame["log_loss"].iloc[0] not in alone
     with pytest.raises(ValueError, match="without fine-tuning"):
         ev.evaluate_checkpoint((small["clf_ckpt"], other), "classification", small["classification"][:1],
                                fine_tune=True)
@@ -296,13 +272,15 @@ def test_summary_report_and_cli(small, tmp_path):
     results = ev.run([
         "--classifier", small["clf_ckpt"], "--regressor", small["reg_ckpt"],
         "--ablation", f"other={small['clf_ckpt']}", "--suite", "sklearn", "--datasets", "iris,wine,diabetes",
-        "--baselines", "LogReg", "--n-estimators", "1", "2", "--n-repeats", "1", "--max-train-rows", "48",
+        "--baselines", "LogReg", "--n-estimators", "1", "auto", "--n-repeats", "1", "--max-train-rows", "48",
         "--max-test-rows", "24", "--n-jobs", "1", "--out", str(out), "--quiet",
     ])
     methods = set(results["method"])
-    assert {"Mitra n=1", "Mitra n=2", "other n=1", "other n=2", "LogReg", "Ridge"} == methods
+    assert {"Mitra n=1", "Mitra n=auto", "other n=1", "other n=auto", "LogReg", "Ridge"} == methods
     summary = ev.summarize(results, "classification")
     assert len(summary) == 5 and summary["avg_rank"].between(1, 5).all()
+    with pytest.raises(SystemExit):
+        ev.run(["--classifier", small["clf_ckpt"], "--n-estimators", "0", "--suite", "sklearn"])
     assert summary["avg_rank"].is_monotonic_increasing
     assert ev.summarize(results, "regression")["datasets"].tolist() == [1, 1, 1]
     assert (out / "results.csv").exists() and len(pd.read_csv(out / "results.csv")) == len(results)
@@ -323,9 +301,9 @@ def test_summary_report_and_cli(small, tmp_path):
     assert len(merged) == len(results) and (merged.loc[merged["task"] == "classification", "roc_auc"] == 0.5).all()
     assert (merged["error"] == "").all()
     assert (tmp_path / "merged" / "results.md").read_text().startswith("#")
-    renamed = ev.run(["--from-csv", str(tmp_path / "a.csv"), "--rename", "Mitra n=2", "Mitra two", "--max-repeats", "1",
+    renamed = ev.run(["--from-csv", str(tmp_path / "a.csv"), "--rename", "Mitra n=auto", "Mitra auto", "--max-repeats", "1",
                       "--out", str(tmp_path / "renamed"), "--suite", "sklearn"])
-    assert "Mitra two" in set(renamed["method"]) and "Mitra n=2" not in set(renamed["method"])
+    assert "Mitra auto" in set(renamed["method"]) and "Mitra n=auto" not in set(renamed["method"])
     assert (renamed["repeat"] == 0).all()
 
 
