@@ -15,14 +15,15 @@ PARAMETERS_DOC = """
         ``"{official}"``. A list of such checkpoints (all of one shape) makes an ensemble of
         several models: member i runs on entry i modulo the list's length, and the members'
         outputs are averaged as always. A checkpoint may also declare partners in its
-        ``config.json`` (``"ensemble_with"``), which join the list in the same way. None resolves in ``fit`` to the newest official checkpoint that is in
-        the local Hub cache or can be downloaded: Mitra v2 ``"{official}"`` (about 76 M
-        parameters), else Mitra v1 ``"{official_v1}"``, otherwise the {task} checkpoint shipped
-        with the package (0.67 M parameters, weaker). Unless the newest is used, a warning once
-        per process says which model is used, why, and how to get the newest. An explicit
-        checkpoint never falls back. Hub downloads honour ``HF_HUB_OFFLINE``, ``HF_TOKEN`` and
-        ``HF_HOME``; without a network they fail within seconds. ``checkpoint_info_`` records
-        what was used.
+        ``config.json`` (``"ensemble_with"``), which join the list in the same way. None
+        resolves in ``fit`` to the newest official checkpoint that is in the local Hub cache or
+        can be downloaded: Mitra v2 ``"{official}"`` (about 76 M parameters), else Mitra v1
+        ``"{official_v1}"``, otherwise the {task} checkpoint shipped with the package (0.67 M
+        parameters, weaker). Unless the newest is used, a warning once per process says which
+        model is used, why, and how to get the newest. An explicit checkpoint never falls back.
+        Hub downloads honour ``HF_HUB_OFFLINE``, ``HF_TOKEN`` and ``HF_HOME``; without a network
+        they fail within seconds. ``checkpoint_info_`` (``checkpoint_infos_``) records what was
+        used.
     n_estimators : int or 'auto', default='auto'
         Ensemble members. Each sees the data through its own {member_view}, its own
         random order of the categories of unordered categorical columns, and a support

@@ -301,8 +301,8 @@ def test_summary_report_and_cli(small, tmp_path):
     assert len(merged) == len(results) and (merged.loc[merged["task"] == "classification", "roc_auc"] == 0.5).all()
     assert (merged["error"] == "").all()
     assert (tmp_path / "merged" / "results.md").read_text().startswith("#")
-    renamed = ev.run(["--from-csv", str(tmp_path / "a.csv"), "--rename", "Mitra n=auto", "Mitra auto", "--max-repeats", "1",
-                      "--out", str(tmp_path / "renamed"), "--suite", "sklearn"])
+    renamed = ev.run(["--from-csv", str(tmp_path / "a.csv"), "--rename", "Mitra n=auto", "Mitra auto",
+                      "--max-repeats", "1", "--out", str(tmp_path / "renamed"), "--suite", "sklearn"])
     assert "Mitra auto" in set(renamed["method"]) and "Mitra n=auto" not in set(renamed["method"])
     assert (renamed["repeat"] == 0).all()
 
