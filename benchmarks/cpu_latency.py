@@ -8,7 +8,11 @@ sizes, next to RandomForest and HistGradientBoosting fitted in the same process.
     python benchmarks/cpu_latency.py --n-estimators 4 --checkpoints mitra-small-classifier-v1 mitra-small-classifier
 
 With several ``--checkpoints`` every one is timed in this process and its ratio to the first
-is printed (the v2 target: default latency no more than 1.25x v1's).
+is printed (the v2 target: default latency no more than 1.25x v1's; v4's: 1.5x v3's).
+``--n-estimators auto`` times each checkpoint with its own default member count (a checkpoint
+may declare one, and partners whose members it mixes with its own):
+
+    python benchmarks/cpu_latency.py --n-estimators auto --checkpoints mitra-small-classifier-v3 mitra-small-classifier
 """
 
 from __future__ import annotations
@@ -39,7 +43,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1000)
     parser.add_argument("--features", type=int, default=20)
-    parser.add_argument("--n-estimators", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument("--n-estimators", type=lambda text: text if text == "auto" else int(text), nargs="+",
+                        default=[1, 2, 4], help="ensemble sizes, or 'auto' (each checkpoint's default)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--checkpoints", nargs="+", default=[shipped_default("classification")],
                         help="classifier checkpoints to time (default: the shipped classifier)")
@@ -58,7 +63,8 @@ def main() -> None:
                             X_train, y_train, X_test, args.repeats)
             first = first or seconds
             ratio = f"  ({seconds / first:.2f}x {args.checkpoints[0]})" if len(args.checkpoints) > 1 else ""
-            print(f"MitraClassifier({checkpoint or 'default'}, n_estimators={n}): {seconds:6.2f} s fit+predict{ratio}")
+            print(f"MitraClassifier({checkpoint or 'default'}, n_estimators={n!r}): {seconds:6.2f} s "
+                  f"fit+predict{ratio}")
     for name, make in (("RandomForest(300 trees)", lambda: RandomForestClassifier(300, n_jobs=-1, random_state=0)),
                        ("HistGradientBoosting", lambda: HistGradientBoostingClassifier(random_state=0))):
         print(f"{name}: {timed(make, X_train, y_train, X_test, args.repeats):6.2f} s fit+predict")
