@@ -34,6 +34,9 @@ EXPECTED_FAILED_CHECKS = {
     [
         MitraClassifier(n_estimators=2, inference_precision="float64", random_state=0),
         MitraRegressor(n_estimators=2, inference_precision="float64", random_state=0),
+        # Members from two checkpoints (a list): the same contract.
+        MitraClassifier(["mitra-small-classifier", "mitra-small-classifier-v2"], n_estimators=2,
+                        inference_precision="float64", random_state=0),
     ],
     expected_failed_checks=lambda estimator: EXPECTED_FAILED_CHECKS,
 )
