@@ -193,6 +193,12 @@ class MitraEstimatorBase(BaseEstimator, metaclass=ABCMeta):
         config = load_config(files)
         self._check_checkpoint_fits(config, checkpoint)
         self._check_same_shape(config, checkpoint, resolved[1:])
+        if self.fine_tune and len(resolved) > 1:
+            raise ValueError(
+                f"fine_tune={self.fine_tune!r} needs one checkpoint, but the members come from {len(resolved)}: "
+                f"{', '.join(reference for _, reference, _ in resolved)} (a list, or a checkpoint's declared "
+                "ensemble_with partners). Fine-tune one of them alone."
+            )
         infos = tuple(checkpoint_info(*entry) for entry in resolved)
         report(f"{name}: checkpoint {' + '.join(map(str, infos))} (dim {config.dim}, {config.n_layers} layers, "
                f"{config.n_heads} heads) on {', '.join(map(str, devices))}, {str(precision).replace('torch.', '')}, "
@@ -256,12 +262,6 @@ class MitraEstimatorBase(BaseEstimator, metaclass=ABCMeta):
         """``fine_tuned_weights_`` and ``fine_tune_losses_``: None, or the result of ``fine_tune``."""
         self.fine_tuned_weights_ = None
         self.fine_tune_losses_ = None
-        if self.fine_tune and len(self.checkpoint_infos_) > 1:
-            raise ValueError(
-                f"fine_tune={self.fine_tune!r} needs one checkpoint, but the members come from "
-                f"{len(self.checkpoint_infos_)}: {', '.join(info.reference for info in self.checkpoint_infos_)} "
-                "(a list, or a checkpoint's declared ensemble_with partners). Fine-tune one of them alone."
-            )
         if self.fine_tune and not self._is_trivial():
             result = fine_tune(
                 self._pretrained_model(),

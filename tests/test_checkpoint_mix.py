@@ -115,8 +115,10 @@ def test_bad_mixes_are_refused(tmp_path, two_classifiers, data):
     other_shape = str(make_tiny_checkpoint(tmp_path / "wide", "CLASSIFICATION", dim=32))
     with pytest.raises(ValueError, match="must all have the same config"):
         MitraClassifier(checkpoint=[two_classifiers[0], other_shape]).fit(X, y)
+    fitted = MitraClassifier(checkpoint=two_classifiers[0], n_estimators=2).fit(X, y)
     with pytest.raises(ValueError, match="needs one checkpoint, but the members come from 2"):
-        MitraClassifier(checkpoint=list(two_classifiers), fine_tune=True, fine_tune_steps=1).fit(X, y)
+        fitted.set_params(checkpoint=list(two_classifiers), fine_tune=True, fine_tune_steps=1).fit(X, y)
+    assert len(fitted.checkpoint_infos_) == 1  # refused before anything of the old fit changed
     broken = make_tiny_checkpoint(tmp_path / "broken", "CLASSIFICATION")
     config = json.loads((broken / "config.json").read_text())
     (broken / "config.json").write_text(json.dumps({**config, "ensemble_with": "not-a-list"}))
