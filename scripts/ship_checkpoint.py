@@ -41,7 +41,10 @@ def main() -> None:
         if key not in CheckpointDefaults._KEYS:
             raise SystemExit(f"--declare {entry!r}: {key!r} is not one of {', '.join(CheckpointDefaults._KEYS)}")
         declared[key] = json.loads(value)
-    CheckpointDefaults.from_config(declared)  # malformed values fail here, not at the users' load
+    try:
+        CheckpointDefaults.from_config(declared)  # malformed values fail here, not at the users' load
+    except ValueError as err:
+        raise SystemExit(f"--declare: {err}") from err
 
     model = load_model(args.source, use_cache=False)
     if args.bf16:
