@@ -12,7 +12,8 @@ is printed (the v2 target: default latency no more than 1.25x v1's; v4's: 1.5x v
 ``--n-estimators auto`` times each checkpoint with its own default member count (a checkpoint
 may declare one, and partners whose members it mixes with its own):
 
-    python benchmarks/cpu_latency.py --n-estimators auto --checkpoints mitra-small-classifier-v3 mitra-small-classifier
+    python benchmarks/cpu_latency.py --n-estimators auto \\
+        --checkpoints mitra-small-classifier campaign/mitra-small-v4-muon-stage2/candidate-step-0001050
 """
 
 from __future__ import annotations

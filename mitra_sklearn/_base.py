@@ -487,12 +487,12 @@ class MitraEstimatorBase(BaseEstimator, metaclass=ABCMeta):
     def _member_runners(self) -> list[InferenceRunner]:
         """The runner of every member: its device's (``device`` list, in turn) model of its checkpoint."""
         devices = member_devices(len(self.members_), self._devices())
+        places = [(device, self._member_checkpoint(index)) for index, device in enumerate(devices)]
         runners: dict[tuple[str, int], InferenceRunner] = {}
-        for index, device in enumerate(devices):
-            where = (str(device), self._member_checkpoint(index))
-            if where not in runners:
-                runners[where] = self._runner(device, where[1])
-        return [runners[str(device), self._member_checkpoint(index)] for index, device in enumerate(devices)]
+        for device, checkpoint in places:
+            if (str(device), checkpoint) not in runners:
+                runners[str(device), checkpoint] = self._runner(device, checkpoint)
+        return [runners[str(device), checkpoint] for device, checkpoint in places]
 
     def _member_support(self, member: EnsembleMember) -> tuple[np.ndarray, np.ndarray, Any]:
         X, y = member.support(self.X_support_, self.y_support_)
@@ -552,8 +552,8 @@ class MitraEstimatorBase(BaseEstimator, metaclass=ABCMeta):
     def _run_members(self, X_encoded: np.ndarray, member_output: MemberOutput | None = None) -> list[np.ndarray]:
         """Each member's ``member_output`` (default: the task's ``member_prediction``) for the rows."""
         member_output = member_output or self.task_.member_prediction
-        devices = member_devices(len(self.members_), self._devices())
         runners = self._member_runners()  # models loaded before any thread
+        devices = [runner.device for runner in runners]
         local = self.local_support_ is not None
         contexts = self.local_support_.assign(X_encoded) if local else None
         self._warn_if_slow_on_cpu(len(X_encoded), contexts)

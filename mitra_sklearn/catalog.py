@@ -72,7 +72,7 @@ class ContextLimits:
         if not isinstance(data, dict) or not {"support_rows", "features"} <= set(data) or set(data) - keys:
             raise ValueError(f"context_limits must hold support_rows, features (and binary_support_rows), got {data!r}")
         values = {key: data[key] for key in keys if data.get(key) is not None}
-        if any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in values.values()):
+        if not all(_is_int_at_least(v, 1) for v in values.values()):
             raise ValueError(f"context_limits values must be positive integers, got {data!r}")
         return cls(**values)
 
@@ -198,15 +198,20 @@ class CheckpointDefaults:
         if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0:
             raise ValueError(f"softmax_temperature must be a positive number, got {temperature!r}")
         classes = raw.get("max_classes_per_member")
-        if classes is not None and (isinstance(classes, bool) or not isinstance(classes, int) or classes < 2):
+        if classes is not None and not _is_int_at_least(classes, 2):
             raise ValueError(f"max_classes_per_member must be an integer of at least 2, got {classes!r}")
         members = raw.get("n_estimators", 4)
-        if isinstance(members, bool) or not isinstance(members, int) or members < 1:
+        if not _is_int_at_least(members, 1):
             raise ValueError(f"n_estimators must be a positive integer, got {members!r}")
         partners = raw.get("ensemble_with", [])
         if not isinstance(partners, list) or not all(isinstance(p, str) and p for p in partners):
             raise ValueError(f"ensemble_with must be a list of checkpoint references, got {partners!r}")
         return cls(limits, float(temperature), classes, members, tuple(partners))
+
+
+def _is_int_at_least(value: object, minimum: int) -> bool:
+    """Whether a declared ``config.json`` value is an integer (not a bool) of at least ``minimum``."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
 
 
 def checkpoint_defaults(reference: str, declared: CheckpointDefaults | None = None) -> CheckpointDefaults:
