@@ -1,0 +1,152 @@
+"""Ensemble recipes of one or more classifiers, scored offline from cached member logits.
+
+A recipe ``"muon,v3:6"`` is what ``MitraClassifier(checkpoint=[muon, v3], n_estimators=6)``
+runs: member i takes the i-th view of the ensemble plan (feature order, class permutation,
+support rows) and the checkpoint ``i mod 2`` of the list. This script runs each checkpoint
+once per dataset and split of a suite with as many members as the largest recipe asks for,
+keeps every member's logits, and scores each recipe from them exactly as the estimator combines
+its members (equal to the estimator's ``predict_proba`` to 1e-6 where checked: the shipped v3
+with 4 members and the v4 candidate with 6). So member counts, the order of the checkpoints
+(which views each one gets) and temperatures cost one run per checkpoint, not one per recipe.
+
+    PYTHONPATH=. python benchmarks/member_recipes.py --checkpoint v3=mitra-small-classifier \\
+        --checkpoint muon=<folder> --recipe v3:4 --recipe muon,v3:6 --recipe v3,muon:6 --out /tmp/recipes
+    python -m pretraining evaluate --from-csv /tmp/recipes/results.csv --compare muon,v3:6 v3:4 --out /tmp/recipes
+
+``results.csv`` has the evaluation's columns (one method per recipe), so ``--compare`` and
+``--ship-check`` read it. Give each checkpoint as a folder whose ``config.json`` declares no
+``ensemble_with`` partners (they would add members). Tune recipes on ``benchmark-select`` only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from temperature_sweep import member_logits
+
+from mitra_sklearn import MitraClassifier
+from mitra_sklearn.ensemble import EnsembleMember, softmax
+from mitra_sklearn.tasks import ClassificationTask
+from pretraining.evaluate.metrics import classification_metrics, expand_proba
+from pretraining.evaluate.runner import RESULT_COLUMNS
+from pretraining.evaluate.splits import cached_splits
+from pretraining.realdata import load_suite
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Checkpoint names in member order, the member count and the softmax temperature."""
+
+    order: tuple[str, ...]
+    n_members: int
+    temperature: float = 1.0
+
+    @classmethod
+    def parse(cls, text: str) -> Recipe:
+        """``"a,b:6"`` or ``"a,b:6@0.9"`` (temperature 0.9)."""
+        names, _, rest = text.partition(":")
+        count, _, temperature = rest.partition("@")
+        if not names or not count.isdigit() or int(count) < 1:
+            raise SystemExit(f"--recipe {text!r}: write NAMES:N[@T], e.g. muon,v3:6 or v3:4@0.9")
+        return cls(tuple(names.split(",")), int(count), float(temperature) if temperature else 1.0)
+
+
+@dataclass
+class SplitRun:
+    """One checkpoint's members on one split: their views and logits, and for each member count
+    the number of members the estimator's own plan has (None where its views differ)."""
+
+    members: list[EnsembleMember]
+    logits: list[np.ndarray]
+    plan_sizes: dict[int, int | None]
+    task: ClassificationTask
+
+
+def run_checkpoint(checkpoint: str, n_members: int, counts: set[int], X_train, codes, X_test,
+                   random_state: int = 0) -> SplitRun:
+    """Fit with ``n_members`` members, keep their logits; check which smaller plans are its prefix."""
+    estimator = MitraClassifier(checkpoint, n_estimators=n_members, random_state=random_state).fit(X_train, codes)
+    members = estimator.members_
+    sizes = {}
+    for count in counts:
+        plan = MitraClassifier(checkpoint, n_estimators=count, random_state=random_state).fit(X_train, codes).members_
+        same = len(plan) <= len(members) and all(a.seed == b.seed for a, b in zip(plan, members))
+        sizes[count] = len(plan) if same else None
+    return SplitRun(members, member_logits(estimator, X_test), sizes, estimator.task_)
+
+
+def recipe_proba(recipe: Recipe, runs: dict[str, SplitRun]) -> np.ndarray:
+    """The class probabilities (rows, classes of the split) the estimator with this recipe predicts."""
+    size = runs[recipe.order[0]].plan_sizes[recipe.n_members]
+    if size is None:
+        raise ValueError(f"{recipe}: the estimator's plan is not a prefix of the cached one on this table")
+    picks = [runs[recipe.order[i % len(recipe.order)]] for i in range(size)]
+    probabilities = [softmax(run.logits[i] / recipe.temperature) for i, run in enumerate(picks)]
+    return picks[0].task.combine(probabilities, picks[0].members[:size])
+
+
+def recipe_rows(recipes: dict[str, Recipe], runs: dict[str, SplitRun], checkpoints: dict[str, str], dataset,
+                split, present: np.ndarray, random_state: int) -> list[dict]:
+    """One results row per recipe (the evaluation's columns) for one split and random state."""
+    rows = []
+    for text, recipe in recipes.items():
+        proba = expand_proba(recipe_proba(recipe, runs), present, dataset.n_classes)
+        rows.append({
+            "dataset": dataset.name, "task": dataset.task, "method": text,
+            "checkpoint": "+".join(checkpoints[n] for n in recipe.order), "n_estimators": recipe.n_members,
+            "fine_tune": False, "repeat": split.repeat, "split_id": f"{split.split_id}/rs{random_state}",
+            "n_train": len(split.train), "n_test": len(split.test), "n_rows": dataset.n_rows,
+            "n_features": dataset.n_features, "n_categorical": int(dataset.categorical_mask.sum()),
+            "n_classes": dataset.n_classes, **classification_metrics(dataset.y[split.test], proba), "error": "",
+        })
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", action="append", required=True, metavar="NAME=CHECKPOINT")
+    parser.add_argument("--recipe", action="append", required=True, metavar="NAMES:N[@T]")
+    parser.add_argument("--suite", default="benchmark-select")
+    parser.add_argument("--datasets", help="comma-separated subset of the suite's datasets")
+    parser.add_argument("--random-states", type=int, nargs="+", default=[0],
+                        help="the estimators' random_state: each draws other member views; a recipe's rows for all of "
+                             "them count as repeats of its splits, so reports average over them")
+    parser.add_argument("--out", required=True, help="folder for results.csv")
+    args = parser.parse_args()
+    checkpoints = dict(entry.split("=", 1) for entry in args.checkpoint)
+    recipes = {text: Recipe.parse(text) for text in args.recipe}
+    unknown = {name for r in recipes.values() for name in r.order} - set(checkpoints)
+    if unknown:
+        raise SystemExit(f"recipes name unknown checkpoints {sorted(unknown)}; give them with --checkpoint NAME=...")
+    counts = {r.n_members for r in recipes.values()}
+    largest = max(counts)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        datasets = [d for d in load_suite(args.suite) if d.task == "classification"]
+    if args.datasets:
+        wanted = set(args.datasets.split(","))
+        datasets = [d for d in datasets if d.name in wanted]
+    rows = []
+    for dataset in datasets:
+        for split in cached_splits(dataset):
+            X_train, X_test = dataset.X.iloc[split.train], dataset.X.iloc[split.test]
+            present, codes = np.unique(dataset.y[split.train], return_inverse=True)
+            for state in args.random_states:
+                runs = {name: run_checkpoint(path, largest, counts, X_train, codes, X_test, state)
+                        for name, path in checkpoints.items()}
+                rows += recipe_rows(recipes, runs, checkpoints, dataset, split, present, state)
+        print(f"{dataset.name}: done", flush=True)
+    frame = pd.DataFrame(rows).reindex(columns=list(RESULT_COLUMNS))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(out / "results.csv", index=False)
+    print(frame.groupby("method")[["roc_auc", "accuracy", "log_loss"]].mean().to_string(float_format="{:.4f}".format))
+
+
+if __name__ == "__main__":
+    main()
