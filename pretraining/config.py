@@ -314,6 +314,8 @@ class PriorConfig:
 CLASS_ID_MODES = ("random_subset", "first")
 #: The values of ``TrainConfig.optimizer``.
 OPTIMIZERS = ("adamw", "muon")
+#: The values of ``TrainConfig.grow_layers``.
+GROW_LAYERS = ("repeat", "identity")
 
 
 #: The registered priors (`pretraining.priors.PRIORS` holds their classes under these names).
@@ -443,6 +445,12 @@ class TrainConfig:
     # same width, heads and head: layers are then repeated (`pretraining.train.layer_mapping`).
     # Ignored on resume.
     init_from: str | None = None
+    # How a deeper model grows from ``init_from``'s layers: "repeat" copies each source layer in
+    # order (3 -> 4 layers: 0, 0, 1, 2), which changes the function (a repeated layer adds its
+    # update twice); "identity" copies them the same way but zeroes every later copy's output
+    # projections (both attentions' ``o``, ``linear2``, ``linear4``), so each added layer starts
+    # as the identity and the deeper model computes exactly the source's outputs at step 0.
+    grow_layers: str = "repeat"
     # ---- bookkeeping ----
     log_every: int = 10
     # Every evaluation reads the weights saved at its step (an evaluation step is a save step).
@@ -466,6 +474,8 @@ class TrainConfig:
         for name in ("dim", "n_layers", "n_heads", "batch_size", "steps", "log_every", "eval_every", "save_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"TrainConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if self.grow_layers not in GROW_LAYERS:
+            raise ValueError(f"TrainConfig.grow_layers must be one of {GROW_LAYERS}, got {self.grow_layers!r}")
         if self.micro_batch_size is not None and self.micro_batch_size < 1:
             raise ValueError("TrainConfig.micro_batch_size must be >= 1")
         if self.max_cells_per_forward is not None and self.max_cells_per_forward < 1:

@@ -613,7 +613,8 @@ def _warm_start(model: MitraModel, config: TrainConfig) -> None:
                 f"{_shape(model.config)}. A warm start needs the same shape, or more layers of the same width, "
                 "heads and head (the layers are then repeated)."
             )
-        weights = _repeat_layers(weights, layer_mapping(trained.config.n_layers, model.config.n_layers))
+        mapping = layer_mapping(trained.config.n_layers, model.config.n_layers)
+        weights = _repeat_layers(weights, mapping, identity=config.grow_layers == "identity")
     model.load_state_dict(weights)
 
 
@@ -631,13 +632,26 @@ def layer_mapping(source_layers: int, target_layers: int) -> list[int]:
     return [index * source_layers // target_layers for index in range(target_layers)]
 
 
-def _repeat_layers(weights: dict[str, torch.Tensor], mapping: list[int]) -> dict[str, torch.Tensor]:
-    """``weights`` of a shallower model as those of a deeper one: layer ``i`` is source layer ``mapping[i]``."""
+#: The projections that write a layer's updates into the residual stream (`mitra_sklearn.model.Layer`).
+_LAYER_OUTPUTS = ("attention1.o.", "linear2.", "attention2.o.", "linear4.")
+
+
+def _repeat_layers(weights: dict[str, torch.Tensor], mapping: list[int], identity: bool = False
+                   ) -> dict[str, torch.Tensor]:
+    """``weights`` of a shallower model as those of a deeper one: layer ``i`` is source layer ``mapping[i]``.
+
+    With ``identity``, every copy after a source layer's first has zero output projections: its
+    four residual updates are zero, so the deeper model computes the shallower one's function.
+    """
     out = {name: tensor for name, tensor in weights.items() if not name.startswith("layers.")}
     for target, source in enumerate(mapping):
         prefix = f"layers.{source}."
-        out.update({f"layers.{target}.{name.removeprefix(prefix)}": tensor
-                    for name, tensor in weights.items() if name.startswith(prefix)})
+        added = identity and target > 0 and mapping[target - 1] == source
+        for name, tensor in weights.items():
+            if name.startswith(prefix):
+                rest = name.removeprefix(prefix)
+                silent = added and rest.startswith(_LAYER_OUTPUTS)
+                out[f"layers.{target}.{rest}"] = torch.zeros_like(tensor) if silent else tensor
     return out
 
 

@@ -247,3 +247,26 @@ def test_deeper_warm_start_copies_the_layers_and_refuses_another_width(tmp_path)
     for shape in ({"dim": 64, "n_layers": 4}, {"n_layers": 1}):
         with pytest.raises(ValueError, match=r"dim 32 x 2 layers, 4 heads.*this run asks for dim"):
             train(preset("tiny", steps=1, init_from=str(first.checkpoint), **shape), tmp_path / "bad", progress=False)
+
+
+def test_identity_growth_starts_the_deeper_model_as_the_source_function(tmp_path):
+    from mitra_sklearn.checkpoint import load_model
+    from pretraining.data import SyntheticTableStream
+
+    first = train(preset("tiny", steps=2, save_every=2), tmp_path / "first", progress=False)
+    batch = SyntheticTableStream("classification", 4, preset("tiny").priors, seed=3).make_batch(0)
+    source = load_model(str(first.checkpoint)).eval()
+    with torch.no_grad():
+        expected = source(batch["x_support"], batch["y_support"], batch["x_query"])
+    outputs = {}
+    for grow in ("identity", "repeat"):
+        config = preset("tiny", n_layers=4, steps=1, save_every=1, lr=1e-12, warmup_steps=1,
+                        init_from=str(first.checkpoint), grow_layers=grow)
+        deeper = load_model(str(train(config, tmp_path / grow, progress=False).checkpoint)).eval()
+        assert deeper.config.n_layers == 4
+        with torch.no_grad():
+            outputs[grow] = deeper(batch["x_support"], batch["y_support"], batch["x_query"])
+    torch.testing.assert_close(outputs["identity"], expected, atol=1e-5, rtol=1e-5)
+    assert (outputs["repeat"] - expected).abs().max() > 1e-3  # repeating a layer changes the function
+    with pytest.raises(ValueError, match="grow_layers must be one of"):
+        preset("tiny", grow_layers="zeros")
