@@ -71,6 +71,9 @@ def run_checkpoint(checkpoint: str, n_members: int, counts: set[int], X_train, c
                    random_state: int = 0) -> SplitRun:
     """Fit with ``n_members`` members, keep their logits; check which smaller plans are its prefix."""
     estimator = MitraClassifier(checkpoint, n_estimators=n_members, random_state=random_state).fit(X_train, codes)
+    if len(estimator.checkpoint_infos_) > 1:
+        raise SystemExit(f"{checkpoint!r} declares ensemble_with partners: give a copy of its weights whose "
+                         "config.json declares none (each --checkpoint must run its own members only)")
     members = estimator.members_
     sizes = {}
     for count in counts:
