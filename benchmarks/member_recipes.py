@@ -16,11 +16,16 @@ with 4 members and the v4 candidate with 6). So member counts, the order of the 
 ``results.csv`` has the evaluation's columns (one method per recipe), so ``--compare`` and
 ``--ship-check`` read it. Give each checkpoint as a folder whose ``config.json`` declares no
 ``ensemble_with`` partners (they would add members). Tune recipes on ``benchmark-select`` only.
+
+With ``--cache DIR`` every run's member logits are also written under ``DIR`` (keyed by the
+weights' SHA-256, the package version, the table, split, random state and member count) and
+read back by later calls, so a new candidate is compared with v3 without running v3 again.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +34,7 @@ import numpy as np
 import pandas as pd
 from temperature_sweep import member_logits
 
-from mitra_sklearn import MitraClassifier
+from mitra_sklearn import MitraClassifier, __version__
 from mitra_sklearn.ensemble import EnsembleMember, softmax
 from mitra_sklearn.tasks import ClassificationTask
 from pretraining.evaluate.metrics import classification_metrics, expand_proba
@@ -68,8 +73,13 @@ class SplitRun:
 
 
 def run_checkpoint(checkpoint: str, n_members: int, counts: set[int], X_train, codes, X_test,
-                   random_state: int = 0) -> SplitRun:
-    """Fit with ``n_members`` members, keep their logits; check which smaller plans are its prefix."""
+                   random_state: int = 0, cache: Path | None = None, key: str = "") -> SplitRun:
+    """Fit with ``n_members`` members, keep their logits; check which smaller plans are its prefix.
+
+    With ``cache``, the logits are read from ``cache`` when an earlier call stored them for the same
+    weights, package version, ``key`` (table and split), random state and member count, else
+    computed and stored there. Fitting (planning the members) is cheap and always done.
+    """
     estimator = MitraClassifier(checkpoint, n_estimators=n_members, random_state=random_state).fit(X_train, codes)
     if len(estimator.checkpoint_infos_) > 1:
         raise SystemExit(f"{checkpoint!r} declares ensemble_with partners: give a copy of its weights whose "
@@ -80,7 +90,24 @@ def run_checkpoint(checkpoint: str, n_members: int, counts: set[int], X_train, c
         plan = MitraClassifier(checkpoint, n_estimators=count, random_state=random_state).fit(X_train, codes).members_
         same = len(plan) <= len(members) and all(a.seed == b.seed for a, b in zip(plan, members))
         sizes[count] = len(plan) if same else None
-    return SplitRun(members, member_logits(estimator, X_test), sizes, estimator.task_)
+    path = None
+    if cache is not None:
+        sha = estimator.checkpoint_infos_[0].sha256
+        name = re.sub(r"[^A-Za-z0-9_.-]", "_", key)
+        path = cache / f"{sha[:16]}-{__version__}" / f"{name}-rs{random_state}-m{n_members}.npz"
+    if path is not None and path.exists():
+        stored = np.load(path)
+        logits = list(stored["logits"])
+        if len(logits) != len(members) or logits[0].shape[0] != len(X_test):
+            raise SystemExit(f"{path} does not match this run's members or rows: delete the cache folder")
+    else:
+        logits = member_logits(estimator, X_test)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = path.with_suffix(".partial.npz")
+            np.savez(temporary, logits=np.stack(logits))
+            temporary.replace(path)  # a killed run leaves no half-written entry behind
+    return SplitRun(members, logits, sizes, estimator.task_)
 
 
 def recipe_proba(recipe: Recipe, runs: dict[str, SplitRun]) -> np.ndarray:
@@ -120,6 +147,7 @@ def main() -> None:
                         help="the estimators' random_state: each draws other member views; a recipe's rows for all of "
                              "them count as repeats of its splits, so reports average over them")
     parser.add_argument("--out", required=True, help="folder for results.csv")
+    parser.add_argument("--cache", type=Path, help="folder that keeps every run's member logits for later calls")
     args = parser.parse_args()
     checkpoints = dict(entry.split("=", 1) for entry in args.checkpoint)
     recipes = {text: Recipe.parse(text) for text in args.recipe}
@@ -140,7 +168,8 @@ def main() -> None:
             X_train, X_test = dataset.X.iloc[split.train], dataset.X.iloc[split.test]
             present, codes = np.unique(dataset.y[split.train], return_inverse=True)
             for state in args.random_states:
-                runs = {name: run_checkpoint(path, largest, counts, X_train, codes, X_test, state)
+                runs = {name: run_checkpoint(path, largest, counts, X_train, codes, X_test, state, args.cache,
+                                             f"{dataset.name}-{split.split_id}")
                         for name, path in checkpoints.items()}
                 rows += recipe_rows(recipes, runs, checkpoints, dataset, split, present, state)
         print(f"{dataset.name}: done", flush=True)
