@@ -190,9 +190,10 @@ class MitraEstimatorBase(BaseEstimator, metaclass=ABCMeta):
         precision = resolve_precision(self.inference_precision, device, inference=True)
         resolved = self._resolve_checkpoints()
         files, checkpoint, _ = resolved[0]
-        config = load_config(files)
+        configs = tuple(load_config(entry[0]) for entry in resolved)
+        config = configs[0]
         self._check_checkpoint_fits(config, checkpoint)
-        self._check_same_shape(config, checkpoint, resolved[1:])
+        self._check_same_head(configs, resolved)
         if self.fine_tune and len(resolved) > 1:
             raise ValueError(
                 f"fine_tune={self.fine_tune!r} needs one checkpoint, but the members come from {len(resolved)}: "
@@ -204,7 +205,7 @@ class MitraEstimatorBase(BaseEstimator, metaclass=ABCMeta):
                f"{config.n_heads} heads) on {', '.join(map(str, devices))}, {str(precision).replace('torch.', '')}, "
                f"{threads} torch thread(s)", enabled=verbose)
         self.device_, self.checkpoint_, self.checkpoint_info_, self.config_ = device, checkpoint, infos[0], config
-        self.checkpoint_infos_ = infos
+        self.checkpoint_infos_, self.configs_ = infos, configs
         self.devices_ = devices
 
         encoding = time.perf_counter()
@@ -369,15 +370,16 @@ class MitraEstimatorBase(BaseEstimator, metaclass=ABCMeta):
             reference = os.path.abspath(reference)
         return resolve_checkpoint(reference, task=self._task, estimator=type(self).__name__), reference, reason
 
-    def _check_same_shape(self, config: MitraConfig, checkpoint: str,
-                          others: list[tuple[CheckpointFiles, str, str]]) -> None:
-        """Members of several checkpoints share one plan and one head: every config must be the first's."""
-        for files, reference, _ in others:
-            other = load_config(files)
-            if other != config:
+    def _check_same_head(self, configs: tuple[MitraConfig, ...], resolved: list[tuple[CheckpointFiles, str, str]]
+                         ) -> None:
+        """Members of several checkpoints share one plan and one way of reading their outputs: every
+        checkpoint needs the first one's task and output head; width and depth may differ."""
+        for other, (_, reference, _) in zip(configs[1:], resolved[1:]):
+            if (other.task, other.dim_output) != (configs[0].task, configs[0].dim_output):
                 raise ValueError(
-                    f"The ensemble members come from several checkpoints, which must all have the same config: "
-                    f"{checkpoint!r} has {config}, {reference!r} has {other}."
+                    f"The ensemble members come from several checkpoints, which must all have the same task and "
+                    f"output head (dim_output): {resolved[0][1]!r} has {configs[0].task.value} with dim_output "
+                    f"{configs[0].dim_output}, {reference!r} has {other.task.value} with dim_output {other.dim_output}."
                 )
 
     def _check_checkpoint_fits(self, config: MitraConfig, checkpoint: str) -> None:
@@ -409,6 +411,10 @@ class MitraEstimatorBase(BaseEstimator, metaclass=ABCMeta):
         ``checkpoint_info_``, or None when pickled by mitra-sklearn 0.2 or older)."""
         return self.__dict__.get("checkpoint_infos_") or (self.__dict__.get("checkpoint_info_"),)
 
+    def _configs(self) -> tuple[MitraConfig, ...]:
+        """The shape of each checkpoint (``configs_``; estimators fitted before it: ``config_`` for all)."""
+        return self.__dict__.get("configs_") or (self.config_,) * len(self._checkpoint_infos())
+
     def _member_checkpoint(self, member_index: int) -> int:
         """The index of the checkpoint whose model runs member ``member_index``: the checkpoints in turn."""
         return member_index % len(self._checkpoint_infos())
@@ -423,18 +429,21 @@ class MitraEstimatorBase(BaseEstimator, metaclass=ABCMeta):
             return resolve_checkpoint(self.checkpoint_, task=self._task, estimator=name)
         return resolve_pinned(info, task=self._task, estimator=name)
 
-    def _pretrained_model(self, device: torch.device | None = None, files: CheckpointFiles | None = None
-                          ) -> MitraModel:
-        """The weights recorded in fit (`_pinned_files`, or ``files`` found by it) on ``device``."""
-        files = files or self._pinned_files()
+    def _pretrained_model(self, device: torch.device | None = None, files: CheckpointFiles | None = None,
+                          checkpoint: int = 0) -> MitraModel:
+        """The weights of checkpoint number ``checkpoint`` recorded in fit (`_pinned_files`, or
+        ``files`` found by it) on ``device``."""
+        files = files or self._pinned_files(checkpoint)
         model = load_model_files(files, device=device or self.device_, use_cache=True)
-        self._check_config(model.config, files)
+        self._check_config(model.config, files, checkpoint)
         return model
 
-    def _check_config(self, config: MitraConfig, files: CheckpointFiles) -> None:
-        if config != self.config_:
+    def _check_config(self, config: MitraConfig, files: CheckpointFiles, checkpoint: int = 0) -> None:
+        recorded = self._configs()[checkpoint]
+        if config != recorded:
+            reference = self.checkpoint_ if checkpoint == 0 else self._checkpoint_infos()[checkpoint].reference
             raise CheckpointNotFoundError(
-                f"This {type(self).__name__} was fitted with checkpoint {self.checkpoint_!r} of config {self.config_}, "
+                f"This {type(self).__name__} was fitted with checkpoint {reference!r} of config {recorded}, "
                 f"but {files.config_path} now says {config}; refit the estimator, or put the original checkpoint back."
             )
 
@@ -448,12 +457,12 @@ class MitraEstimatorBase(BaseEstimator, metaclass=ABCMeta):
             # First use by an unpickled copy: the recorded checkpoint must still be where it was, even
             # when the process holds a model with its SHA-256 (a pickle never silently outlives its files).
             files = self._pinned_files(checkpoint)
-            self._check_config(load_config(files), files)
+            self._check_config(load_config(files), files, checkpoint)
             self._runtime.files[checkpoint] = files
         files = self._runtime.files[checkpoint]
 
         def build() -> MitraModel:
-            model = self._pretrained_model(device, files)
+            model = self._pretrained_model(device, files, checkpoint)
             if self.fine_tuned_weights_ is not None or precision == torch.float64:
                 model = _copy_model(model, self.fine_tuned_weights_)
                 if precision == torch.float64:
@@ -590,13 +599,17 @@ class MitraEstimatorBase(BaseEstimator, metaclass=ABCMeta):
             else:
                 n_support = len(self.X_support_) if member.support_rows is None else len(member.support_rows)
                 passes.append((n_support, n_query, n_features))
-        info = self.__dict__.get("checkpoint_info_")
+        # With checkpoints of several shapes, the costliest one's estimate (an upper bound).
+        configs = self._configs()
+        costliest = max(range(len(configs)), key=lambda i: configs[i].n_layers * configs[i].dim**2)
+        info = self._checkpoint_infos()[costliest]
         warning = cpu_time_warning(
-            self.config_, passes, torch.get_num_threads(), estimator=type(self).__name__,
+            configs[costliest], passes, torch.get_num_threads(), estimator=type(self).__name__,
             doing=f"predicts {n_query:,} rows" if n_query else "encodes its support sets in fit (support_cache='fit')",
             n_members=len(self.members_),
             n_neighbourhoods=None if contexts is None else len({c.cluster for c in contexts}),
-            checkpoint=self.checkpoint_, n_parameters=None if info is None else info.n_parameters,
+            checkpoint=self.checkpoint_ if costliest == 0 else info.reference,
+            n_parameters=None if info is None else info.n_parameters,
             shipped=shipped_default(self._task),
         )
         if warning is not None:

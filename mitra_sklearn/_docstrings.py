@@ -12,10 +12,11 @@ PARAMETERS_DOC = """
     checkpoint : str, path-like, list of them, or None, default=None
         Weights to use: the name of a checkpoint shipped with the package, a local folder holding
         ``config.json`` and ``model.safetensors``, or a Hugging Face Hub repo id such as
-        ``"{official}"``. A list of such checkpoints (all of one shape) makes an ensemble of
-        several models: member i runs on entry i modulo the list's length, and the members'
-        outputs are averaged as always. A checkpoint may also declare partners in its
-        ``config.json`` (``"ensemble_with"``), which join the list in the same way. None
+        ``"{official}"``. A list of such checkpoints (all of one task and output head; their
+        depths and widths may differ) makes an ensemble of several models: member i runs on
+        entry i modulo the list's length, and the members' outputs are averaged as always. A
+        checkpoint may also declare partners in its ``config.json`` (``"ensemble_with"``),
+        which join the list in the same way. None
         resolves in ``fit`` to the newest official checkpoint that is in the local Hub cache or
         can be downloaded: Mitra v2 ``"{official}"`` (about 76 M parameters), else Mitra v1
         ``"{official_v1}"``, otherwise the {task} checkpoint shipped with the package (0.67 M
@@ -153,7 +154,9 @@ ATTRIBUTES_DOC = """
         is a list or declares ``ensemble_with`` partners); member i runs on entry i modulo its
         length.
     config_ : MitraConfig
-        Shape of the checkpoint's model.
+        Shape of the checkpoint's model (with several checkpoints, the first's).
+    configs_ : tuple of MitraConfig
+        The shape of every checkpoint in ``checkpoint_infos_``, in the same order.
     device_ : torch.device
         Device used for prediction (with a device list: its first device, also used for
         fine-tuning).

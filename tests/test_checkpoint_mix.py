@@ -94,6 +94,35 @@ def test_declared_partners_join_the_ensemble(tmp_path, data):
     assert len(both.checkpoint_infos_) == 2
 
 
+def test_checkpoints_of_other_depths_and_widths_mix(tmp_path, two_classifiers, data):
+    """Only the head and task must agree: a deeper or wider model's members run on its own shape."""
+    X, y, X_test = data
+    deeper = str(make_tiny_checkpoint(tmp_path / "deeper", "CLASSIFICATION", n_layers=2, dim=24, seed=7))
+    checkpoints = [two_classifiers[0], deeper]
+    params = dict(n_estimators=3, random_state=0)
+    mix = MitraClassifier(checkpoint=checkpoints, **params).fit(X, y)
+    assert [c.n_layers for c in mix.configs_] == [1, 2] and mix.config_ == mix.configs_[0]
+    alone = _members_alone(checkpoints, X, y, X_test, **params)
+    for i, outputs in enumerate(mix._predict_members(X_test)):
+        np.testing.assert_allclose(outputs, alone[i % 2][i], rtol=1e-6, atol=1e-7)
+    expected = mix.predict_proba(X_test)
+    clear_process_caches()
+    copy = pickle.loads(pickle.dumps(mix))
+    np.testing.assert_allclose(copy.predict_proba(X_test), expected, rtol=1e-6, atol=1e-7)
+
+
+def test_a_changed_partner_config_is_named(tmp_path, two_classifiers, data):
+    X, y, X_test = data
+    partner = make_tiny_checkpoint(tmp_path / "partner", "CLASSIFICATION", n_layers=2, seed=8)
+    mix = MitraClassifier(checkpoint=[two_classifiers[0], str(partner)], n_estimators=2, random_state=0).fit(X, y)
+    pickled = pickle.dumps(mix)
+    config = json.loads((partner / "config.json").read_text())
+    (partner / "config.json").write_text(json.dumps({**config, "n_layers": 3}))
+    clear_process_caches()
+    with pytest.raises(Exception, match=f"fitted with checkpoint {str(partner)!r} of config .*n_layers=2"):
+        pickle.loads(pickled).predict_proba(X_test)
+
+
 def test_a_regressor_mix(tmp_path):
     X, y = make_regression(n_samples=80, n_features=4, random_state=0)
     checkpoints = [str(make_tiny_checkpoint(tmp_path / name, "REGRESSION", seed=seed))
@@ -112,9 +141,12 @@ def test_bad_mixes_are_refused(tmp_path, two_classifiers, data):
         MitraClassifier(checkpoint=[]).fit(X, y)
     with pytest.raises(TypeError, match="checkpoint entries must be str or path-like, got int 3"):
         MitraClassifier(checkpoint=[two_classifiers[0], 3]).fit(X, y)
-    other_shape = str(make_tiny_checkpoint(tmp_path / "wide", "CLASSIFICATION", dim=32))
-    with pytest.raises(ValueError, match="must all have the same config"):
-        MitraClassifier(checkpoint=[two_classifiers[0], other_shape]).fit(X, y)
+    other_head = str(make_tiny_checkpoint(tmp_path / "head", "CLASSIFICATION", dim_output=4))
+    with pytest.raises(ValueError, match="same task and output head .* dim_output 10, .* dim_output 4"):
+        MitraClassifier(checkpoint=[two_classifiers[0], other_head]).fit(X, y)
+    regressor = str(make_tiny_checkpoint(tmp_path / "regressor", "REGRESSION", dim_output=10))
+    with pytest.raises(ValueError, match="same task and output head"):
+        MitraClassifier(checkpoint=[two_classifiers[0], regressor]).fit(X, y)
     fitted = MitraClassifier(checkpoint=two_classifiers[0], n_estimators=2).fit(X, y)
     with pytest.raises(ValueError, match="needs one checkpoint, but the members come from 2"):
         fitted.set_params(checkpoint=list(two_classifiers), fine_tune=True, fine_tune_steps=1).fit(X, y)
