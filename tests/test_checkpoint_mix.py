@@ -111,6 +111,17 @@ def test_checkpoints_of_other_depths_and_widths_mix(tmp_path, two_classifiers, d
     np.testing.assert_allclose(copy.predict_proba(X_test), expected, rtol=1e-6, atol=1e-7)
 
 
+def test_the_slow_cpu_estimate_of_a_mix_uses_its_costliest_shape(two_classifiers, data, fresh_warnings):
+    from mitra_sklearn.config import MitraConfig
+
+    X, y, _ = data
+    mix = MitraClassifier(checkpoint=list(two_classifiers), n_estimators=2, random_state=0).fit(X, y)
+    mix.configs_ = (mix.config_, MitraConfig())  # pretend the partner has the official shape
+    with pytest.warns(UserWarning, match="will take about") as record:
+        mix._warn_if_slow_on_cpu(20_000, None)
+    assert repr(two_classifiers[1]) in str(record[0].message)
+
+
 def test_a_changed_partner_config_is_named(tmp_path, two_classifiers, data):
     X, y, X_test = data
     partner = make_tiny_checkpoint(tmp_path / "partner", "CLASSIFICATION", n_layers=2, seed=8)

@@ -431,7 +431,9 @@ def test_a_large_model_on_the_cpu_says_how_long_it_will_take_once(tiny_classifie
         warnings.simplefilter("error")
         fitted.predict(X)  # a tiny model: no warning
         fitted._warn_if_slow_on_cpu(100_000, None)
-    fitted.config_ = MitraConfig()  # pretend it is of the official shape (without running it)
+    # Pretend it is of the official shape (without running it).
+    fitted.config_ = MitraConfig()
+    fitted.configs_ = (fitted.config_,)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         fitted._warn_if_slow_on_cpu(100, None)  # a small table: no warning
