@@ -96,8 +96,8 @@ def run_checkpoint(checkpoint: str, n_members: int, counts: set[int], X_train, c
         name = re.sub(r"[^A-Za-z0-9_.-]", "_", key)
         path = cache / f"{sha[:16]}-{__version__}" / f"{name}-rs{random_state}-m{n_members}.npz"
     if path is not None and path.exists():
-        stored = np.load(path)
-        logits = list(stored["logits"])
+        with np.load(path) as stored:
+            logits = list(stored["logits"])
         if len(logits) != len(members) or logits[0].shape[0] != len(X_test):
             raise SystemExit(f"{path} does not match this run's members or rows: delete the cache folder")
     else:

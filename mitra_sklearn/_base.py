@@ -24,7 +24,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from ._inference import SUPPORT_CACHE_MODES, InferenceRunner, cpu_time_warning, map_on_devices
+from ._inference import SUPPORT_CACHE_MODES, InferenceRunner, cpu_seconds, cpu_time_warning, map_on_devices
 from ._retrieval import Neighbourhood, build_local_support
 from ._runtime import RuntimeState, model_key, warn_once
 from ._version import __version__
@@ -415,6 +415,11 @@ class MitraEstimatorBase(BaseEstimator, metaclass=ABCMeta):
         """The shape of each checkpoint (``configs_``; estimators fitted before it: ``config_`` for all)."""
         return self.__dict__.get("configs_") or (self.config_,) * len(self._checkpoint_infos())
 
+    def _checkpoint_reference(self, checkpoint: int) -> str:
+        """How checkpoint number ``checkpoint`` was referred to (the first: ``checkpoint_``, also
+        recorded by estimators pickled before ``checkpoint_infos_``)."""
+        return self.checkpoint_ if checkpoint == 0 else self._checkpoint_infos()[checkpoint].reference
+
     def _member_checkpoint(self, member_index: int) -> int:
         """The index of the checkpoint whose model runs member ``member_index``: the checkpoints in turn."""
         return member_index % len(self._checkpoint_infos())
@@ -441,9 +446,9 @@ class MitraEstimatorBase(BaseEstimator, metaclass=ABCMeta):
     def _check_config(self, config: MitraConfig, files: CheckpointFiles, checkpoint: int = 0) -> None:
         recorded = self._configs()[checkpoint]
         if config != recorded:
-            reference = self.checkpoint_ if checkpoint == 0 else self._checkpoint_infos()[checkpoint].reference
             raise CheckpointNotFoundError(
-                f"This {type(self).__name__} was fitted with checkpoint {reference!r} of config {recorded}, "
+                f"This {type(self).__name__} was fitted with checkpoint {self._checkpoint_reference(checkpoint)!r} "
+                f"of config {recorded}, "
                 f"but {files.config_path} now says {config}; refit the estimator, or put the original checkpoint back."
             )
 
@@ -600,15 +605,15 @@ class MitraEstimatorBase(BaseEstimator, metaclass=ABCMeta):
                 n_support = len(self.X_support_) if member.support_rows is None else len(member.support_rows)
                 passes.append((n_support, n_query, n_features))
         # With checkpoints of several shapes, the costliest one's estimate (an upper bound).
-        configs = self._configs()
-        costliest = max(range(len(configs)), key=lambda i: configs[i].n_layers * configs[i].dim**2)
+        configs, threads = self._configs(), torch.get_num_threads()
+        costliest = max(range(len(configs)), key=lambda i: cpu_seconds(configs[i], passes, threads))
         info = self._checkpoint_infos()[costliest]
         warning = cpu_time_warning(
-            configs[costliest], passes, torch.get_num_threads(), estimator=type(self).__name__,
+            configs[costliest], passes, threads, estimator=type(self).__name__,
             doing=f"predicts {n_query:,} rows" if n_query else "encodes its support sets in fit (support_cache='fit')",
             n_members=len(self.members_),
             n_neighbourhoods=None if contexts is None else len({c.cluster for c in contexts}),
-            checkpoint=self.checkpoint_ if costliest == 0 else info.reference,
+            checkpoint=self._checkpoint_reference(costliest),
             n_parameters=None if info is None else info.n_parameters,
             shipped=shipped_default(self._task),
         )
