@@ -1,4 +1,4 @@
-"""Ensemble recipes of one or more classifiers, scored offline from cached member logits.
+"""Ensemble recipes of one or more checkpoints, scored offline from cached member outputs.
 
 A recipe ``"muon,v3:6"`` is what ``MitraClassifier(checkpoint=[muon, v3], n_estimators=6)``
 runs: member i takes the i-th view of the ensemble plan (feature order, class permutation,
@@ -14,10 +14,15 @@ with 4 members and the v4 candidate with 6). So member counts, the order of the 
     python -m pretraining evaluate --from-csv /tmp/recipes/results.csv --compare muon,v3:6 v3:4 --out /tmp/recipes
 
 ``results.csv`` has the evaluation's columns (one method per recipe), so ``--compare`` and
-``--ship-check`` read it. Give each checkpoint as a folder whose ``config.json`` declares no
-``ensemble_with`` partners (they would add members). Tune recipes on ``benchmark-select`` only.
+``--ship-check`` read it. With ``--task regression`` the same runs ``MitraRegressor`` on the
+suite's regression tables: each member's mean predictions are kept and a recipe averages them
+as the estimator does (so ``binned,v3:4`` also scores a mix of a binned and a scalar head, which
+one estimator cannot hold, as two estimators' members averaged; no ``@T`` there).
 
-With ``--cache DIR`` every run's member logits are also written under ``DIR`` (keyed by the
+Give each checkpoint as a folder whose ``config.json`` declares no ``ensemble_with``
+partners (they would add members). Tune recipes on ``benchmark-select`` only.
+
+With ``--cache DIR`` every run's member outputs are also written under ``DIR`` (keyed by the
 weights' SHA-256, the package version, the table, split, random state and member count) and
 read back by later calls, so a new candidate is compared with v3 without running v3 again.
 """
@@ -34,10 +39,10 @@ import numpy as np
 import pandas as pd
 from temperature_sweep import member_logits
 
-from mitra_sklearn import MitraClassifier, __version__
+from mitra_sklearn import MitraClassifier, MitraRegressor, __version__
 from mitra_sklearn.ensemble import EnsembleMember, softmax
-from mitra_sklearn.tasks import ClassificationTask
-from pretraining.evaluate.metrics import classification_metrics, expand_proba
+from mitra_sklearn.tasks import ClassificationTask, RegressionTask
+from pretraining.evaluate.metrics import classification_metrics, expand_proba, regression_metrics
 from pretraining.evaluate.runner import RESULT_COLUMNS
 from pretraining.evaluate.splits import cached_splits
 from pretraining.realdata import load_suite
@@ -63,31 +68,34 @@ class Recipe:
 
 @dataclass
 class SplitRun:
-    """One checkpoint's members on one split: their views and logits, and for each member count
-    the number of members the estimator's own plan has (None where its views differ)."""
+    """One checkpoint's members on one split: their views and outputs (a classifier's logits, a
+    regressor's mean predictions), and for each member count the number of members the
+    estimator's own plan has (None where its views differ)."""
 
     members: list[EnsembleMember]
     logits: list[np.ndarray]
     plan_sizes: dict[int, int | None]
-    task: ClassificationTask
+    task: ClassificationTask | RegressionTask
 
 
-def run_checkpoint(checkpoint: str, n_members: int, counts: set[int], X_train, codes, X_test,
-                   random_state: int = 0, cache: Path | None = None, key: str = "") -> SplitRun:
-    """Fit with ``n_members`` members, keep their logits; check which smaller plans are its prefix.
+def run_checkpoint(checkpoint: str, n_members: int, counts: set[int], X_train, y_train, X_test,
+                   random_state: int = 0, cache: Path | None = None, key: str = "",
+                   task: str = "classification") -> SplitRun:
+    """Fit with ``n_members`` members, keep their outputs; check which smaller plans are its prefix.
 
-    With ``cache``, the logits are read from ``cache`` when an earlier call stored them for the same
-    weights, package version, ``key`` (table and split), random state and member count, else
+    With ``cache``, the outputs are read from ``cache`` when an earlier call stored them for the
+    same weights, package version, ``key`` (table and split), random state and member count, else
     computed and stored there. Fitting (planning the members) is cheap and always done.
     """
-    estimator = MitraClassifier(checkpoint, n_estimators=n_members, random_state=random_state).fit(X_train, codes)
+    estimator_class = MitraClassifier if task == "classification" else MitraRegressor
+    estimator = estimator_class(checkpoint, n_estimators=n_members, random_state=random_state).fit(X_train, y_train)
     if len(estimator.checkpoint_infos_) > 1:
         raise SystemExit(f"{checkpoint!r} declares ensemble_with partners: give a copy of its weights whose "
                          "config.json declares none (each --checkpoint must run its own members only)")
     members = estimator.members_
     sizes = {}
     for count in counts:
-        plan = MitraClassifier(checkpoint, n_estimators=count, random_state=random_state).fit(X_train, codes).members_
+        plan = estimator_class(checkpoint, n_estimators=count, random_state=random_state).fit(X_train, y_train).members_
         same = len(plan) <= len(members) and all(a.seed == b.seed for a, b in zip(plan, members))
         sizes[count] = len(plan) if same else None
     path = None
@@ -101,7 +109,8 @@ def run_checkpoint(checkpoint: str, n_members: int, counts: set[int], X_train, c
         if len(logits) != len(members) or logits[0].shape[0] != len(X_test):
             raise SystemExit(f"{path} does not match this run's members or rows: delete the cache folder")
     else:
-        logits = member_logits(estimator, X_test)
+        logits = (member_logits(estimator, X_test) if task == "classification"
+                  else estimator._predict_members(X_test))
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             temporary = path.with_suffix(".partial.npz")
@@ -110,29 +119,38 @@ def run_checkpoint(checkpoint: str, n_members: int, counts: set[int], X_train, c
     return SplitRun(members, logits, sizes, estimator.task_)
 
 
-def recipe_proba(recipe: Recipe, runs: dict[str, SplitRun]) -> np.ndarray:
-    """The class probabilities (rows, classes of the split) the estimator with this recipe predicts."""
+def recipe_output(recipe: Recipe, runs: dict[str, SplitRun]) -> np.ndarray:
+    """What the estimator with this recipe predicts: class probabilities (rows, classes of the
+    split) or, for regressors, the mean prediction per row."""
     size = runs[recipe.order[0]].plan_sizes[recipe.n_members]
     if size is None:
         raise ValueError(f"{recipe}: the estimator's plan is not a prefix of the cached one on this table")
     picks = [runs[recipe.order[i % len(recipe.order)]] for i in range(size)]
+    if isinstance(picks[0].task, RegressionTask):
+        return picks[0].task.combine([run.logits[i] for i, run in enumerate(picks)], picks[0].members[:size])
     probabilities = [softmax(run.logits[i] / recipe.temperature) for i, run in enumerate(picks)]
     return picks[0].task.combine(probabilities, picks[0].members[:size])
 
 
 def recipe_rows(recipes: dict[str, Recipe], runs: dict[str, SplitRun], checkpoints: dict[str, str], dataset,
-                split, present: np.ndarray, random_state: int) -> list[dict]:
-    """One results row per recipe (the evaluation's columns) for one split and random state."""
+                split, present: np.ndarray | None, random_state: int) -> list[dict]:
+    """One results row per recipe (the evaluation's columns) for one split and random state
+    (``present``: the classes in the training rows; None for regression)."""
     rows = []
+    y_test = dataset.y[split.test]
     for text, recipe in recipes.items():
-        proba = expand_proba(recipe_proba(recipe, runs), present, dataset.n_classes)
+        output = recipe_output(recipe, runs)
+        if present is None:
+            metrics = regression_metrics(y_test, output, dataset.y[split.train])
+        else:
+            metrics = classification_metrics(y_test, expand_proba(output, present, dataset.n_classes))
         rows.append({
             "dataset": dataset.name, "task": dataset.task, "method": text,
             "checkpoint": "+".join(checkpoints[n] for n in recipe.order), "n_estimators": recipe.n_members,
             "fine_tune": False, "repeat": split.repeat, "split_id": f"{split.split_id}/rs{random_state}",
             "n_train": len(split.train), "n_test": len(split.test), "n_rows": dataset.n_rows,
             "n_features": dataset.n_features, "n_categorical": int(dataset.categorical_mask.sum()),
-            "n_classes": dataset.n_classes, **classification_metrics(dataset.y[split.test], proba), "error": "",
+            "n_classes": dataset.n_classes, **metrics, "error": "",
         })
     return rows
 
@@ -142,6 +160,8 @@ def main() -> None:
     parser.add_argument("--checkpoint", action="append", required=True, metavar="NAME=CHECKPOINT")
     parser.add_argument("--recipe", action="append", required=True, metavar="NAMES:N[@T]")
     parser.add_argument("--suite", default="benchmark-select")
+    parser.add_argument("--task", choices=("classification", "regression"), default="classification",
+                        help="which of the suite's tables, with MitraClassifier or MitraRegressor")
     parser.add_argument("--datasets", help="comma-separated subset of the suite's datasets")
     parser.add_argument("--random-states", type=int, nargs="+", default=[0],
                         help="the estimators' random_state: each draws other member views; a recipe's rows for all of "
@@ -154,11 +174,13 @@ def main() -> None:
     unknown = {name for r in recipes.values() for name in r.order} - set(checkpoints)
     if unknown:
         raise SystemExit(f"recipes name unknown checkpoints {sorted(unknown)}; give them with --checkpoint NAME=...")
+    if args.task == "regression" and any(r.temperature != 1.0 for r in recipes.values()):
+        raise SystemExit("--task regression keeps each member's mean prediction: recipes take no @T temperature")
     counts = {r.n_members for r in recipes.values()}
     largest = max(counts)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        datasets = [d for d in load_suite(args.suite) if d.task == "classification"]
+        datasets = [d for d in load_suite(args.suite) if d.task == args.task]
     if args.datasets:
         wanted = set(args.datasets.split(","))
         datasets = [d for d in datasets if d.name in wanted]
@@ -166,10 +188,13 @@ def main() -> None:
     for dataset in datasets:
         for split in cached_splits(dataset):
             X_train, X_test = dataset.X.iloc[split.train], dataset.X.iloc[split.test]
-            present, codes = np.unique(dataset.y[split.train], return_inverse=True)
+            if args.task == "classification":
+                present, y_train = np.unique(dataset.y[split.train], return_inverse=True)
+            else:
+                present, y_train = None, dataset.y[split.train]
             for state in args.random_states:
-                runs = {name: run_checkpoint(path, largest, counts, X_train, codes, X_test, state, args.cache,
-                                             f"{dataset.name}-{split.split_id}")
+                runs = {name: run_checkpoint(path, largest, counts, X_train, y_train, X_test, state, args.cache,
+                                             f"{dataset.name}-{split.split_id}", args.task)
                         for name, path in checkpoints.items()}
                 rows += recipe_rows(recipes, runs, checkpoints, dataset, split, present, state)
         print(f"{dataset.name}: done", flush=True)
@@ -177,7 +202,8 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     frame.to_csv(out / "results.csv", index=False)
-    print(frame.groupby("method")[["roc_auc", "accuracy", "log_loss"]].mean().to_string(float_format="{:.4f}".format))
+    columns = ["roc_auc", "accuracy", "log_loss"] if args.task == "classification" else ["r2", "rmse"]
+    print(frame.groupby("method")[columns].mean().to_string(float_format="{:.4f}".format))
 
 
 if __name__ == "__main__":
