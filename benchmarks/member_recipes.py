@@ -144,15 +144,21 @@ def recipe_rows(recipes: dict[str, Recipe], runs: dict[str, SplitRun], checkpoin
             metrics = regression_metrics(y_test, output, dataset.y[split.train])
         else:
             metrics = classification_metrics(y_test, expand_proba(output, present, dataset.n_classes))
-        rows.append({
-            "dataset": dataset.name, "task": dataset.task, "method": text,
-            "checkpoint": "+".join(checkpoints[n] for n in recipe.order), "n_estimators": recipe.n_members,
-            "fine_tune": False, "repeat": split.repeat, "split_id": f"{split.split_id}/rs{random_state}",
-            "n_train": len(split.train), "n_test": len(split.test), "n_rows": dataset.n_rows,
-            "n_features": dataset.n_features, "n_categorical": int(dataset.categorical_mask.sum()),
-            "n_classes": dataset.n_classes, **metrics, "error": "",
-        })
+        rows.append(result_row(dataset, split, text, "+".join(checkpoints[n] for n in recipe.order),
+                               recipe.n_members, metrics, random_state))
     return rows
+
+
+def result_row(dataset, split, method: str, checkpoint: str, n_members: int, metrics: dict,
+               random_state: int) -> dict:
+    """One row of the evaluation's ``results.csv`` for a method's scores on one split."""
+    return {
+        "dataset": dataset.name, "task": dataset.task, "method": method, "checkpoint": checkpoint,
+        "n_estimators": n_members, "fine_tune": False, "repeat": split.repeat,
+        "split_id": f"{split.split_id}/rs{random_state}", "n_train": len(split.train), "n_test": len(split.test),
+        "n_rows": dataset.n_rows, "n_features": dataset.n_features,
+        "n_categorical": int(dataset.categorical_mask.sum()), "n_classes": dataset.n_classes, **metrics, "error": "",
+    }
 
 
 def main() -> None:
