@@ -258,6 +258,39 @@ class MitraEstimatorBase(BaseEstimator, metaclass=ABCMeta):
                "member(s) over every query row (its progress bar shows the time left)", enabled=verbose)
         return self
 
+    def get_embeddings(self, X: Any) -> np.ndarray:
+        """Each ensemble member's embedding of each row: what its output head reads.
+
+        For every member, the rows of ``X`` run through the model against that member's support
+        set (as in `predict`), and the last layer's normalised label cell of each row is kept:
+        a vector of the checkpoint's width that the output head maps to the logits (or the
+        regression output) linearly. Useful as features for another model, for clustering or
+        for nearest-neighbour search; average over the first axis for one vector per row.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix, DataFrame} of shape (n_samples, n_features)
+            Rows to embed, with the columns seen in ``fit``. Rows of the training set may be
+            given; each then also sits in the support set it is read against, so its
+            embedding knows its own target.
+
+        Returns
+        -------
+        ndarray of shape (n_members, n_samples, dim)
+            Float32; ``n_members`` is ``n_estimators_`` and ``dim`` the checkpoint's width
+            (``config_.dim``).
+        """
+        X_encoded = self._encode_query(X)
+        widths = {config.dim for config in self._configs()}
+        if len(widths) > 1:
+            raise ValueError(
+                "get_embeddings needs members of one width, but the checkpoints have widths "
+                f"{sorted(widths)}: fit an estimator with one of them for embeddings."
+            )
+        with torch_threads(self.n_jobs):
+            embeddings = self._run_members(X_encoded, lambda member, outputs, context: outputs, embeddings=True)
+        return np.stack(embeddings).astype(np.float32, copy=False)
+
     def _fine_tune_if_asked(self, X_encoded: np.ndarray, y_encoded: np.ndarray, weights: np.ndarray | None,
                             precision: torch.dtype, rng: np.random.RandomState, verbose: bool) -> None:
         """``fine_tuned_weights_`` and ``fine_tune_losses_``: None, or the result of ``fine_tune``."""
@@ -563,8 +596,10 @@ class MitraEstimatorBase(BaseEstimator, metaclass=ABCMeta):
         with torch_threads(self.n_jobs):
             return self._run_members(X_encoded)
 
-    def _run_members(self, X_encoded: np.ndarray, member_output: MemberOutput | None = None) -> list[np.ndarray]:
-        """Each member's ``member_output`` (default: the task's ``member_prediction``) for the rows."""
+    def _run_members(self, X_encoded: np.ndarray, member_output: MemberOutput | None = None,
+                     embeddings: bool = False) -> list[np.ndarray]:
+        """Each member's ``member_output`` (default: the task's ``member_prediction``) for the rows;
+        with ``embeddings`` it receives the rows' embeddings instead of the head's outputs."""
         member_output = member_output or self.task_.member_prediction
         runners = self._member_runners()  # models loaded before any thread
         devices = [runner.device for runner in runners]
@@ -579,10 +614,11 @@ class MitraEstimatorBase(BaseEstimator, metaclass=ABCMeta):
             member, runner = self.members_[index], runners[index]
             if local:
                 encoded = {cluster: cache for (i, cluster), cache in caches.items() if i == index}
-                return self._predict_local(runner, index, X_encoded, contexts, bar, member_output, encoded)
+                return self._predict_local(runner, index, X_encoded, contexts, bar, member_output, encoded, embeddings)
             x_support, labels, context = self._member_support(member)
             cache = caches.get((index, None)) or self._shared_support(runner, index, x_support, labels)
-            outputs = runner.predict(x_support, labels, member.view(X_encoded), cache=cache, progress=bar)
+            outputs = runner.predict(x_support, labels, member.view(X_encoded), cache=cache, progress=bar,
+                                     embeddings=embeddings)
             return member_output(member, outputs, context)
 
         # Members on different accelerators run at once; results are combined in member order.
@@ -623,7 +659,7 @@ class MitraEstimatorBase(BaseEstimator, metaclass=ABCMeta):
     def _predict_local(
         self, runner: InferenceRunner, index: int, X_encoded: np.ndarray,
         contexts: list[Neighbourhood], progress: Any, member_output: MemberOutput,
-        encoded: dict[int, SupportCache] | None = None,
+        encoded: dict[int, SupportCache] | None = None, embeddings: bool = False,
     ) -> np.ndarray:
         """Member ``index``'s predictions where each group of queries has its own nearest-rows support
         set (``encoded``: the member's neighbourhoods encoded in fit, by neighbourhood)."""
@@ -637,10 +673,11 @@ class MitraEstimatorBase(BaseEstimator, metaclass=ABCMeta):
         if all(cache is not None for cache in caches):
             # Every support set is encoded: one pass takes the groups of rows together.
             outputs = runner.predict_groups(caches, member.view(X_encoded[np.concatenate([q for q, _ in contexts])]),
-                                            sizes, progress)
+                                            sizes, progress, embeddings)
             parts = np.split(outputs, np.cumsum(sizes)[:-1])
         else:
-            parts = [runner.predict(x, labels, member.view(X_encoded[query_rows]), cache=cache, progress=progress)
+            parts = [runner.predict(x, labels, member.view(X_encoded[query_rows]), cache=cache, progress=progress,
+                                    embeddings=embeddings)
                      for (query_rows, _), x, (labels, _), cache in zip(contexts, supports, labelled, caches)]
         result = None
         for (query_rows, _), outputs, (_, context) in zip(contexts, parts, labelled):

@@ -290,31 +290,35 @@ class InferenceRunner:
         x_query: np.ndarray,
         cache: SupportCache | None = None,
         progress: object | None = None,
+        embeddings: bool = False,
     ) -> np.ndarray:
         """Model outputs for every query row, as float32 NumPy (rows first).
 
         ``x_support``/``y_support`` may be None when ``cache`` holds them encoded. ``progress`` is
-        an optional tqdm bar advanced by the number of query rows done.
+        an optional tqdm bar advanced by the number of query rows done. With ``embeddings``, the
+        rows' embeddings (rows, dim) instead of the head's outputs (`MitraModel.embed`).
         """
         if len(x_query) == 0:
             return np.zeros((0,), dtype=np.float32)
         if cache is None and self.support_cache != "off":
-            return self._predict_by_layer(x_support, y_support, x_query, progress)
+            return self._predict_by_layer(x_support, y_support, x_query, progress, embeddings)
         # One pass over slices of query rows: against a support set encoded beforehand, or
         # re-running the support rows with every slice (the official behaviour).
         n_support, n_features = (cache.n_support, cache.n_features) if cache is not None else x_support.shape
         mapper = _RowSlices(self.chunk_rows(n_support, n_features), self.device, len(x_query), 1, progress, n_support)
         with torch.inference_mode(), autocast_context(self.device, self.dtype):
             if cache is not None:
-                predict = partial(self.model.predict_query, cache)
-            else:
+                predict = partial(self.model.predict_query, cache, embeddings=embeddings)
+            else:  # the whole model per slice
                 xs, ys = self._tensor(x_support), self._labels(y_support)
-                predict = partial(self.model, xs, ys)
+                predict = (partial(self.model.predict_by_layer, xs, ys, embeddings=True) if embeddings
+                           else partial(self.model, xs, ys))
             out = mapper(predict, self._tensor(x_query))
         return out[0].to(self._input_dtype).cpu().numpy()
 
     def predict_groups(
-        self, caches: list[SupportCache], x_query: np.ndarray, group_rows: list[int], progress: object | None = None
+        self, caches: list[SupportCache], x_query: np.ndarray, group_rows: list[int], progress: object | None = None,
+        embeddings: bool = False,
     ) -> np.ndarray:
         """Model outputs for query rows whose consecutive runs of ``group_rows`` rows each read their own
         encoded support set (``caches``, same order); the same as :meth:`predict` per group, faster.
@@ -328,14 +332,14 @@ class InferenceRunner:
 
         def flush() -> None:
             if batch:
-                outputs.append(self._predict_batch(batch, x_query, progress))
+                outputs.append(self._predict_batch(batch, x_query, progress, embeddings))
                 batch.clear()
 
         for cache, rows in zip(caches, group_rows, strict=True):
             if rows > chunk:
                 flush()
                 part = x_query[start : start + rows]
-                outputs.append(self.predict(None, None, part, cache=cache, progress=progress))
+                outputs.append(self.predict(None, None, part, cache=cache, progress=progress, embeddings=embeddings))
             else:
                 if sum(r for _, _, r in batch) + rows > chunk:
                     flush()
@@ -345,25 +349,26 @@ class InferenceRunner:
         return np.concatenate(outputs, axis=0)
 
     def _predict_batch(self, batch: list[tuple[SupportCache, int, int]], x_query: np.ndarray,
-                       progress: object | None) -> np.ndarray:
+                       progress: object | None, embeddings: bool = False) -> np.ndarray:
         """One forward pass for consecutive groups (cache, first row, rows) of ``x_query``."""
         first, rows = batch[0][1], sum(r for _, _, r in batch)
         part = x_query[first : first + rows]
         try:
             with torch.inference_mode(), autocast_context(self.device, self.dtype):
                 out = self.model.predict_query_groups([c for c, _, _ in batch], self._tensor(part),
-                                                      [r for _, _, r in batch])
+                                                      [r for _, _, r in batch], embeddings=embeddings)
         except RuntimeError as err:
             if not release_if_out_of_memory(err, self.device):
                 raise
-            return np.concatenate([self.predict(None, None, x_query[s : s + r], cache=c, progress=progress)
-                                   for c, s, r in batch])
+            return np.concatenate([self.predict(None, None, x_query[s : s + r], cache=c, progress=progress,
+                                                embeddings=embeddings) for c, s, r in batch])
         if progress is not None:
             progress.update(rows)
         return out[0].to(self._input_dtype).cpu().numpy()
 
     def _predict_by_layer(
-        self, x_support: np.ndarray, y_support: np.ndarray, x_query: np.ndarray, progress: object | None
+        self, x_support: np.ndarray, y_support: np.ndarray, x_query: np.ndarray, progress: object | None,
+        embeddings: bool = False,
     ) -> np.ndarray:
         """Support rows once per group of queries, every query slice through a layer before the next."""
         n_support, n_features = x_support.shape
@@ -380,7 +385,8 @@ class InferenceRunner:
             with out_of_memory_as_error(self.device, advice), torch.inference_mode(), \
                     autocast_context(self.device, self.dtype):
                 out = self.model.predict_by_layer(
-                    self._tensor(x_support), self._labels(y_support), self._tensor(part), map_rows=mapper
+                    self._tensor(x_support), self._labels(y_support), self._tensor(part), map_rows=mapper,
+                    embeddings=embeddings,
                 )
             outputs.append(out[0].to(self._input_dtype).cpu().numpy())
             rows = mapper.rows  # keep a slice size that fitted

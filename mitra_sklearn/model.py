@@ -493,6 +493,7 @@ class MitraModel(nn.Module):
         padding_features: torch.Tensor | None = None,
         padding_obs_support: torch.Tensor | None = None,
         map_rows: Callable[[Callable[[torch.Tensor], torch.Tensor], torch.Tensor], torch.Tensor] | None = None,
+        embeddings: bool = False,
     ) -> torch.Tensor:
         """Predict query rows with support and queries moving through the layers together.
 
@@ -503,6 +504,7 @@ class MitraModel(nn.Module):
         ``map_rows(fn, x)`` must return ``fn(x)`` for a function ``fn`` that treats every
         query row (dim 1) independently; a caller passes one that works through ``x`` in
         slices of rows (bounded memory, out-of-memory retries, progress). Default: all at once.
+        With ``embeddings``, the rows' embeddings (`embed`) instead of the head's outputs.
         """
         if map_rows is None:
             map_rows = _all_rows
@@ -514,7 +516,7 @@ class MitraModel(nn.Module):
             query = map_rows(partial(layer.query_step, keys=keys, values=values, masks=masks,
                                      label_only=index == last), query)
             del keys, values
-        return map_rows(self._head, query)
+        return map_rows(self.embed if embeddings else self._head, query)
 
     @torch.no_grad()
     def encode_support(
@@ -540,13 +542,14 @@ class MitraModel(nn.Module):
             values.append(layer_values.contiguous())
         return SupportCache(stats, keys, values, masks, n_features=x_support.shape[-1])
 
-    def predict_query(self, cache: SupportCache, x_query: torch.Tensor) -> torch.Tensor:
-        """Predict query rows (b, q, f) against a support set encoded by :meth:`encode_support`."""
-        return self.predict_query_groups([cache], x_query, [x_query.shape[1]])
+    def predict_query(self, cache: SupportCache, x_query: torch.Tensor, embeddings: bool = False) -> torch.Tensor:
+        """Predict query rows (b, q, f) against a support set encoded by :meth:`encode_support`
+        (with ``embeddings``: the rows' embeddings, `embed`)."""
+        return self.predict_query_groups([cache], x_query, [x_query.shape[1]], embeddings=embeddings)
 
     @torch.no_grad()
     def predict_query_groups(
-        self, caches: Sequence[SupportCache], x_query: torch.Tensor, group_rows: list[int]
+        self, caches: Sequence[SupportCache], x_query: torch.Tensor, group_rows: list[int], embeddings: bool = False
     ) -> torch.Tensor:
         """Predict query rows (b, q, f) whose consecutive runs of ``group_rows`` rows each read
         their own encoded support set (``caches``, in the same order).
@@ -576,7 +579,7 @@ class MitraModel(nn.Module):
             query = layer.query_step(query, [cache.keys[index] for cache in caches],
                                      [cache.values[index] for cache in caches], masks,
                                      label_only=index == last, group_rows=group_rows)
-        return self._head(query)
+        return self.embed(query) if embeddings else self._head(query)
 
     # ------------------------------------------------------------------ pieces
     def _prepare_support(
@@ -607,8 +610,13 @@ class MitraModel(nn.Module):
         dtype = _stream_dtype(self.final_layer.weight)
         return torch.cat([unknown.to(dtype), cells.to(dtype)], dim=2)
 
+    def embed(self, query: torch.Tensor) -> torch.Tensor:
+        """The query rows' embeddings (b, q, dim) from the last layer's stream (b, q, c, d): the
+        normalised label cell, what the output head reads (``final_layer(embed(q))`` = outputs)."""
+        return self.final_layer_norm(query[:, :, 0])
+
     def _head(self, query: torch.Tensor) -> torch.Tensor:
-        out = self.final_layer(self.final_layer_norm(query[:, :, 0]))  # label cell only
+        out = self.final_layer(self.embed(query))  # label cell only
         if not self.config.uses_class_label_embedding:
             return out[..., 0]
         return out

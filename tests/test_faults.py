@@ -563,7 +563,7 @@ def test_a_killed_runs_lock_is_released(tmp_path):
 @pytest.fixture
 def no_model_work(monkeypatch):
     """Predictions without running the model (zeros): the warnings come before any work."""
-    def predict(self, x_support, y_support, x_query, cache=None, progress=None):
+    def predict(self, x_support, y_support, x_query, cache=None, progress=None, embeddings=False):
         return np.zeros((len(x_query), self.model.config.dim_output), dtype=np.float32)
 
     monkeypatch.setattr(InferenceRunner, "predict", predict)

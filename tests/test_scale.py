@@ -221,11 +221,11 @@ def test_grouped_runner_batches_by_chunk_and_falls_back_on_out_of_memory(monkeyp
 
     real, failed = model.predict_query_groups, []
 
-    def out_of_memory(caches, x_query, group_rows):  # batches of several groups run out of memory
+    def out_of_memory(caches, x_query, group_rows, **kwargs):  # batches of several groups run out of memory
         if len(caches) > 1:
             failed.append(group_rows)
             raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
-        return real(caches, x_query, group_rows)
+        return real(caches, x_query, group_rows, **kwargs)
 
     monkeypatch.setattr(model, "predict_query_groups", out_of_memory)
     np.testing.assert_allclose(runner.predict_groups(caches, xq, sizes), apart, atol=1e-5)
@@ -310,17 +310,17 @@ def test_out_of_memory_retries_chunks_when_the_support_is_rerun_or_cached(
     method = "predict_query" if support_cache == "fit" else "forward"
     original, sizes = getattr(MitraModel, method), []
 
-    def flaky(self, *args):
+    def flaky(self, *args, **kwargs):
         sizes.append(args[-1].shape[1])  # the query rows of this chunk
         if args[-1].shape[1] > 10:
             raise torch.OutOfMemoryError("simulated")
-        return original(self, *args)
+        return original(self, *args, **kwargs)
 
     monkeypatch.setattr(MitraModel, method, flaky)
     np.testing.assert_allclose(clf.predict_proba(X), expected, rtol=1e-5, atol=1e-6)
     assert max(sizes) == 40 and min(sizes) <= 10
 
-    def always(self, *args):
+    def always(self, *args, **kwargs):
         raise torch.OutOfMemoryError("simulated")
 
     monkeypatch.setattr(MitraModel, method, always)
