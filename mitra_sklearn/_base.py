@@ -265,7 +265,10 @@ class MitraEstimatorBase(BaseEstimator, metaclass=ABCMeta):
         set (as in `predict`), and the last layer's normalised label cell of each row is kept:
         a vector of the checkpoint's width that the output head maps to the logits (or the
         regression output) linearly. Useful as features for another model, for clustering or
-        for nearest-neighbour search; average over the first axis for one vector per row.
+        for nearest-neighbour search. Each member reads its own view (feature order, class
+        order or mirrored target, support rows), so the members' vectors are not aligned:
+        keep them side by side (``embeddings.transpose(1, 0, 2).reshape(n_samples, -1)``) or
+        take one member, rather than averaging them.
 
         Parameters
         ----------
