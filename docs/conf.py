@@ -133,7 +133,7 @@ def _write_cli_help(app) -> None:
 
     out = DOCS / "api" / "generated" / "cli"
     out.mkdir(parents=True, exist_ok=True)
-    commands = ["", "train", "resume", "presets", "pack", "unpack", "evaluate", "generalizability"]
+    commands = ["", "train", "resume", "presets", "pack", "unpack", "held-out", "evaluate", "generalizability"]
     os.environ["COLUMNS"] = "100"  # argparse wraps help text to this width
     for command in commands:
         buffer = io.StringIO()

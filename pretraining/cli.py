@@ -184,6 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("presets", help="list the named presets",
                    description="List the named presets with --dry-run details.")
     _pack_parsers(sub)
+    _held_out_parser(sub)
     for name, text in _TOOLS.items():
         sub.add_parser(name, help=text, add_help=False)
     return parser
@@ -206,7 +207,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         return 0
     parser = build_parser()
     args = parser.parse_args(argv)
-    handlers = {"presets": _presets, "pack": _pack, "unpack": _unpack, "resume": _resume, "train": _train}
+    handlers = {"presets": _presets, "pack": _pack, "unpack": _unpack, "resume": _resume, "train": _train,
+                "held-out": _held_out}
     if args.command not in handlers:
         parser.print_help()
         return 0
@@ -257,6 +259,36 @@ def _pack_parsers(sub: argparse._SubParsersAction) -> None:
                                    description="Rebuild a packed checkpoint inside RUN; training resumes from it.")
     unpack_parser.add_argument("packed", help="folder holding the shards and manifest.json")
     unpack_parser.add_argument("run", help="run folder")
+
+
+def _held_out_parser(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "held-out", help="held-out prior scores of checkpoints, on a run's own held-out tables",
+        description="Score saved checkpoints on the held-out prior tables of the run whose train_config.json "
+                    "RUN holds (a run or campaign folder, or the file itself), as the run's evaluations do: a look "
+                    "at a run between its evaluations, or at another checkpoint on the same tables.",
+    )
+    parser.add_argument("run", help="run or campaign folder (or its train_config.json)")
+    parser.add_argument("checkpoints", nargs="+", help="checkpoint folders (model.safetensors + config.json)")
+    parser.add_argument("--world-size", type=int, default=1, help="the run's process count (default 1)")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, ...")
+
+
+def _held_out(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .runfolder import CONFIG_NAME
+    from .train import held_out_scores
+
+    path = Path(args.run)
+    path = path / CONFIG_NAME if path.is_dir() else path
+    if not path.is_file():
+        raise SystemExit(f"{args.run} holds no {CONFIG_NAME}: give a run or campaign folder, or the file")
+    config = TrainConfig.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    for checkpoint, record in zip(args.checkpoints, held_out_scores(config, args.checkpoints, args.device,
+                                                                    args.world_size)):
+        print(f"{checkpoint}: " + ", ".join(f"{name} {value:.6f}" for name, value in record.items()))
+    return 0
 
 
 def _presets(args: argparse.Namespace) -> int:

@@ -564,6 +564,27 @@ def _evaluate(
     return record
 
 
+def held_out_scores(config: TrainConfig, checkpoints: list[str | Path], device: str | torch.device = "cpu",
+                    world_size: int = 1) -> list[dict[str, float]]:
+    """The held-out prior scores of saved checkpoints, on the held-out tables of the run ``config``
+    describes, as its log's evaluation records give them (a checkpoint of a step with a record
+    scores that record's ``eval_prior_*`` values): a look at a run between its evaluations.
+
+    ``world_size`` is the run's process count (it sets the tables' batch shapes, so the tables).
+    """
+    device = torch.device(device)
+    micro = config.micro_batch_size or max(1, config.batch_size // world_size)
+    batches = _held_out_batches(config, micro)
+    scores = []
+    for checkpoint in checkpoints:
+        model = load_model(str(checkpoint)).to(device)
+        if model.config.task.value.lower() != config.task:
+            raise ValueError(f"{checkpoint} holds a {model.config.task.value.lower()} model; the run trains "
+                             f"{config.task}")
+        scores.append(_evaluate(model, batches, config, device, real_data=False))
+    return scores
+
+
 def _evaluations(
     model: MitraModel, averaged: WeightAverage | None, batches: list[dict[str, Any]], config: TrainConfig,
     device: torch.device, *, real_data: bool, checkpoint: Path | None = None,

@@ -378,3 +378,24 @@ def test_campaign_state_continues_on_a_fresh_run_folder(tmp_path):
     a, b = _weights(reference.checkpoint), _weights(resumed)
     for name in a:  # bf16 packing: close to, not equal to, the uninterrupted run
         torch.testing.assert_close(b[name], a[name], atol=0.05, rtol=0.05, msg=name)
+
+
+def test_held_out_scores_of_a_checkpoint_match_the_runs_own_evaluation(tmp_path, capsys):
+    from pretraining.train import held_out_scores
+
+    config = preset("tiny", steps=6, save_every=6, eval_every=6)
+    result = train(config, tmp_path / "run", progress=False)
+    logged = _records(result.log_path, "eval_prior_loss")[-1]
+    assert logged["step"] == 6 and result.checkpoint.name == "step-0000006"
+    (scores,) = held_out_scores(config, [result.checkpoint])
+    assert scores["eval_prior_loss"] == pytest.approx(logged["eval_prior_loss"], rel=1e-5)
+    assert scores["eval_prior_accuracy"] == pytest.approx(logged["eval_prior_accuracy"], rel=1e-5)
+    assert cli_main(["held-out", str(tmp_path / "run"), str(result.checkpoint)]) == 0
+    printed = capsys.readouterr().out.split("eval_prior_loss ")[1].split(",")[0]
+    assert float(printed) == pytest.approx(logged["eval_prior_loss"], abs=1e-5)
+    regression = train(preset("tiny", task="regression", steps=1, save_every=1, eval_every=1), tmp_path / "r",
+                       progress=False)
+    with pytest.raises(ValueError, match="holds a regression model"):
+        held_out_scores(config, [regression.checkpoint])
+    with pytest.raises(SystemExit, match="holds no train_config.json"):
+        cli_main(["held-out", str(tmp_path / "nowhere"), str(result.checkpoint)])
