@@ -573,7 +573,7 @@ def held_out_scores(config: TrainConfig, checkpoints: list[str | Path], device: 
     ``world_size`` is the run's process count (it sets the tables' batch shapes, so the tables).
     """
     device = torch.device(device)
-    micro = config.micro_batch_size or max(1, config.batch_size // world_size)
+    micro, _ = _micro_batches(config, world_size)
     batches = _held_out_batches(config, micro)
     scores = []
     for checkpoint in checkpoints:
