@@ -1,0 +1,119 @@
+"""Members on SVD components appended to the features: does TabPFN's global transform help Mitra?
+
+Mitra normalises every feature by its rank among the support rows, so a monotone transform of
+one column changes nothing; a linear mix of columns does. TabPFN runs half its members on the
+features with truncated-SVD components of the (standardised) numeric columns appended. This
+probe fits each checkpoint's members on the table as given (``id``) and on the table with
+``k = max(1, min(n_train // 10 + 1, n_numeric // 2))`` such components appended (``svd``; the
+SVD fitted on the split's training rows, missing values imputed by the training medians), and
+scores recipes: all members on one table (``id:4``, ``svd:4``) and members alternating
+(``id,svd:4``: members 0 and 2 read the table as given, 1 and 3 the augmented one, each member
+with its own view as in the estimators). The plain members come from (and go to) the
+``member_recipes.py`` cache.
+
+    PYTHONPATH=. python benchmarks/feature_transforms.py --task regression \\
+        --checkpoint mitra-small-regressor --cache /tmp/regcache --out /tmp/feature-transforms
+    python -m pretraining evaluate --from-csv /tmp/feature-transforms/results.csv \\
+        --compare id,svd:4 id:4 --out /tmp/feature-transforms
+
+Tune on ``benchmark-select`` only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from member_recipes import result_row, run_checkpoint
+from sklearn.decomposition import TruncatedSVD
+from sklearn.preprocessing import StandardScaler
+
+from mitra_sklearn.ensemble import softmax
+from pretraining.evaluate.metrics import classification_metrics, expand_proba, regression_metrics
+from pretraining.evaluate.runner import RESULT_COLUMNS
+from pretraining.evaluate.splits import cached_splits
+from pretraining.realdata import load_suite
+
+
+def with_svd_components(X_train: pd.DataFrame, X_test: pd.DataFrame,
+                        categorical: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame, int]:
+    """Both tables with the training rows' truncated-SVD components of the numeric columns
+    appended (TabPFN's component count); unchanged, with 0 components, below two numeric columns."""
+    numeric = [column for column, is_categorical in zip(X_train.columns, categorical) if not is_categorical]
+    k = max(1, min(len(X_train) // 10 + 1, len(numeric) // 2))
+    if len(numeric) < 2:
+        return X_train, X_test, 0
+    train = X_train[numeric].to_numpy(dtype=np.float64)
+    medians = np.nan_to_num(np.nanmedian(train, axis=0))
+    scaler = StandardScaler()
+    svd = TruncatedSVD(n_components=k, random_state=0)
+    parts = []
+    for table, fit in ((X_train, True), (X_test, False)):
+        values = table[numeric].to_numpy(dtype=np.float64)
+        values = np.where(np.isnan(values), medians, values)
+        scaled = scaler.fit_transform(values) if fit else scaler.transform(values)
+        components = svd.fit_transform(scaled) if fit else svd.transform(scaled)
+        extra = pd.DataFrame(components, index=table.index, columns=[f"svd_{i}" for i in range(k)])
+        parts.append(pd.concat([table, extra], axis=1))
+    return parts[0], parts[1], k
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", default="mitra-small-regressor")
+    parser.add_argument("--task", choices=("classification", "regression"), default="regression")
+    parser.add_argument("--suite", default="benchmark-select")
+    parser.add_argument("--datasets", help="comma-separated subset of the suite's datasets")
+    parser.add_argument("--n-members", type=int, default=4)
+    parser.add_argument("--random-state", type=int, default=0)
+    parser.add_argument("--cache", type=Path, help="member_recipes' cache of the plain members' outputs")
+    parser.add_argument("--out", required=True, help="folder for results.csv")
+    args = parser.parse_args()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        datasets = [d for d in load_suite(args.suite) if d.task == args.task]
+    if args.datasets:
+        datasets = [d for d in datasets if d.name in set(args.datasets.split(","))]
+    n = args.n_members
+    rows = []
+    for dataset in datasets:
+        for split in cached_splits(dataset):
+            X_train, X_test = dataset.X.iloc[split.train], dataset.X.iloc[split.test]
+            if args.task == "classification":
+                present, y_train = np.unique(dataset.y[split.train], return_inverse=True)
+            else:
+                present, y_train = None, dataset.y[split.train]
+            X_train_svd, X_test_svd, k = with_svd_components(X_train, X_test, dataset.categorical_mask)
+            key = f"{dataset.name}-{split.split_id}"
+            runs = {"id": run_checkpoint(args.checkpoint, n, {n}, X_train, y_train, X_test, args.random_state,
+                                         args.cache, key, args.task)}
+            runs["svd"] = (runs["id"] if k == 0 else
+                           run_checkpoint(args.checkpoint, n, {n}, X_train_svd, y_train, X_test_svd,
+                                          args.random_state, args.cache, f"{key}-svd", args.task))
+            recipes = {f"id:{n}": ["id"] * n, f"svd:{n}": ["svd"] * n,
+                       f"id,svd:{n}": ["id" if i % 2 == 0 else "svd" for i in range(n)]}
+            for method, order in recipes.items():
+                picks = [runs[name] for name in order]
+                members = [run.members[i] for i, run in enumerate(picks)]
+                outputs = [run.logits[i] for i, run in enumerate(picks)]
+                y_test = dataset.y[split.test]
+                if present is None:
+                    metrics = regression_metrics(y_test, picks[0].task.combine(outputs, members), y_train)
+                else:
+                    probabilities = picks[0].task.combine([softmax(o) for o in outputs], members)
+                    metrics = classification_metrics(y_test, expand_proba(probabilities, present, dataset.n_classes))
+                rows.append(result_row(dataset, split, method, args.checkpoint, n, metrics, args.random_state))
+        print(f"{dataset.name}: done ({k} components on its last split)", flush=True)
+    frame = pd.DataFrame(rows).reindex(columns=list(RESULT_COLUMNS))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(out / "results.csv", index=False)
+    columns = ["roc_auc", "accuracy", "log_loss"] if args.task == "classification" else ["r2", "rmse"]
+    print(frame.groupby("method")[columns].mean().to_string(float_format="{:.4f}".format))
+
+
+if __name__ == "__main__":
+    main()
