@@ -27,13 +27,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from member_recipes import result_row, run_checkpoint
+from member_recipes import Recipe, recipe_rows, run_checkpoint, split_tables, write_results
 from sklearn.decomposition import TruncatedSVD
 from sklearn.preprocessing import StandardScaler
 
-from mitra_sklearn.ensemble import softmax
-from pretraining.evaluate.metrics import classification_metrics, expand_proba, regression_metrics
-from pretraining.evaluate.runner import RESULT_COLUMNS
 from pretraining.evaluate.splits import cached_splits
 from pretraining.realdata import load_suite
 
@@ -78,14 +75,12 @@ def main() -> None:
     if args.datasets:
         datasets = [d for d in datasets if d.name in set(args.datasets.split(","))]
     n = args.n_members
+    recipes = {text: Recipe.parse(text) for text in (f"id:{n}", f"svd:{n}", f"id,svd:{n}")}
+    names = {"id": args.checkpoint, "svd": f"{args.checkpoint} +svd"}
     rows = []
     for dataset in datasets:
         for split in cached_splits(dataset):
-            X_train, X_test = dataset.X.iloc[split.train], dataset.X.iloc[split.test]
-            if args.task == "classification":
-                present, y_train = np.unique(dataset.y[split.train], return_inverse=True)
-            else:
-                present, y_train = None, dataset.y[split.train]
+            X_train, X_test, y_train, present = split_tables(dataset, split, args.task)
             X_train_svd, X_test_svd, k = with_svd_components(X_train, X_test, dataset.categorical_mask)
             key = f"{dataset.name}-{split.split_id}"
             runs = {"id": run_checkpoint(args.checkpoint, n, {n}, X_train, y_train, X_test, args.random_state,
@@ -93,27 +88,9 @@ def main() -> None:
             runs["svd"] = (runs["id"] if k == 0 else
                            run_checkpoint(args.checkpoint, n, {n}, X_train_svd, y_train, X_test_svd,
                                           args.random_state, args.cache, f"{key}-svd", args.task))
-            recipes = {f"id:{n}": ["id"] * n, f"svd:{n}": ["svd"] * n,
-                       f"id,svd:{n}": ["id" if i % 2 == 0 else "svd" for i in range(n)]}
-            for method, order in recipes.items():
-                picks = [runs[name] for name in order]
-                members = [run.members[i] for i, run in enumerate(picks)]
-                outputs = [run.logits[i] for i, run in enumerate(picks)]
-                y_test = dataset.y[split.test]
-                if present is None:
-                    metrics = regression_metrics(y_test, picks[0].task.combine(outputs, members), y_train)
-                else:
-                    probabilities = picks[0].task.combine([softmax(o) for o in outputs], members)
-                    metrics = classification_metrics(y_test, expand_proba(probabilities, present, dataset.n_classes))
-                rows.append(result_row(dataset, split, method, args.checkpoint, n, metrics, args.random_state))
+            rows += recipe_rows(recipes, runs, names, dataset, split, present, args.random_state)
         print(f"{dataset.name}: done ({k} components on its last split)", flush=True)
-    frame = pd.DataFrame(rows).reindex(columns=list(RESULT_COLUMNS))
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(out / "results.csv", index=False)
-    columns = ["roc_auc", "accuracy", "log_loss"] if args.task == "classification" else ["r2", "rmse"]
-    print(frame.groupby("method")[columns].mean().to_string(float_format="{:.4f}".format))
-
+    write_results(rows, args.out, args.task)
 
 if __name__ == "__main__":
     main()

@@ -126,10 +126,11 @@ def recipe_output(recipe: Recipe, runs: dict[str, SplitRun]) -> np.ndarray:
     if size is None:
         raise ValueError(f"{recipe}: the estimator's plan is not a prefix of the cached one on this table")
     picks = [runs[recipe.order[i % len(recipe.order)]] for i in range(size)]
+    members = [run.members[i] for i, run in enumerate(picks)]  # runs on other tables (features) plan other views
     if isinstance(picks[0].task, RegressionTask):
-        return picks[0].task.combine([run.logits[i] for i, run in enumerate(picks)], picks[0].members[:size])
+        return picks[0].task.combine([run.logits[i] for i, run in enumerate(picks)], members)
     probabilities = [softmax(run.logits[i] / recipe.temperature) for i, run in enumerate(picks)]
-    return picks[0].task.combine(probabilities, picks[0].members[:size])
+    return picks[0].task.combine(probabilities, members)
 
 
 def recipe_rows(recipes: dict[str, Recipe], runs: dict[str, SplitRun], checkpoints: dict[str, str], dataset,
@@ -159,6 +160,26 @@ def result_row(dataset, split, method: str, checkpoint: str, n_members: int, met
         "n_rows": dataset.n_rows, "n_features": dataset.n_features,
         "n_categorical": int(dataset.categorical_mask.sum()), "n_classes": dataset.n_classes, **metrics, "error": "",
     }
+
+
+def split_tables(dataset, split, task: str) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray, np.ndarray | None]:
+    """A split's training and test features, training targets (class indices for classification)
+    and the classes present in its training rows (None for regression)."""
+    X_train, X_test = dataset.X.iloc[split.train], dataset.X.iloc[split.test]
+    if task == "classification":
+        present, y_train = np.unique(dataset.y[split.train], return_inverse=True)
+        return X_train, X_test, y_train, present
+    return X_train, X_test, dataset.y[split.train], None
+
+
+def write_results(rows: list[dict], out: str | Path, task: str) -> None:
+    """Write ``results.csv`` (the evaluation's columns) under ``out`` and print each method's means."""
+    frame = pd.DataFrame(rows).reindex(columns=list(RESULT_COLUMNS))
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(out / "results.csv", index=False)
+    columns = ["roc_auc", "accuracy", "log_loss"] if task == "classification" else ["r2", "rmse"]
+    print(frame.groupby("method")[columns].mean().to_string(float_format="{:.4f}".format))
 
 
 def main() -> None:
@@ -193,23 +214,14 @@ def main() -> None:
     rows = []
     for dataset in datasets:
         for split in cached_splits(dataset):
-            X_train, X_test = dataset.X.iloc[split.train], dataset.X.iloc[split.test]
-            if args.task == "classification":
-                present, y_train = np.unique(dataset.y[split.train], return_inverse=True)
-            else:
-                present, y_train = None, dataset.y[split.train]
+            X_train, X_test, y_train, present = split_tables(dataset, split, args.task)
             for state in args.random_states:
                 runs = {name: run_checkpoint(path, largest, counts, X_train, y_train, X_test, state, args.cache,
                                              f"{dataset.name}-{split.split_id}", args.task)
                         for name, path in checkpoints.items()}
                 rows += recipe_rows(recipes, runs, checkpoints, dataset, split, present, state)
         print(f"{dataset.name}: done", flush=True)
-    frame = pd.DataFrame(rows).reindex(columns=list(RESULT_COLUMNS))
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(out / "results.csv", index=False)
-    columns = ["roc_auc", "accuracy", "log_loss"] if args.task == "classification" else ["r2", "rmse"]
-    print(frame.groupby("method")[columns].mean().to_string(float_format="{:.4f}".format))
+    write_results(rows, args.out, args.task)
 
 
 if __name__ == "__main__":

@@ -25,12 +25,10 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
-from member_recipes import result_row, run_checkpoint
+from member_recipes import result_row, run_checkpoint, write_results
 from sklearn.preprocessing import PowerTransformer, QuantileTransformer
 
 from pretraining.evaluate.metrics import regression_metrics
-from pretraining.evaluate.runner import RESULT_COLUMNS
 from pretraining.evaluate.splits import cached_splits
 from pretraining.realdata import load_suite
 
@@ -82,11 +80,7 @@ def main() -> None:
                 rows.append(result_row(dataset, split, method, args.checkpoint, args.n_members, metrics,
                                        args.random_state))
         print(f"{dataset.name}: done", flush=True)
-    frame = pd.DataFrame(rows).reindex(columns=list(RESULT_COLUMNS))
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(out / "results.csv", index=False)
-    print(frame.groupby("method")[["r2", "rmse"]].mean().to_string(float_format="{:.4f}".format))
+    write_results(rows, args.out, "regression")
 
 
 if __name__ == "__main__":
