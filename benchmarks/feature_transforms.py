@@ -22,17 +22,15 @@ Tune on ``benchmark-select`` only.
 from __future__ import annotations
 
 import argparse
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from member_recipes import Recipe, recipe_rows, run_checkpoint, split_tables, write_results
+from member_recipes import Recipe, recipe_rows, run_checkpoint, split_tables, suite_tables, write_results
 from sklearn.decomposition import TruncatedSVD
 from sklearn.preprocessing import StandardScaler
 
 from pretraining.evaluate.splits import cached_splits
-from pretraining.realdata import load_suite
 
 
 def with_svd_components(X_train: pd.DataFrame, X_test: pd.DataFrame,
@@ -69,11 +67,7 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, help="member_recipes' cache of the plain members' outputs")
     parser.add_argument("--out", required=True, help="folder for results.csv")
     args = parser.parse_args()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        datasets = [d for d in load_suite(args.suite) if d.task == args.task]
-    if args.datasets:
-        datasets = [d for d in datasets if d.name in set(args.datasets.split(","))]
+    datasets = suite_tables(args.suite, args.task, args.datasets)
     n = args.n_members
     recipes = {text: Recipe.parse(text) for text in (f"id:{n}", f"svd:{n}", f"id,svd:{n}")}
     names = {"id": args.checkpoint, "svd": f"{args.checkpoint} +svd"}

@@ -162,6 +162,14 @@ def result_row(dataset, split, method: str, checkpoint: str, n_members: int, met
     }
 
 
+def suite_tables(suite: str, task: str, names: str | None = None) -> list:
+    """The suite's datasets of one task (``names``: a comma-separated subset), loaded quietly."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        datasets = [d for d in load_suite(suite) if d.task == task]
+    return [d for d in datasets if d.name in set(names.split(","))] if names else datasets
+
+
 def split_tables(dataset, split, task: str) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray, np.ndarray | None]:
     """A split's training and test features, training targets (class indices for classification)
     and the classes present in its training rows (None for regression)."""
@@ -205,12 +213,7 @@ def main() -> None:
         raise SystemExit("--task regression keeps each member's mean prediction: recipes take no @T temperature")
     counts = {r.n_members for r in recipes.values()}
     largest = max(counts)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        datasets = [d for d in load_suite(args.suite) if d.task == args.task]
-    if args.datasets:
-        wanted = set(args.datasets.split(","))
-        datasets = [d for d in datasets if d.name in wanted]
+    datasets = suite_tables(args.suite, args.task, args.datasets)
     rows = []
     for dataset in datasets:
         for split in cached_splits(dataset):

@@ -21,16 +21,14 @@ its predictive distribution on the original scale, not its mean (Jensen). Tune o
 from __future__ import annotations
 
 import argparse
-import warnings
 from pathlib import Path
 
 import numpy as np
-from member_recipes import result_row, run_checkpoint, write_results
+from member_recipes import result_row, run_checkpoint, suite_tables, write_results
 from sklearn.preprocessing import PowerTransformer, QuantileTransformer
 
 from pretraining.evaluate.metrics import regression_metrics
 from pretraining.evaluate.splits import cached_splits
-from pretraining.realdata import load_suite
 
 TRANSFORMS = {
     "power": lambda: PowerTransformer(method="yeo-johnson", standardize=True),
@@ -61,9 +59,7 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, help="member_recipes' cache of the plain members' predictions")
     parser.add_argument("--out", required=True, help="folder for results.csv")
     args = parser.parse_args()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        datasets = [d for d in load_suite(args.suite) if d.task == "regression"]
+    datasets = suite_tables(args.suite, "regression")
     rows = []
     for dataset in datasets:
         for split in cached_splits(dataset):
