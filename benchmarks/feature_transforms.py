@@ -38,9 +38,9 @@ def with_svd_components(X_train: pd.DataFrame, X_test: pd.DataFrame,
     """Both tables with the training rows' truncated-SVD components of the numeric columns
     appended (TabPFN's component count); unchanged, with 0 components, below two numeric columns."""
     numeric = [column for column, is_categorical in zip(X_train.columns, categorical) if not is_categorical]
-    k = max(1, min(len(X_train) // 10 + 1, len(numeric) // 2))
     if len(numeric) < 2:
         return X_train, X_test, 0
+    k = max(1, min(len(X_train) // 10 + 1, len(numeric) // 2))
     train = X_train[numeric].to_numpy(dtype=np.float64)
     medians = np.nan_to_num(np.nanmedian(train, axis=0))
     scaler = StandardScaler()
@@ -85,6 +85,7 @@ def main() -> None:
             rows += recipe_rows(recipes, runs, names, dataset, split, present, args.random_state)
         print(f"{dataset.name}: done ({k} components on its last split)", flush=True)
     write_results(rows, args.out, args.task)
+
 
 if __name__ == "__main__":
     main()
