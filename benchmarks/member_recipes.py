@@ -167,7 +167,10 @@ def suite_tables(suite: str, task: str, names: str | None = None) -> list:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         datasets = [d for d in load_suite(suite) if d.task == task]
-    return [d for d in datasets if d.name in set(names.split(","))] if names else datasets
+    if not names:
+        return datasets
+    wanted = set(names.split(","))
+    return [d for d in datasets if d.name in wanted]
 
 
 def split_tables(dataset, split, task: str) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray, np.ndarray | None]:

@@ -24,7 +24,7 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-from member_recipes import result_row, run_checkpoint, suite_tables, write_results
+from member_recipes import result_row, run_checkpoint, split_tables, suite_tables, write_results
 from sklearn.preprocessing import PowerTransformer, QuantileTransformer
 
 from pretraining.evaluate.metrics import regression_metrics
@@ -63,7 +63,7 @@ def main() -> None:
     rows = []
     for dataset in datasets:
         for split in cached_splits(dataset):
-            X_train, X_test, y_train = dataset.X.iloc[split.train], dataset.X.iloc[split.test], dataset.y[split.train]
+            X_train, X_test, y_train, _ = split_tables(dataset, split, "regression")
             members = {kind: member_predictions(args.checkpoint, args.n_members, X_train, y_train, X_test, kind,
                                                 args.cache, f"{dataset.name}-{split.split_id}", args.random_state)
                        for kind in ("id", *TRANSFORMS)}

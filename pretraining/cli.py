@@ -7,12 +7,15 @@ import json
 import sys
 from collections.abc import Sequence
 from dataclasses import fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mitra_sklearn.config import Task
 
 from ._command import command_main
 from .config import PRESETS, PriorConfig, TrainConfig, parse_mixture, preset
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 _DESCRIPTION_TEMPLATE = """Regenerate Mitra weights from the synthetic prior mixture.
 
@@ -274,6 +277,13 @@ def _held_out_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", default="cpu", help="cpu, cuda, ...")
 
 
+def _saved_config(path: Path, error: str) -> TrainConfig:
+    """The TrainConfig a run or campaign saved as ``path`` (its train_config.json); ``error`` when there is none."""
+    if not path.is_file():
+        raise SystemExit(error)
+    return TrainConfig.from_dict(json.loads(path.read_text(encoding="utf-8")))
+
+
 def _held_out(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -281,10 +291,8 @@ def _held_out(args: argparse.Namespace) -> int:
     from .train import held_out_scores
 
     path = Path(args.run)
-    path = path / CONFIG_NAME if path.is_dir() else path
-    if not path.is_file():
-        raise SystemExit(f"{args.run} holds no {CONFIG_NAME}: give a run or campaign folder, or the file")
-    config = TrainConfig.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    config = _saved_config(path / CONFIG_NAME if path.is_dir() else path,
+                           f"{args.run} holds no {CONFIG_NAME}: give a run or campaign folder, or the file")
     for checkpoint, record in zip(args.checkpoints, held_out_scores(config, args.checkpoints, args.device,
                                                                     args.world_size)):
         print(f"{checkpoint}: " + ", ".join(f"{name} {value:.6f}" for name, value in record.items()))
@@ -349,10 +357,8 @@ def _resume(args: argparse.Namespace) -> int:
     from .train import train
 
     campaign = Path(args.campaign)
-    config_path = campaign / CAMPAIGN_CONFIG
-    if not config_path.is_file():
-        raise SystemExit(f"{campaign} is not a campaign folder: it has no {CAMPAIGN_CONFIG}")
-    base = TrainConfig.from_dict(json.loads(config_path.read_text(encoding="utf-8")))
+    base = _saved_config(campaign / CAMPAIGN_CONFIG,
+                         f"{campaign} is not a campaign folder: it has no {CAMPAIGN_CONFIG}")
     config = build_config(args, base=base)
     out = Path(args.out or Path("runs") / campaign.name)
     start = unpack_campaign(campaign, out)
