@@ -17,7 +17,9 @@ with 4 members and the v4 candidate with 6). So member counts, the order of the 
 ``--ship-check`` read it. With ``--task regression`` the same runs ``MitraRegressor`` on the
 suite's regression tables: each member's mean predictions are kept and a recipe averages them
 as the estimator does (so ``binned,v3:4`` also scores a mix of a binned and a scalar head, which
-one estimator cannot hold, as two estimators' members averaged; no ``@T`` there).
+one estimator cannot hold, as two estimators' members averaged). A binned head's members keep
+their raw bin logits and target scaling, so ``@T`` scores its softmax temperature (as
+``MitraRegressor(softmax_temperature=T)``); it changes nothing for a scalar head.
 
 Give each checkpoint as a folder whose ``config.json`` declares no ``ensemble_with``
 partners (they would add members). Tune recipes on ``benchmark-select`` only.
@@ -30,6 +32,7 @@ read back by later calls, so a new candidate is compared with v3 without running
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import re
 import warnings
 from dataclasses import dataclass
@@ -41,7 +44,7 @@ from temperature_sweep import member_logits
 
 from mitra_sklearn import MitraClassifier, MitraRegressor, __version__
 from mitra_sklearn.ensemble import EnsembleMember, softmax
-from mitra_sklearn.tasks import ClassificationTask, RegressionTask
+from mitra_sklearn.tasks import ClassificationTask, RegressionTask, TargetScaling
 from pretraining.evaluate.metrics import classification_metrics, expand_proba, regression_metrics
 from pretraining.evaluate.runner import RESULT_COLUMNS
 from pretraining.evaluate.splits import cached_splits
@@ -69,8 +72,9 @@ class Recipe:
 @dataclass
 class SplitRun:
     """One checkpoint's members on one split: their views and outputs (a classifier's logits, a
-    regressor's mean predictions), and for each member count the number of members the
-    estimator's own plan has (None where its views differ)."""
+    scalar regression head's mean predictions, a binned head's `binned_member_outputs`), and for
+    each member count the number of members the estimator's own plan has (None where its views
+    differ)."""
 
     members: list[EnsembleMember]
     logits: list[np.ndarray]
@@ -85,7 +89,8 @@ def run_checkpoint(checkpoint: str, n_members: int, counts: set[int], X_train, y
 
     With ``cache``, the outputs are read from ``cache`` when an earlier call stored them for the
     same weights, package version, ``key`` (table and split), random state and member count, else
-    computed and stored there. Fitting (planning the members) is cheap and always done.
+    computed and stored there (a binned regression head's under a name of their own: other
+    outputs). Fitting (planning the members) is cheap and always done.
     """
     estimator_class = MitraClassifier if task == "classification" else MitraRegressor
     estimator = estimator_class(checkpoint, n_estimators=n_members, random_state=random_state).fit(X_train, y_train)
@@ -93,6 +98,7 @@ def run_checkpoint(checkpoint: str, n_members: int, counts: set[int], X_train, y
         raise SystemExit(f"{checkpoint!r} declares ensemble_with partners: give a copy of its weights whose "
                          "config.json declares none (each --checkpoint must run its own members only)")
     members = estimator.members_
+    binned = task == "regression" and estimator.task_.n_bins > 0
     sizes = {}
     for count in counts:
         plan = estimator_class(checkpoint, n_estimators=count, random_state=random_state).fit(X_train, y_train).members_
@@ -102,21 +108,46 @@ def run_checkpoint(checkpoint: str, n_members: int, counts: set[int], X_train, y
     if cache is not None:
         sha = estimator.checkpoint_infos_[0].sha256
         name = re.sub(r"[^A-Za-z0-9_.-]", "_", key)
-        path = cache / f"{sha[:16]}-{__version__}" / f"{name}-rs{random_state}-m{n_members}.npz"
+        kind = "-bins" if binned else ""
+        path = cache / f"{sha[:16]}-{__version__}" / f"{name}-rs{random_state}-m{n_members}{kind}.npz"
     if path is not None and path.exists():
         with np.load(path) as stored:
             logits = list(stored["logits"])
         if len(logits) != len(members) or logits[0].shape[0] != len(X_test):
             raise SystemExit(f"{path} does not match this run's members or rows: delete the cache folder")
     else:
-        logits = (member_logits(estimator, X_test) if task == "classification"
-                  else estimator._predict_members(X_test))
+        if task == "classification":
+            logits = member_logits(estimator, X_test)
+        else:
+            logits = binned_member_outputs(estimator, X_test) if binned else estimator._predict_members(X_test)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             temporary = path.with_suffix(".partial.npz")
             np.savez(temporary, logits=np.stack(logits))
             temporary.replace(path)  # a killed run leaves no half-written entry behind
     return SplitRun(members, logits, sizes, estimator.task_)
+
+
+def binned_member_outputs(estimator: MitraRegressor, X) -> list[np.ndarray]:
+    """Every member's raw bin logits for the rows of ``X`` after its target scaling's ``low`` and
+    ``high``: (rows, 2 + n_bins), so that `member_mean` can apply any temperature later."""
+    n_bins = estimator.task_.n_bins
+
+    def keep(member: EnsembleMember, outputs: np.ndarray, context: TargetScaling) -> np.ndarray:
+        rows = np.empty((len(outputs), 2 + n_bins))
+        rows[:, 0], rows[:, 1], rows[:, 2:] = context.low, context.high, outputs[:, :n_bins]
+        return rows
+
+    return estimator._run_members(estimator._encode_query(X), keep)
+
+
+def member_mean(task: RegressionTask, member: EnsembleMember, outputs: np.ndarray, temperature: float) -> np.ndarray:
+    """A regression member's mean predictions: a scalar head's as cached, a binned head's from its
+    `binned_member_outputs` at ``temperature`` (the estimator's own arithmetic)."""
+    if outputs.ndim == 1:
+        return outputs
+    tempered = dataclasses.replace(task, temperature=temperature)
+    return tempered.member_prediction(member, outputs[:, 2:], TargetScaling(outputs[0, 0], outputs[0, 1]))
 
 
 def recipe_output(recipe: Recipe, runs: dict[str, SplitRun]) -> np.ndarray:
@@ -128,7 +159,9 @@ def recipe_output(recipe: Recipe, runs: dict[str, SplitRun]) -> np.ndarray:
     picks = [runs[recipe.order[i % len(recipe.order)]] for i in range(size)]
     members = [run.members[i] for i, run in enumerate(picks)]  # runs on other tables (features) plan other views
     if isinstance(picks[0].task, RegressionTask):
-        return picks[0].task.combine([run.logits[i] for i, run in enumerate(picks)], members)
+        means = [member_mean(run.task, member, run.logits[i], recipe.temperature)
+                 for i, (run, member) in enumerate(zip(picks, members))]
+        return picks[0].task.combine(means, members)
     probabilities = [softmax(run.logits[i] / recipe.temperature) for i, run in enumerate(picks)]
     return picks[0].task.combine(probabilities, members)
 
@@ -212,8 +245,6 @@ def main() -> None:
     unknown = {name for r in recipes.values() for name in r.order} - set(checkpoints)
     if unknown:
         raise SystemExit(f"recipes name unknown checkpoints {sorted(unknown)}; give them with --checkpoint NAME=...")
-    if args.task == "regression" and any(r.temperature != 1.0 for r in recipes.values()):
-        raise SystemExit("--task regression keeps each member's mean prediction: recipes take no @T temperature")
     counts = {r.n_members for r in recipes.values()}
     largest = max(counts)
     datasets = suite_tables(args.suite, args.task, args.datasets)
