@@ -147,6 +147,7 @@ def member_mean(task: RegressionTask, member: EnsembleMember, outputs: np.ndarra
     if outputs.ndim == 1:
         return outputs
     tempered = dataclasses.replace(task, temperature=temperature)
+    # One scaling per member: these runs give each member one support set (no "nearest" neighbourhoods).
     return tempered.member_prediction(member, outputs[:, 2:], TargetScaling(outputs[0, 0], outputs[0, 1]))
 
 
