@@ -38,6 +38,12 @@ Campaign (state committed to the repository, continued on any fresh clone):
 _DESCRIPTION = _DESCRIPTION_TEMPLATE.replace("{presets}", ", ".join(sorted(PRESETS)))
 
 
+def _add_malloc_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--malloc-defaults", action="store_true",
+                        help="leave glibc's malloc settings alone (by default a training process keeps freed "
+                             "memory for its next step instead of mapping and zeroing it again: less kernel time)")
+
+
 def _train_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "train", help="pretrain or resume a model",
@@ -68,6 +74,7 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--campaign", help="folder that receives the newest state, packed small, after every save "
                         "(commit it; 'python -m pretraining resume FOLDER' continues the run on a fresh clone)")
     parser.add_argument("--no-resume", action="store_true", help="start from scratch even if --out has checkpoints")
+    _add_malloc_flag(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--dry-run", action="store_true", help="print the run plan and exit")
 
@@ -248,6 +255,7 @@ def _resume_parser(sub: argparse._SubParsersAction) -> None:
                         help="change a TrainConfig field (priors.<field> for a prior setting)")
     parser.add_argument("--device", help="cpu, cuda, ...")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_malloc_flag(parser)
 
 
 def _pack_parsers(sub: argparse._SubParsersAction) -> None:
@@ -320,6 +328,14 @@ def _unpack(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tune_allocator(args: argparse.Namespace) -> None:
+    """Keep freed memory for the next step (see `pretraining.allocator`) unless --malloc-defaults."""
+    if not args.malloc_defaults:
+        from .allocator import retain_freed_memory
+
+        retain_freed_memory()
+
+
 def _train(args: argparse.Namespace) -> int:
     config = build_config(args)
     if args.dry_run:
@@ -327,6 +343,7 @@ def _train(args: argparse.Namespace) -> int:
         return 0
     from .train import train
 
+    _tune_allocator(args)
     out = args.out or f"runs/{args.preset}-{config.task}"
     result = train(config, out, device=args.device, resume=not args.no_resume, progress=not args.no_progress,
                    stop_after=args.stop_after, campaign=args.campaign)
@@ -363,6 +380,7 @@ def _resume(args: argparse.Namespace) -> int:
     out = Path(args.out or Path("runs") / campaign.name)
     start = unpack_campaign(campaign, out)
     print(f"resuming {campaign} in {out} from {start.name if start else 'scratch'}")
+    _tune_allocator(args)
     if args.cooldown is not None:
         config = _with_cooldown(config, checkpoint_step(start) if start else 0, args.cooldown, args.steps)
         print(f"cooldown: linear to the floor from step {config.cooldown_start} to {config.steps} "
