@@ -41,7 +41,8 @@ _DESCRIPTION = _DESCRIPTION_TEMPLATE.replace("{presets}", ", ".join(sorted(PRESE
 def _add_malloc_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--malloc-defaults", action="store_true",
                         help="leave glibc's malloc settings alone (by default a training process keeps freed "
-                             "memory for its next step instead of mapping and zeroing it again: less kernel time)")
+                             "memory for its next step instead of mapping and zeroing it again: less kernel "
+                             "time, up to twice the peak memory)")
 
 
 def _train_parser(sub: argparse._SubParsersAction) -> None:
